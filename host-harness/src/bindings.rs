@@ -1,0 +1,5 @@
+//! Host bindings generated from `wit/`; private to the crate's capability modules.
+wasmtime::component::bindgen!({
+    world: "bank-provider",
+    path: "../wit",
+});

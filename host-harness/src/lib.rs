@@ -1,0 +1,2 @@
+//! The ERP host.
+pub mod bindings;
