@@ -1,1 +1,46 @@
-//! placeholder
+//! The Ponto bank-sync provider: Ponto Connect behind the `erp:bank-sync` WIT contract.
+//!
+//! The Ponto logic is plain Rust over the [`host::Host`] trait, so it compiles and tests natively;
+//! the wit-bindgen adapter (`component`, wasm32 only) converts records and implements `Host` with
+//! the WIT imports.
+//!
+//! # Configuration keys (read through `config.get`)
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `api-url` | `https://api.ibanity.com/ponto-connect` | Ponto Connect API base; every API URL is built from it, and `links.next` is followed only on its origin |
+//! | `authorization-url` | `https://authorization.myponto.com/oauth2/auth` | the browser authorization page |
+//! | `client-id`, `client-secret` | none | the Ponto Connect application; required to connect and for token calls |
+//! | `date-field` | `execution` | `execution` or `value`: which Ponto date is the booking date |
+//! | `statement-grouping` | `day` | `day`, `week` (ISO), `month` or `sync` |
+//! | `overlap-days` | `7` | an incremental sync reads back to the previous watermark minus this many days |
+//! | `page-size` | `100` | Ponto page size (1–100; also capped by the host's max-lines) |
+//! | `sync-poll-attempts` | `10` | how often a bank refresh is polled before reading what is there |
+//! | `sync-poll-interval-ms` | `1000` | wait between polls |
+//!
+//! # Storage keys (scoped by the host to the connection)
+//!
+//! `oauth/refresh-token` (rotated by compare-and-swap), `oauth/access-token` (token + expiry),
+//! `connect/pending` (PKCE verifier, state, institution, redirect URI), `connection/institution`,
+//! `connection/organization`, `connection/redirect-uri`. Sync progress is never stored: it lives
+//! in the host's cursor and state.
+
+pub mod client;
+pub mod config;
+pub mod decimal;
+pub mod host;
+pub mod jsonapi;
+pub mod mapping;
+pub mod model;
+pub mod provider;
+pub mod sync;
+pub mod url;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+#[cfg(test)]
+mod testing;
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,515 @@
-//! placeholder
+//! A loopback stand-in for the Ponto Connect API, pinned to Ponto's official OpenAPI v2 spec and
+//! to `shared/ponto-connect/api-notes.md` — never to what a client expects, so that it can prove
+//! a client wrong.
+//!
+//! ```no_run
+//! let sb = ponto_sandbox::Sandbox::start(ponto_sandbox::SandboxConfig::default(), 0).unwrap();
+//! println!("API at {}, consent page at {}", sb.api_url(), sb.auth_url());
+//! ```
+//!
+//! Control endpoints for out-of-process tests (not part of Ponto):
+//! `GET /_sandbox/accounts`, `POST /_sandbox/faults` (a [`Fault`] as JSON),
+//! `DELETE /_sandbox/faults`, `POST /_sandbox/accounts/{id}/transactions` (`{"count": n}`).
+
+mod api;
+mod errors;
+mod faults;
+pub mod generator;
+pub mod money;
+mod oauth;
+mod state;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+pub use faults::{Fault, HttpFailure, Scope};
+
+use crate::errors::{ApiError, REQUEST_ID};
+use crate::faults::ActiveFault;
+use crate::generator::Generator;
+use crate::state::{Settings, World};
+
+/// How the sandbox is seeded. Build it with `..SandboxConfig::default()` so new fields keep
+/// their defaults.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub seed: u64,
+    /// Booked transactions on the organisation's first account (Belgian, EUR, Europe/Brussels).
+    pub transactions: u64,
+    pub client_id: String,
+    pub client_secret: String,
+    pub access_token_ttl_secs: u64,
+    /// Window in which a repeat synchronization of the same subtype for the same account is
+    /// refused with `accountRecentlySynchronized` (0 disables it).
+    pub sync_cooldown_secs: u64,
+    /// "Today" for the generated data (bookings end yesterday, consents expire relative to it).
+    /// `None` = today's date in Europe/Brussels; pin it for snapshot tests.
+    pub today: Option<NaiveDate>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            seed: 42,
+            transactions: 120,
+            client_id: "sandbox-client-id".into(),
+            client_secret: "sandbox-client-secret".into(),
+            access_token_ttl_secs: 1799,
+            sync_cooldown_secs: 60,
+            today: None,
+        }
+    }
+}
+
+/// What a test needs to know about a seeded account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxAccountInfo {
+    pub id: String,
+    pub institution_id: String,
+    pub institution_name: String,
+    /// The IBAN for IBAN accounts, `None` for BBAN ones (US, JP).
+    pub iban: Option<String>,
+    pub reference: String,
+    pub reference_type: String,
+    pub currency: String,
+    pub subtype: String,
+    /// Time zone of the institution (its bookings are stamped at local midnight in it).
+    pub time_zone: String,
+    /// Booked transactions in the seeded history (late bookings and settlements come on top).
+    pub seeded_transactions: u64,
+}
+
+/// A transactions page being derived ahead of the request for it (see `api::transactions`).
+pub(crate) struct Prefetch {
+    pub account: usize,
+    pub after: String,
+    pub limit: usize,
+    pub version: u64,
+    pub body: tokio::task::JoinHandle<Option<api::RenderedPage>>,
+}
+
+pub(crate) struct Shared {
+    pub data: Arc<Generator>,
+    pub world: Mutex<World>,
+    pub prefetch: Mutex<Option<Prefetch>>,
+    base: OnceLock<String>,
+    requests: AtomicU64,
+}
+
+impl Shared {
+    pub fn base_url(&self) -> &str {
+        self.base.get().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// A running sandbox (its own thread and tokio runtime); stops when dropped.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Binds 127.0.0.1:`port` (0 = a free port) and serves in the background.
+    pub fn start(config: SandboxConfig, port: u16) -> anyhow::Result<Sandbox> {
+        let shared = build(&config);
+        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        set_base(&shared, port);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(shared.clone());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("ponto-sandbox")
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("ponto-sandbox".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("ponto-sandbox: cannot use the listener: {e}");
+                            return;
+                        }
+                    };
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    });
+                    if let Err(e) = serve.await {
+                        eprintln!("ponto-sandbox: server stopped: {e}");
+                    }
+                });
+                // Open keep-alive connections must not hold the drop up.
+                rt.shutdown_timeout(Duration::from_millis(200));
+            })?;
+        Ok(Sandbox {
+            shared,
+            port,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.shared.base_url().to_string()
+    }
+
+    /// `http://127.0.0.1:PORT/ponto-connect`
+    pub fn api_url(&self) -> String {
+        format!("{}/ponto-connect", self.base_url())
+    }
+
+    /// `http://127.0.0.1:PORT/oauth2/auth`
+    pub fn auth_url(&self) -> String {
+        format!("{}/oauth2/auth", self.base_url())
+    }
+
+    /// Same as `POST /_sandbox/faults`.
+    pub fn inject(&self, fault: Fault) {
+        let mut w = self.shared.world.lock().expect("world lock");
+        apply_fault(&mut w, fault);
+    }
+
+    pub fn accounts(&self) -> Vec<SandboxAccountInfo> {
+        account_infos(&self.shared.data)
+    }
+
+    /// Queues `n` new bookings (dated today) that appear after the account's next successful
+    /// transactions synchronization, as a bank reports them.
+    pub fn add_transactions(&self, account_id: &str, n: u32) {
+        let mut w = self.shared.world.lock().expect("world lock");
+        if let Some(a) = self.shared.data.account(account_id) {
+            let idx = a.idx as usize;
+            w.accounts[idx].queued_new += n;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves until the process is killed; prints `ponto sandbox listening on http://127.0.0.1:PORT`.
+pub fn serve_forever(config: SandboxConfig, port: u16) -> anyhow::Result<()> {
+    let sb = Sandbox::start(config, port)?;
+    println!("ponto sandbox listening on {}", sb.base_url());
+    println!("  API:           {}", sb.api_url());
+    println!("  consent page:  {}", sb.auth_url());
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    loop {
+        std::thread::park();
+    }
+}
+
+fn build(config: &SandboxConfig) -> Arc<Shared> {
+    let now = chrono::Utc::now();
+    let today = config
+        .today
+        .unwrap_or_else(|| now.with_timezone(&chrono_tz::Europe::Brussels).date_naive());
+    let data = Arc::new(Generator::new(config.seed, config.transactions, today));
+    let settings = Settings {
+        client_id: config.client_id.clone(),
+        client_secret: config.client_secret.clone(),
+        access_ttl: config.access_token_ttl_secs,
+        sync_cooldown: Duration::from_secs(config.sync_cooldown_secs),
+    };
+    Arc::new(Shared {
+        data: data.clone(),
+        world: Mutex::new(World::new(data, settings, now)),
+        prefetch: Mutex::new(None),
+        base: OnceLock::new(),
+        requests: AtomicU64::new(0),
+    })
+}
+
+fn set_base(shared: &Shared, port: u16) {
+    let base = format!("http://127.0.0.1:{port}");
+    let _ = shared.base.set(base.clone());
+    shared.world.lock().expect("world lock").base_url = base;
+}
+
+fn account_infos(data: &Generator) -> Vec<SandboxAccountInfo> {
+    data.accounts
+        .iter()
+        .map(|a| {
+            let inst = &data.institutions[a.institution];
+            SandboxAccountInfo {
+                id: a.id.clone(),
+                institution_id: inst.id.clone(),
+                institution_name: inst.name.to_string(),
+                iban: (a.reference_type == "IBAN").then(|| a.reference.clone()),
+                reference: a.reference.clone(),
+                reference_type: a.reference_type.to_string(),
+                currency: a.currency.to_string(),
+                subtype: a.subtype.to_string(),
+                time_zone: a.tz.name().to_string(),
+                seeded_transactions: a.booked,
+            }
+        })
+        .collect()
+}
+
+fn apply_fault(w: &mut World, fault: Fault) {
+    let idx_of = |w: &World, id: &str| w.data.account(id).map(|a| a.idx as usize);
+    match fault {
+        Fault::Http { failure, scope } => w.faults.push(ActiveFault { failure, scope }),
+        Fault::ExpiredConsent { account_id } => {
+            if let Some(i) = idx_of(w, &account_id) {
+                let st = &mut w.accounts[i];
+                st.consent_fault = true;
+                st.consent_expires = chrono::Utc::now() - chrono::Duration::days(1);
+            }
+        }
+        Fault::Maintenance { account_id } => {
+            if let Some(i) = idx_of(w, &account_id) {
+                w.accounts[i].readonly = true;
+            }
+        }
+        Fault::RevokedRefreshToken => w.refresh.values_mut().for_each(|r| r.revoked = true),
+        Fault::UsedRefreshToken => w.refresh.values_mut().for_each(|r| r.used = true),
+        Fault::ExpiredAccessToken => {
+            let now = std::time::Instant::now();
+            w.access.values_mut().for_each(|t| t.expires = now);
+        }
+        Fault::SyncCooldown { secs } => w.settings.sync_cooldown = Duration::from_secs(secs),
+        Fault::ClearAll => {
+            w.faults.clear();
+            let data = w.data.clone();
+            for (i, st) in w.accounts.iter_mut().enumerate() {
+                if st.consent_fault {
+                    st.consent_fault = false;
+                    st.consent_expires = chrono::Utc::now() + chrono::Duration::days(90);
+                }
+                let inst = &data.institutions[data.accounts[i].institution];
+                st.readonly = inst.maintenance_type == Some("financialInstitution");
+            }
+        }
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/", get(api::root))
+        .route("/financial-institutions", get(api::institutions))
+        .route("/financial-institutions/{id}", get(api::institution))
+        .route("/accounts", get(api::accounts))
+        .route(
+            "/accounts/{id}",
+            get(api::account).delete(api::delete_account),
+        )
+        .route("/accounts/{id}/transactions", get(api::transactions))
+        .route("/accounts/{id}/transactions/{tid}", get(api::transaction))
+        .route(
+            "/accounts/{id}/pending-transactions",
+            get(api::pending_transactions),
+        )
+        .route(
+            "/accounts/{id}/pending-transactions/{tid}",
+            get(api::pending_transaction),
+        )
+        .route(
+            "/accounts/{id}/reauthorization-requests",
+            post(api::reauthorization),
+        )
+        .route("/synchronizations", post(api::create_sync))
+        .route("/synchronizations/{id}", get(api::get_sync))
+        .route(
+            "/synchronizations/{id}/updated-transactions",
+            get(api::updated_transactions),
+        )
+        .route(
+            "/synchronizations/{id}/updated-pending-transactions",
+            get(api::updated_pending_transactions),
+        )
+        .route("/userinfo", get(api::userinfo))
+        .route("/oauth2/token", post(oauth::token))
+        .route("/oauth2/revoke", post(oauth::revoke))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed);
+    Router::new()
+        .nest("/ponto-connect", api)
+        .route(
+            "/oauth2/auth",
+            get(oauth::consent_page).post(oauth::consent_submit),
+        )
+        .route(
+            "/oauth2/reauthorize/{id}",
+            get(oauth::reauthorize_page).post(oauth::reauthorize_submit),
+        )
+        .route("/_sandbox/accounts", get(control_accounts))
+        .route(
+            "/_sandbox/faults",
+            post(control_fault).delete(control_clear),
+        )
+        .route(
+            "/_sandbox/accounts/{id}/transactions",
+            post(control_add_transactions),
+        )
+        .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), faults_mw))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            request_id_mw,
+        ))
+        .with_state(shared)
+}
+
+/// Every response carries `ibanity-request-id`; error bodies repeat it in `meta.requestId`.
+async fn request_id_mw(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let n = sh.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let h = generator::mix(sh.data.seed ^ n.rotate_left(29));
+    let id = format!(
+        "{:016X}{:016X}{:011X}",
+        h,
+        generator::mix(h),
+        n & 0xfff_ffff_ffff
+    );
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("ibanity-request-id", v);
+    }
+    resp
+}
+
+async fn faults_mw(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if !path.starts_with("/ponto-connect") {
+        return next.run(req).await;
+    }
+    let failure = {
+        let mut w = sh.world.lock().expect("world lock");
+        faults::take_matching(&mut w.faults, &path)
+    };
+    let Some(failure) = failure else {
+        return next.run(req).await;
+    };
+    match failure {
+        HttpFailure::RateLimited { retry_after_secs } => {
+            let mut e = ApiError::json_api(
+                StatusCode::TOO_MANY_REQUESTS,
+                "tooManyRequests",
+                "Too many requests. Slow down and retry later.",
+            );
+            if let ApiError::JsonApi { retry_after, .. } = &mut e {
+                *retry_after = retry_after_secs;
+            }
+            e.into_response()
+        }
+        HttpFailure::ServerError { status } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = match status.as_u16() {
+                502 => "badGateway",
+                503 => "serviceUnavailable",
+                504 => "gatewayTimeout",
+                _ => "internalServerError",
+            };
+            ApiError::json_api(status, code, "An unexpected error occurred. Retry later.")
+                .into_response()
+        }
+        HttpFailure::Slow { millis } => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            next.run(req).await
+        }
+        HttpFailure::TruncatedJson => {
+            let resp = next.run(req).await;
+            let (parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let cut = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+            let mut r = Response::from_parts(parts, Body::from(cut.clone()));
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(cut.len()));
+            r
+        }
+        HttpFailure::InvalidJson => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, errors::JSON_API)],
+            "{\"data\": [{\"type\": \"transaction\", \"id\": 'not json', }",
+        )
+            .into_response(),
+        HttpFailure::HtmlErrorPage { status } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>\
+             <center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
+        )
+            .into_response(),
+    }
+}
+
+async fn control_accounts(State(sh): State<Arc<Shared>>) -> Response {
+    axum::Json(account_infos(&sh.data)).into_response()
+}
+
+async fn control_fault(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Fault>(&body) {
+        Ok(f) => {
+            let mut w = sh.world.lock().expect("world lock");
+            apply_fault(&mut w, f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("not a fault: {e}. Example: {{\"kind\":\"http\",\"failure\":{{\"kind\":\"serverError\",\"status\":503}},\"scope\":{{\"times\":2}}}}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn control_clear(State(sh): State<Arc<Shared>>) -> Response {
+    let mut w = sh.world.lock().expect("world lock");
+    apply_fault(&mut w, Fault::ClearAll);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct AddTransactions {
+    count: u32,
+}
+
+async fn control_add_transactions(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(req) = serde_json::from_slice::<AddTransactions>(&body) else {
+        return (StatusCode::BAD_REQUEST, "expected {\"count\": n}\n").into_response();
+    };
+    let Some(a) = sh.data.account(&id) else {
+        return (StatusCode::NOT_FOUND, "unknown account id\n").into_response();
+    };
+    let idx = a.idx as usize;
+    sh.world.lock().expect("world lock").accounts[idx].queued_new += req.count;
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,837 @@
+//! The `erp` command line: verbs an accountant recognises from Odoo (connect, fetch accounts,
+//! update credentials, sync, statements, status), each a thin shell over [`crate::erp`].
+//!
+//! Output goes to stdout; every error is one line on stderr with a non-zero exit (2 bad usage
+//! or config, 3 another process holds the link's sync lock, 1 anything else).
+
+pub mod demo;
+pub mod render;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode, ConnectOutcome};
+use crate::erp::db::{Db, OnlineAccount, now};
+use crate::erp::errors::ErpError;
+use crate::erp::provider::{PluginHost, ProviderHost};
+use crate::erp::settings::Settings;
+use crate::erp::sync::{self, AccountOutcome, Observer, SyncOptions, SyncReport};
+use crate::runtime::types::InstitutionFilter;
+use render::{Table, opt, short_time};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "erp",
+    version,
+    about = "A small ERP that synchronises bank statements through a provider plugin (Ponto)",
+    long_about = "A small ERP that synchronises bank statements through a WebAssembly provider plugin (Ponto).\n\nStart with `erp demo`, which runs everything against an embedded Ponto sandbox."
+)]
+pub struct Cli {
+    /// The ERP database (SQLite). Default ./erp.sqlite (the demo: a fresh temporary file).
+    #[arg(long, global = true, env = "ERP_DB")]
+    pub db: Option<PathBuf>,
+    /// Provider and host settings (TOML); PONTO_API_URL, PONTO_AUTH_URL, PONTO_CLIENT_ID and
+    /// PONTO_CLIENT_SECRET override it.
+    #[arg(long, global = true, env = "ERP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables (read verbs).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Search the institutions the provider can connect to.
+    Institutions {
+        /// ISO 3166 country code (BE, NL, FR ...).
+        #[arg(long)]
+        country: Option<String>,
+        /// Part of the institution's name.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Add a bank account: connect to an institution through the provider's consent page.
+    Connect(ConnectCmd),
+    /// List the online accounts and their journals.
+    Accounts,
+    /// Add accounts authorised since the link was made (the guide's "Fetch Accounts").
+    FetchAccounts {
+        /// The link (see `erp status`).
+        #[arg(long)]
+        link: i64,
+    },
+    /// Run the consent flow again on an existing link; account history is kept.
+    UpdateCredentials {
+        #[arg(long)]
+        link: i64,
+        #[command(flatten)]
+        callback: CallbackArgs,
+    },
+    /// Fetch new bank statement lines.
+    Sync {
+        /// Only this link.
+        #[arg(long)]
+        link: Option<i64>,
+        /// Only this online account (ERP id or provider id).
+        #[arg(long)]
+        account: Option<String>,
+        /// Only links whose next refresh (every 12 h by default) has passed; for cron.
+        #[arg(long)]
+        due: bool,
+        /// Read back at least to this date (YYYY-MM-DD), to recover missing transactions.
+        #[arg(long, value_parser = parse_date)]
+        since: Option<NaiveDate>,
+        /// The user's IP address: the provider then asks the bank for fresh data (PSD2 allows
+        /// unattended reads only a few times a day).
+        #[arg(long)]
+        customer_ip: Option<String>,
+    },
+    /// Show a journal's bank statements with their balances.
+    Statements {
+        /// Journal id or code (see `erp accounts`).
+        #[arg(long)]
+        journal: String,
+        /// Also list each statement's lines.
+        #[arg(long)]
+        lines: bool,
+    },
+    /// Links, accounts, consent reminders and the last sync's warnings.
+    Status,
+    /// Get the link where an account's bank consent is renewed.
+    Reauthorize {
+        /// ERP id or provider id of the account.
+        #[arg(long)]
+        account: String,
+        /// Where Ponto sends the user back afterwards.
+        #[arg(long, default_value = "http://127.0.0.1:8765/reauthorized")]
+        redirect_uri: String,
+    },
+    /// Revoke a link at the provider; its journals and statements stay.
+    Disconnect {
+        #[arg(long)]
+        link: i64,
+        /// Mark the link disconnected even when the provider cannot be reached.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Everything end to end against an embedded Ponto sandbox, in a fresh database.
+    Demo {
+        /// Booked transactions on the demo's main account.
+        #[arg(long, default_value_t = 120)]
+        transactions: u64,
+    },
+    /// Provider plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCmd,
+    },
+    /// Serve the Ponto sandbox on 127.0.0.1 until killed.
+    Sandbox {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Booked transactions on the first account.
+        #[arg(long)]
+        transactions: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCmd {
+    /// Print a plugin's manifest, imports and exports, without running it.
+    Inspect { path: PathBuf },
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ConnectCmd {
+    /// Institution id or name (see `erp institutions`).
+    #[arg(long, required = true)]
+    pub institution: Option<String>,
+    #[command(flatten)]
+    pub callback: CallbackArgs,
+    #[command(subcommand)]
+    pub step: Option<ConnectStep>,
+}
+
+#[derive(Args, Debug)]
+pub struct CallbackArgs {
+    /// Port of the loopback callback listener (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub redirect_port: u16,
+    /// Fill the consent page automatically, ticking every account (for the sandbox).
+    #[arg(long)]
+    pub auto_consent: bool,
+    /// How long to wait for the browser, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectStep {
+    /// Headless step 1: print the consent URL for an institution.
+    Begin {
+        #[arg(long)]
+        institution: String,
+        /// Where the provider sends the browser back.
+        #[arg(long)]
+        redirect_uri: String,
+        /// Update the credentials of this existing link instead of making a new one.
+        #[arg(long)]
+        link: Option<i64>,
+    },
+    /// Headless step 2: finish with the full URL the browser was sent back to.
+    Finish {
+        #[arg(long)]
+        callback_url: String,
+    },
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date like 2026-01-31"))
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("erp: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn init_tracing() {
+    // Plugin logs and HTTP audit lines go to stderr, only when asked for (RUST_LOG=info).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn db_path(cli_db: &Option<PathBuf>) -> PathBuf {
+    cli_db.clone().unwrap_or_else(|| PathBuf::from("erp.sqlite"))
+}
+
+fn load_host(settings: &Settings, db: &Path) -> Result<PluginHost, ErpError> {
+    PluginHost::load(settings, db)
+}
+
+pub fn run(cli: Cli) -> Result<i32, ErpError> {
+    let json = cli.json;
+    let path = db_path(&cli.db);
+    match cli.command {
+        Command::Plugin {
+            command: PluginCmd::Inspect { path },
+        } => {
+            print!("{}", crate::runtime::inspect(&path)?);
+            Ok(0)
+        }
+        Command::Sandbox { port, seed, transactions } => {
+            let mut cfg = ponto_sandbox::SandboxConfig {
+                seed,
+                ..Default::default()
+            };
+            if let Some(t) = transactions {
+                cfg.transactions = t;
+            }
+            ponto_sandbox::serve_forever(cfg, port).map_err(|e| ErpError::Io(format!("the sandbox stopped: {e:#}")))?;
+            Ok(0)
+        }
+        Command::Demo { transactions } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            demo::run(settings, cli.db.as_deref(), transactions)
+        }
+        Command::Accounts => {
+            let db = Db::open_existing(&path)?;
+            print_accounts(&db, json)?;
+            Ok(0)
+        }
+        Command::Statements { journal, lines } => {
+            let db = Db::open_existing(&path)?;
+            let journal = db.journal(&journal)?;
+            print_statements(&db, journal.id, lines, None, json)?;
+            Ok(0)
+        }
+        Command::Status => {
+            let db = Db::open_existing(&path)?;
+            print_status(&db, json)?;
+            Ok(0)
+        }
+        command => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            run_with_plugin(command, &settings, &path, json)
+        }
+    }
+}
+
+fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: bool) -> Result<i32, ErpError> {
+    match command {
+        Command::Institutions { country, search } => {
+            let host = load_host(settings, path)?;
+            let mut provider = host.session(CATALOGUE_CONNECTION)?;
+            let list = provider.list_institutions(&InstitutionFilter {
+                country: country.map(|c| c.to_ascii_uppercase()),
+                name_contains: search,
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list.iter().map(render::institution_json).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                );
+            } else {
+                print_institutions(&list);
+            }
+            Ok(0)
+        }
+        Command::Connect(cmd) => {
+            let host = load_host(settings, path)?;
+            match cmd.step {
+                Some(ConnectStep::Begin {
+                    institution,
+                    redirect_uri,
+                    link,
+                }) => {
+                    let mut db = Db::open(path)?;
+                    let institution_id = match link {
+                        Some(l) => db.link(l)?.institution_id,
+                        None => connect::resolve_institution(&host, &institution)?.id,
+                    };
+                    let url = connect::begin(&mut db, &host, &institution_id, link, &redirect_uri)?;
+                    println!("{url}");
+                    eprintln!("Open the URL above, tick all the accounts you want (other banks' too), then run:");
+                    eprintln!("  erp connect finish --callback-url '<the address the browser was sent to>'");
+                    Ok(0)
+                }
+                Some(ConnectStep::Finish { callback_url }) => {
+                    let mut db = Db::open(path)?;
+                    let outcome = connect::finish(&mut db, &host, &callback_url)?;
+                    print_connected(&outcome);
+                    Ok(0)
+                }
+                None => {
+                    let query = cmd.institution.unwrap_or_default();
+                    let institution = connect::resolve_institution(&host, &query)?;
+                    print_institution_choice(&institution);
+                    let mut db = Db::open(path)?;
+                    let outcome = connect::connect(
+                        &mut db,
+                        &host,
+                        &institution.id,
+                        None,
+                        callback_mode(&cmd.callback),
+                        &mut print_consent_url,
+                    )?;
+                    print_connected(&outcome);
+                    Ok(0)
+                }
+            }
+        }
+        Command::FetchAccounts { link } => {
+            let mut db = Db::open_existing(path)?;
+            let link = db.link(link)?;
+            let host = load_host(settings, path)?;
+            let mut provider = host.session(&link.connection_id)?;
+            provider.set_context(crate::erp::errors::Context {
+                link: Some(link.id),
+                account: None,
+            });
+            let accounts = provider.list_accounts(Some(&link.institution_id))?;
+            let merged = db.merge_accounts(link.id, &accounts)?;
+            let added = merged.iter().filter(|(_, created)| *created).count();
+            println!(
+                "Link {} ({}): {} account(s) authorised at the institution, {added} new.",
+                link.id,
+                link.institution_name,
+                accounts.len()
+            );
+            print_accounts_of(&db, Some(link.id))?;
+            println!(
+                "An account missing here was not authorised: run `erp update-credentials --link {}` and tick all accounts, other banks' too.",
+                link.id
+            );
+            Ok(0)
+        }
+        Command::UpdateCredentials { link, callback } => {
+            let mut db = Db::open_existing(path)?;
+            let l = db.link(link)?;
+            let host = load_host(settings, path)?;
+            let outcome = connect::connect(
+                &mut db,
+                &host,
+                &l.institution_id,
+                Some(link),
+                callback_mode(&callback),
+                &mut print_consent_url,
+            )?;
+            print_connected(&outcome);
+            Ok(0)
+        }
+        Command::Sync {
+            link,
+            account,
+            due,
+            since,
+            customer_ip,
+        } => {
+            let mut db = Db::open_existing(path)?;
+            let opts = SyncOptions {
+                link,
+                account,
+                due,
+                since,
+                customer_ip,
+                max_lines: settings.max_lines,
+                refresh_hours: settings.refresh_hours,
+            };
+            // Check the arguments before loading anything.
+            let plan = sync::plan(&db, &opts)?;
+            if plan.is_empty() {
+                println!("{}", if due { "No link is due for a refresh." } else { "No link to synchronise: connect a bank with `erp connect`." });
+                return Ok(0);
+            }
+            let host = load_host(settings, path)?;
+            let report = sync::run(&mut db, &host, &opts, &mut Bars::new())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print_sync_report(&report);
+            }
+            if report.accounts.is_empty()
+                && let Some((link, pid, since)) = report.locked.clone()
+            {
+                return Err(ErpError::Locked { link, pid, since });
+            }
+            Ok(if report.failed() { 1 } else { 0 })
+        }
+        Command::Reauthorize { account, redirect_uri } => {
+            let db = Db::open_existing(path)?;
+            let account = db.account(&account)?;
+            let link = db.link(account.link_id)?;
+            let host = load_host(settings, path)?;
+            let mut provider = host.session(&link.connection_id)?;
+            provider.set_context(crate::erp::errors::Context {
+                link: Some(link.id),
+                account: Some(account.id),
+            });
+            let url = provider.request_reauthorization(&account.provider_account_id, &redirect_uri)?;
+            println!("{url}");
+            eprintln!(
+                "Open this link to renew the bank consent of {} ({}). Ponto asks for it every 180 days; then run `erp sync --account {}`.",
+                account.reference, link.institution_name, account.id
+            );
+            Ok(0)
+        }
+        Command::Disconnect { link, force } => {
+            let mut db = Db::open_existing(path)?;
+            let l = db.link(link)?;
+            if l.state == "disconnected" {
+                println!("Link {link} is already disconnected.");
+                return Ok(0);
+            }
+            let host = load_host(settings, path)?;
+            let mut provider = host.session(&l.connection_id)?;
+            provider.set_context(crate::erp::errors::Context {
+                link: Some(link),
+                account: None,
+            });
+            match provider.disconnect() {
+                Ok(()) => {}
+                Err(e) if force => eprintln!("erp: warning: {e}; marked disconnected anyway (--force)"),
+                Err(e) => return Err(e),
+            }
+            db.set_link_state(link, "disconnected", Some("disconnected by the user"))?;
+            db.set_auto_sync(link, false)?;
+            println!(
+                "Link {link} ({}) is disconnected; its journals and statements stay.",
+                l.institution_name
+            );
+            Ok(0)
+        }
+        _ => unreachable!("handled in run()"),
+    }
+}
+
+fn callback_mode(c: &CallbackArgs) -> CallbackMode {
+    if c.auto_consent {
+        CallbackMode::AutoConsent
+    } else {
+        CallbackMode::Loopback {
+            port: c.redirect_port,
+            timeout: Duration::from_secs(c.timeout_secs),
+        }
+    }
+}
+
+fn print_consent_url(url: &str) {
+    println!("Open this URL in your browser and tick ALL the accounts you want, other banks' too:");
+    println!("  {url}");
+}
+
+pub fn print_institution_choice(i: &crate::runtime::types::Institution) {
+    println!(
+        "Institution: {} ({}, {}) — third-party provider: {}",
+        i.name,
+        i.country.as_deref().unwrap_or("international"),
+        render::status_name(i.status),
+        i.provider_name
+    );
+    if !matches!(i.status, crate::runtime::types::InstitutionStatus::Stable) {
+        println!(
+            "  Note: {} serves {} in {}: errors are expected; if you meet some, contact {} directly.",
+            i.provider_name,
+            i.name,
+            render::status_name(i.status),
+            i.provider_name
+        );
+    }
+    if let Some(m) = &i.maintenance {
+        println!(
+            "  Note: maintenance ({}) {} – {}: data may be stale.",
+            m.kind,
+            opt(&m.starts_at),
+            opt(&m.ends_at)
+        );
+    }
+}
+
+pub fn print_institutions(list: &[crate::runtime::types::Institution]) {
+    let mut t = Table::new(&["id", "name", "country", "status", "time zone", "provider"]);
+    for i in list {
+        let mut status = render::status_name(i.status).to_owned();
+        if i.deprecated {
+            status.push_str(", deprecated");
+        }
+        if i.maintenance.is_some() {
+            status.push_str(", maintenance");
+        }
+        t.row(vec![
+            i.id.clone(),
+            i.name.clone(),
+            i.country.clone().unwrap_or_else(|| "intl".into()),
+            status,
+            i.time_zone.clone(),
+            i.provider_name.clone(),
+        ]);
+    }
+    print!("{}", t.render());
+    println!("{} institution(s).", list.len());
+}
+
+pub fn print_connected(o: &ConnectOutcome) {
+    println!(
+        "Connected link {} to {} through {}{}.",
+        o.link_id,
+        o.institution.name,
+        o.institution.provider_name,
+        o.organization.as_deref().map(|n| format!(" (organisation {n})")).unwrap_or_default()
+    );
+    println!(
+        "You authorised {} account(s) in all; the ERP keeps the {} at {}:",
+        o.authorized_account_count,
+        o.accounts.len(),
+        o.institution.name
+    );
+    let mut t = Table::new(&["id", "reference", "currency", ">balance", "journal", "new"]);
+    for (a, created) in &o.accounts {
+        t.row(vec![
+            a.id.to_string(),
+            a.reference.clone(),
+            a.currency.clone(),
+            opt(&a.balance),
+            a.journal_code.clone(),
+            if *created { "yes".into() } else { "kept".into() },
+        ]);
+    }
+    print!("{}", t.render());
+    println!("Next: `erp sync --link {}`.", o.link_id);
+}
+
+fn accounts_table(accounts: &[OnlineAccount], db: &Db) -> Result<Table, ErpError> {
+    let links = db.links()?;
+    let mut t = Table::new(&[
+        "id", "link", "institution", "reference", "currency", ">balance", "at", "journal", "last sync", "status",
+    ]);
+    for a in accounts {
+        let inst = links
+            .iter()
+            .find(|l| l.id == a.link_id)
+            .map_or_else(|| a.institution_id.clone(), |l| l.institution_name.clone());
+        t.row(vec![
+            a.id.to_string(),
+            a.link_id.to_string(),
+            inst,
+            a.reference.clone(),
+            a.currency.clone(),
+            opt(&a.balance),
+            opt(&a.balance_date),
+            a.journal_code.clone(),
+            short_time(&a.last_sync),
+            a.status.clone(),
+        ]);
+    }
+    Ok(t)
+}
+
+fn print_accounts_of(db: &Db, link: Option<i64>) -> Result<(), ErpError> {
+    let accounts = db.accounts(link)?;
+    print!("{}", accounts_table(&accounts, db)?.render());
+    Ok(())
+}
+
+pub fn print_accounts(db: &Db, json: bool) -> Result<(), ErpError> {
+    let accounts = db.accounts(None)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&accounts).unwrap_or_default());
+        return Ok(());
+    }
+    if accounts.is_empty() {
+        println!("No online account yet: connect a bank with `erp connect --institution NAME`.");
+        return Ok(());
+    }
+    print!("{}", accounts_table(&accounts, db)?.render());
+    Ok(())
+}
+
+/// Print a journal's statements; `last` keeps only the most recent ones.
+pub fn print_statements(db: &Db, journal_id: i64, lines: bool, last: Option<usize>, json: bool) -> Result<(), ErpError> {
+    let mut statements = db.statements(journal_id)?;
+    if let Some(n) = last {
+        let skip = statements.len().saturating_sub(n);
+        statements.drain(..skip);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&statements).unwrap_or_default());
+        return Ok(());
+    }
+    if statements.is_empty() {
+        println!("No statement in this journal yet: run `erp sync`.");
+        return Ok(());
+    }
+    let mut t = Table::new(&["statement", "from", "to", ">start", ">lines", ">total", ">end", "check"]);
+    for s in &statements {
+        t.row(vec![
+            s.name.clone(),
+            s.date_from.clone(),
+            s.date_to.clone(),
+            s.balance_start.clone(),
+            s.lines.len().to_string(),
+            s.lines_total.clone(),
+            s.balance_end.clone(),
+            if crate::erp::money::parse(&s.difference).is_some_and(|d| d.is_zero()) {
+                "ok".into()
+            } else {
+                format!("gap {}", s.difference)
+            },
+        ]);
+    }
+    print!("{}", t.render());
+    if lines {
+        for s in &statements {
+            println!();
+            println!("{}  ({} → {}, start {}, end {})", s.name, s.date_from, s.date_to, s.balance_start, s.balance_end);
+            let mut t = Table::new(&["date", ">amount", "cur", "partner", "reference"]);
+            for l in &s.lines {
+                t.row(vec![
+                    l.booking_date.clone(),
+                    l.amount.clone(),
+                    l.currency.clone(),
+                    opt(&l.partner_name),
+                    l.payment_reference.chars().take(48).collect(),
+                ]);
+            }
+            print!("{}", t.render());
+        }
+    }
+    Ok(())
+}
+
+pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
+    let links = db.links()?;
+    let accounts = db.accounts(None)?;
+    let warnings = db.latest_warnings()?;
+    let at = now();
+    let mut reminders = Vec::new();
+    for a in &accounts {
+        if let Some(exp) = &a.consent_expires_at
+            && let Some(r) = crate::erp::consent_reminder(exp, at)
+        {
+            reminders.push((a, r));
+        }
+    }
+    if json {
+        let out = json!({
+            "links": links,
+            "accounts": accounts.iter().map(|a| json!({
+                "account": a,
+                "pending": db.pending(a.id).map(|p| p.len()).unwrap_or(0),
+            })).collect::<Vec<_>>(),
+            "reminders": reminders.iter().map(|(a, r)| json!({
+                "account_id": a.id, "days_left": r.days_left, "stage": r.stage, "expires_at": r.expires_at,
+                "message": r.message(&a.reference),
+            })).collect::<Vec<_>>(),
+            "warnings": warnings,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(());
+    }
+    if links.is_empty() {
+        println!("No link yet: connect a bank with `erp connect --institution NAME` (or try `erp demo`).");
+        return Ok(());
+    }
+    let mut t = Table::new(&["link", "institution", "provider", "state", "consent until", "last refresh", "next refresh", "auto"]);
+    for l in &links {
+        t.row(vec![
+            l.id.to_string(),
+            format!("{} ({})", l.institution_name, l.institution_status),
+            l.provider_name.clone(),
+            l.state.clone(),
+            l.consent_expires_at.as_deref().map_or("-".into(), |s| s.chars().take(10).collect()),
+            short_time(&l.last_refresh),
+            short_time(&l.next_refresh),
+            if l.auto_sync { "on".into() } else { "off".into() },
+        ]);
+    }
+    println!("Links");
+    print!("{}", t.render());
+    for l in links.iter().filter(|l| l.message.is_some()) {
+        println!("  link {}: {}", l.id, opt(&l.message));
+    }
+    println!();
+    println!("Accounts");
+    let mut t = Table::new(&["id", "link", "reference", "journal", ">balance", "consent until", ">pending", "last sync", "status"]);
+    for a in &accounts {
+        t.row(vec![
+            a.id.to_string(),
+            a.link_id.to_string(),
+            a.reference.clone(),
+            a.journal_code.clone(),
+            opt(&a.balance),
+            a.consent_expires_at.as_deref().map_or("-".into(), |s| s.chars().take(10).collect()),
+            db.pending(a.id)?.len().to_string(),
+            short_time(&a.last_sync),
+            a.status.clone(),
+        ]);
+    }
+    print!("{}", t.render());
+    for a in accounts.iter().filter(|a| a.status != "ok" && a.message.is_some()) {
+        println!("  account {}: {}", a.id, opt(&a.message));
+    }
+    if !reminders.is_empty() {
+        println!();
+        println!("Consent reminders");
+        for (a, r) in &reminders {
+            println!("  ! account {}: {}", a.id, r.message(&a.reference).replace("--account ...", &format!("--account {}", a.id)));
+        }
+    }
+    if !warnings.is_empty() {
+        println!();
+        println!("Warnings of the last sync");
+        for w in &warnings {
+            println!("  account {} [{}]: {}", w.online_account_id, w.kind, w.message);
+        }
+    }
+    Ok(())
+}
+
+pub fn print_sync_report(report: &SyncReport) {
+    let mut t = Table::new(&["account", "journal", ">read", ">new lines", ">updated", ">statements", ">warnings", "status"]);
+    for a in &report.accounts {
+        t.row(vec![
+            format!("{} {}", a.account_id, a.reference),
+            a.journal.clone(),
+            a.transactions_read.to_string(),
+            a.new_lines.to_string(),
+            a.updated_lines.to_string(),
+            a.statements.to_string(),
+            a.warnings.len().to_string(),
+            a.status.clone(),
+        ]);
+    }
+    if !t.is_empty() {
+        print!("{}", t.render());
+        println!(
+            "{} account(s), {} new line(s), {} statement(s), {} warning(s).",
+            report.accounts.len(),
+            report.new_lines(),
+            report.accounts.iter().map(|a| a.statements).sum::<u64>(),
+            report.accounts.iter().map(|a| a.warnings.len()).sum::<usize>()
+        );
+    }
+    for a in &report.accounts {
+        for (kind, message) in &a.warnings {
+            println!("  warning, account {} [{kind}]: {message}", a.account_id);
+        }
+    }
+    for a in &report.accounts {
+        if let Some(e) = &a.error {
+            eprintln!("erp: account {} ({}): {e}", a.account_id, a.reference);
+        }
+    }
+    for (link, why) in &report.skipped_links {
+        eprintln!("erp: link {link} skipped: {why}");
+    }
+}
+
+/// Progress bars, shown only once a sync has run for more than a second.
+pub struct Bars {
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        Self {
+            bar: None,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Observer for Bars {
+    fn account_started(&mut self, account: &OnlineAccount) {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(format!("account {} {}", account.id, account.reference));
+        self.bar = Some(bar);
+        self.started = Instant::now();
+    }
+
+    fn batch(&mut self, _account: &OnlineAccount, transactions_read: u64, new_lines: u64) {
+        if let Some(bar) = &self.bar {
+            if bar.is_hidden() && self.started.elapsed() > Duration::from_secs(1) {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(Duration::from_millis(120));
+            }
+            bar.set_message(format!("{transactions_read} transactions read, {new_lines} new lines"));
+        }
+    }
+
+    fn account_finished(&mut self, _outcome: &AccountOutcome) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

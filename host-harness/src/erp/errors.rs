@@ -1,0 +1,224 @@
+//! Every error the `erp` user can meet, each rendered as what happened AND what to do. The
+//! provider's typed errors and the runtime's call errors are turned into sentences here, in one
+//! place, so every verb words them the same way.
+
+use std::path::{Path, PathBuf};
+
+use crate::runtime::types::ProviderError;
+use crate::runtime::{CallError, LoadError};
+
+/// What a provider error is about, so the advice can name the right command.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub link: Option<i64>,
+    pub account: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ErpError {
+    /// A bad argument or a missing precondition; the message says what to run instead.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("the ERP database {path} failed: {source}; check the --db path, its permissions and free disk space")]
+    Db { path: PathBuf, source: rusqlite::Error },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{}", render_call(.0))]
+    Call(CallError),
+    #[error("{}", render_provider(.error, .context))]
+    Provider { error: ProviderError, context: Context },
+    #[error(
+        "link {link} is being synchronised by another erp process (pid {pid}, since {since}); wait for it to finish and try again (a lock left by a crashed process is taken over automatically)"
+    )]
+    Locked { link: i64, pid: i64, since: String },
+    #[error("the provider returned a batch the ERP refuses ({0}); nothing of it was stored; report this to the provider's maintainers")]
+    BadBatch(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl ErpError {
+    pub fn db(path: &Path, source: rusqlite::Error) -> Self {
+        Self::Db {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub fn provider(error: ProviderError, context: Context) -> Self {
+        Self::Provider { error, context }
+    }
+
+    /// Process exit code: 2 bad usage, 3 another sync holds the lock, 1 anything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Usage(_) | Self::Config { .. } => 2,
+            Self::Locked { .. } => 3,
+            _ => 1,
+        }
+    }
+
+    /// The account status a failed sync leaves, for `erp status`.
+    pub fn account_status(&self) -> &'static str {
+        match self {
+            Self::Provider {
+                error: ProviderError::AuthorizationExpired(_),
+                ..
+            } => "consent-expired",
+            Self::Provider {
+                error: ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_),
+                ..
+            } => "reconnect-required",
+            Self::Provider {
+                error: ProviderError::RateLimited(_),
+                ..
+            } => "rate-limited",
+            _ => "error",
+        }
+    }
+
+    /// Whether the error concerns the whole link (its credentials), not one account.
+    pub fn is_link_wide(&self) -> bool {
+        matches!(
+            self,
+            Self::Provider {
+                error: ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_),
+                ..
+            }
+        )
+    }
+}
+
+pub fn render_call(e: &CallError) -> String {
+    let what_to_do = match e {
+        CallError::Timeout(_) => "try again later; if it keeps happening, raise host.call-timeout-secs in the config",
+        CallError::MemoryLimit(_) => "report it to the provider's maintainers; nothing of the failed call was stored",
+        CallError::Trap(_) | CallError::Poisoned => {
+            "report it to the provider's maintainers with this message; nothing of the failed call was stored"
+        }
+        CallError::Setup(_) => "check the plugin path, the config file and the database file",
+    };
+    format!("{e}; {what_to_do}")
+}
+
+fn link_ref(c: &Context) -> String {
+    c.link.map_or_else(|| "N".to_owned(), |l| l.to_string())
+}
+
+pub fn render_provider(e: &ProviderError, c: &Context) -> String {
+    match e {
+        ProviderError::InvalidArgument(a) => format!(
+            "the provider refused `{}`: {}; fix it (config file [provider] {} or the PONTO_* environment variable, or the command's argument)",
+            a.name, a.reason, a.name
+        ),
+        ProviderError::InvalidClient(m) => format!(
+            "Ponto refused the client id or secret ({m}); check client-id and client-secret in the config file or PONTO_CLIENT_ID / PONTO_CLIENT_SECRET"
+        ),
+        ProviderError::ReconnectRequired(m) => format!(
+            "the link to Ponto is gone ({m}); run `erp update-credentials --link {}` and tick all accounts, other banks' too",
+            link_ref(c)
+        ),
+        ProviderError::StateMismatch(m) => format!(
+            "the callback does not belong to this connection attempt ({m}); it is stale or forged: start again with `erp connect`"
+        ),
+        ProviderError::NoAccountsForInstitution(n) => {
+            let authorised = if n.authorized_institutions.is_empty() {
+                "no institution at all".to_owned()
+            } else {
+                n.authorized_institutions.join(", ")
+            };
+            format!(
+                "no account appears: you authorised accounts at {authorised}, but none at {}. At Ponto, select {}'s accounts (tick all accounts you want, other banks' too) and connect again",
+                n.institution, n.institution
+            )
+        }
+        ProviderError::AuthorizationExpired(x) => {
+            let when = x.expired_at.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
+            let link = x.reauthorization_url.as_deref().map_or_else(
+                || {
+                    c.account
+                        .map_or_else(String::new, |a| format!("; `erp reauthorize --account {a}` gives the link"))
+                },
+                |u| format!("; renew it here: {u}"),
+            );
+            format!(
+                "the bank consent of account {} ended{when}: Ponto asks every 180 days to re-authorize at the Ponto website, until then this account does not synchronise{link}. {}",
+                x.account_id, x.advice
+            )
+        }
+        ProviderError::NotFound(m) => format!(
+            "not found at Ponto: {m}; run `erp fetch-accounts --link {}` to refresh the account list",
+            link_ref(c)
+        ),
+        ProviderError::RateLimited(r) => match r.retry_after_seconds {
+            Some(s) => format!("{}; Ponto asks to wait {s} s: try again after that", r.message),
+            None => format!("{}; try again in a few minutes", r.message),
+        },
+        ProviderError::Upstream(u) => {
+            let code = u.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+            let rid = u
+                .request_id
+                .as_deref()
+                .map(|r| format!(" (request id {r}: quote it to Ponto's support)"))
+                .unwrap_or_default();
+            let advice = u.advice.as_deref().unwrap_or("try again later; if it persists, contact Ponto");
+            format!("Ponto answered {}{code}: {}{rid}; {advice}", u.status, u.detail)
+        }
+        ProviderError::MalformedResponse(m) => {
+            let field = m.field.as_deref().map(|f| format!(", field `{f}`")).unwrap_or_default();
+            let id = m.resource_id.as_deref().map(|r| format!(", id {r}")).unwrap_or_default();
+            format!(
+                "Ponto sent a {} that does not fit its documented shape{field}{id}: {}; nothing from it was stored; try again later, and report it if it persists",
+                m.what, m.reason
+            )
+        }
+        ProviderError::Transport(m) => format!(
+            "could not reach Ponto: {m}; check the api-url setting (PONTO_API_URL), the network, and that the host is granted"
+        ),
+        ProviderError::Storage(m) => format!(
+            "the provider's storage failed: {m}; check the database file and free disk space"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::{ConsentError, NoAccountsError};
+
+    #[test]
+    fn no_accounts_names_the_authorised_institutions_and_what_to_do() {
+        let e = ProviderError::NoAccountsForInstitution(NoAccountsError {
+            institution: "Belfius".into(),
+            authorized_institutions: vec!["KBC".into(), "ING".into()],
+        });
+        let text = render_provider(&e, &Context::default());
+        assert!(text.contains("KBC, ING"), "{text}");
+        assert!(text.contains("none at Belfius"), "{text}");
+        assert!(text.contains("connect again"), "{text}");
+    }
+
+    #[test]
+    fn reconnect_names_the_command_with_the_link() {
+        let e = ProviderError::ReconnectRequired("refresh token used".into());
+        let text = render_provider(&e, &Context { link: Some(7), account: None });
+        assert!(text.contains("erp update-credentials --link 7"), "{text}");
+    }
+
+    #[test]
+    fn expired_consent_gives_the_link_and_the_180_days() {
+        let e = ProviderError::AuthorizationExpired(ConsentError {
+            account_id: "acc".into(),
+            expired_at: Some("2026-11-01T00:00:00Z".into()),
+            reauthorization_url: Some("https://example.test/renew".into()),
+            advice: "Re-authorize at Ponto.".into(),
+        });
+        let err = ErpError::provider(e, Context::default());
+        let text = err.to_string();
+        assert!(text.contains("https://example.test/renew") && text.contains("180 days"), "{text}");
+        assert_eq!(err.account_status(), "consent-expired");
+        assert!(!err.is_link_wide());
+    }
+}

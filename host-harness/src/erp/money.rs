@@ -1,0 +1,66 @@
+//! Exact money: amounts travel and are stored as decimal text (`-1234.50`), and are summed with
+//! `rust_decimal`, never a float.
+
+use rust_decimal::Decimal;
+
+/// Parse the contract's decimal form: optional `-`, digits, optional `.` and digits. Anything
+/// else (exponents, `+`, spaces, commas) is refused rather than guessed.
+pub fn parse(s: &str) -> Option<Decimal> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    Decimal::from_str_exact(s).ok()
+}
+
+/// The canonical text of an amount as the bank gave it (keeps its scale: `2.50` stays `2.50`,
+/// `-0` becomes `0`).
+pub fn normalize(s: &str) -> Option<String> {
+    parse(s).map(format)
+}
+
+pub fn format(d: Decimal) -> String {
+    if d.is_zero() {
+        // Keep the scale but drop a negative zero's sign.
+        return Decimal::new(0, d.scale()).to_string();
+    }
+    d.to_string()
+}
+
+/// Exact sum of decimal strings; unparsable ones are skipped (the batch check refuses them
+/// before they are stored).
+pub fn sum<'a>(amounts: impl IntoIterator<Item = &'a str>) -> Decimal {
+    amounts.into_iter().filter_map(parse).fold(Decimal::ZERO, |a, b| a + b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_only_plain_decimals() {
+        assert_eq!(parse("-1234.50").map(format).as_deref(), Some("-1234.50"));
+        assert_eq!(parse("1234").map(format).as_deref(), Some("1234"));
+        for bad in ["", "-", "1.", ".5", "+1", "1e3", "1,5", " 1", "NaN", "1.2.3"] {
+            assert_eq!(parse(bad), None, "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn sums_exactly_where_floats_drift() {
+        // 0.1 + 0.2 is 0.30000000000000004 in f64.
+        assert_eq!(format(sum(["0.1", "0.2"])), "0.3");
+        let many = vec!["0.01"; 10_000];
+        assert_eq!(format(sum(many)), "100.00");
+    }
+
+    #[test]
+    fn negative_zero_loses_its_sign() {
+        assert_eq!(normalize("-0.00").as_deref(), Some("0.00"));
+    }
+}

@@ -1,0 +1,245 @@
+//! Provider and host settings: a TOML file (`--config`), then the environment
+//! (PONTO_API_URL, PONTO_AUTH_URL, PONTO_CLIENT_ID, PONTO_CLIENT_SECRET, PONTO_PLUGIN), so one
+//! binary points at the sandbox, any Ponto-compatible server, or the live API.
+//!
+//! ```toml
+//! [provider]
+//! plugin = "/path/to/ponto_provider.wasm"   # default: the one built with this erp
+//! api-url = "https://api.ibanity.com/ponto-connect"
+//! authorization-url = "https://authorization.myponto.com/oauth2/auth"
+//! client-id = "..."
+//! client-secret = "..."
+//! date-field = "execution"                  # or "value"
+//! statement-grouping = "day"                # day | week | month | sync
+//! overlap-days = 7
+//! page-size = 100
+//!
+//! [host]
+//! granted-origins = ["https://api.ibanity.com", "http://127.0.0.1:*", "http://localhost:*"]
+//! refresh-hours = 12
+//! max-lines = 500
+//! call-timeout-secs = 60
+//! cache-dir = "/var/cache/erp"
+//!
+//! [[host.client-certificates]]               # Ponto's mutual TLS
+//! host = "api.ibanity.com"
+//! certificate = "certificate.pem"
+//! key = "private_key.pem"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::errors::ErpError;
+use crate::capabilities::http::{AllowedOrigin, ClientCertificate, HttpPolicy};
+
+/// The provider's origins the operator grants by default: exactly what the Ponto manifest asks.
+pub const DEFAULT_ORIGINS: &[&str] = &["https://api.ibanity.com", "http://127.0.0.1:*", "http://localhost:*"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    #[serde(default)]
+    provider: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    host: HostFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct HostFile {
+    granted_origins: Option<Vec<String>>,
+    refresh_hours: Option<u32>,
+    max_lines: Option<u32>,
+    call_timeout_secs: Option<u64>,
+    cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    client_certificates: Vec<CertFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertFile {
+    host: String,
+    certificate: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub plugin_path: PathBuf,
+    /// What the plugin reads through `config.get`.
+    pub provider_config: BTreeMap<String, String>,
+    pub granted_origins: Vec<AllowedOrigin>,
+    pub refresh_hours: u32,
+    pub max_lines: u32,
+    pub call_timeout: Duration,
+    pub cache_dir: PathBuf,
+    pub client_certificates: Vec<ClientCertificate>,
+}
+
+/// The environment variables read, and the provider key each sets.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("PONTO_API_URL", "api-url"),
+    ("PONTO_AUTH_URL", "authorization-url"),
+    ("PONTO_CLIENT_ID", "client-id"),
+    ("PONTO_CLIENT_SECRET", "client-secret"),
+];
+
+pub fn default_plugin_path() -> PathBuf {
+    PathBuf::from(env!("PONTO_PROVIDER_WASM"))
+}
+
+impl Settings {
+    /// Defaults, then the file (if given), then the environment.
+    pub fn load(config: Option<&Path>) -> Result<Self, ErpError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Self::load_with_env(config, &env)
+    }
+
+    pub fn load_with_env(config: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ErpError> {
+        let (file, base) = match config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ErpError::Config {
+                    path: path.to_owned(),
+                    reason: format!("cannot read the config file: {e}"),
+                })?;
+                let file: FileSettings = toml::from_str(&text).map_err(|e| ErpError::Config {
+                    path: path.to_owned(),
+                    reason: format!("not a valid config file: {}", one_line(&e.to_string())),
+                })?;
+                (file, path.parent().map(Path::to_owned).unwrap_or_default())
+            }
+            None => (FileSettings::default(), PathBuf::new()),
+        };
+        let config_path = config.map(Path::to_owned).unwrap_or_else(|| PathBuf::from("(environment)"));
+        let bad = |reason: String| ErpError::Config {
+            path: config_path.clone(),
+            reason,
+        };
+        let mut provider_config = BTreeMap::new();
+        let mut plugin_path = default_plugin_path();
+        for (key, value) in &file.provider {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => return Err(bad(format!("[provider] {key} must be a string or a whole number, not {}", other.type_str()))),
+            };
+            if key == "plugin" {
+                plugin_path = base.join(text);
+            } else {
+                provider_config.insert(key.clone(), text);
+            }
+        }
+        for (var, key) in ENV_KEYS {
+            if let Some(v) = env.get(*var).filter(|v| !v.is_empty()) {
+                provider_config.insert((*key).to_owned(), v.clone());
+            }
+        }
+        if let Some(p) = env.get("PONTO_PLUGIN").filter(|v| !v.is_empty()) {
+            plugin_path = PathBuf::from(p);
+        }
+        let origins = match &file.host.granted_origins {
+            Some(list) => list.clone(),
+            None => DEFAULT_ORIGINS.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let granted_origins = origins
+            .iter()
+            .map(|o| o.parse::<AllowedOrigin>().map_err(|e| bad(format!("[host] granted-origins: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refresh_hours = file.host.refresh_hours.unwrap_or(12);
+        if refresh_hours == 0 {
+            return Err(bad("[host] refresh-hours must be at least 1".into()));
+        }
+        let max_lines = file.host.max_lines.unwrap_or(500);
+        if max_lines == 0 {
+            return Err(bad("[host] max-lines must be at least 1".into()));
+        }
+        let mut client_certificates = Vec::new();
+        for c in &file.host.client_certificates {
+            let read = |p: &Path| {
+                std::fs::read(base.join(p)).map_err(|e| bad(format!("client certificate for {}: {}: {e}", c.host, p.display())))
+            };
+            client_certificates.push(ClientCertificate {
+                host: c.host.clone(),
+                cert_pem: read(&c.certificate)?,
+                key_pem: read(&c.key)?,
+            });
+        }
+        Ok(Self {
+            plugin_path,
+            provider_config,
+            granted_origins,
+            refresh_hours,
+            max_lines,
+            call_timeout: Duration::from_secs(file.host.call_timeout_secs.unwrap_or(60)),
+            cache_dir: file
+                .host
+                .cache_dir
+                .map(|d| base.join(d))
+                .unwrap_or_else(crate::runtime::default_cache_dir),
+            client_certificates,
+        })
+    }
+
+    pub fn http_policy(&self) -> HttpPolicy {
+        HttpPolicy {
+            client_certificates: self.client_certificates.clone(),
+            ..HttpPolicy::default()
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let p = dir.path().join("erp.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "[provider]\napi-url = \"http://127.0.0.1:9/ponto-connect\"\nclient-id = \"file-id\"\noverlap-days = 3\n[host]\nrefresh-hours = 6\n",
+        );
+        let env = BTreeMap::from([("PONTO_CLIENT_ID".to_owned(), "env-id".to_owned())]);
+        let s = Settings::load_with_env(Some(&p), &env).unwrap();
+        assert_eq!(s.provider_config["client-id"], "env-id");
+        assert_eq!(s.provider_config["api-url"], "http://127.0.0.1:9/ponto-connect");
+        assert_eq!(s.provider_config["overlap-days"], "3");
+        assert_eq!(s.refresh_hours, 6);
+        assert_eq!(s.granted_origins.len(), 3);
+    }
+
+    #[test]
+    fn malformed_toml_is_one_line_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "[provider\napi-url = 3");
+        let e = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap_err().to_string();
+        assert!(e.contains("erp.toml") && e.contains("not a valid config file"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn unknown_sections_and_plain_http_origins_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "[hots]\nx = 1\n");
+        assert!(Settings::load_with_env(Some(&p), &BTreeMap::new()).is_err());
+        let p = write(&dir, "[host]\ngranted-origins = [\"http://example.com\"]\n");
+        let e = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap_err().to_string();
+        assert!(e.contains("loopback"), "{e}");
+    }
+}

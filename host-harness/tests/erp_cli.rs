@@ -1,0 +1,161 @@
+//! The `erp` binary against the sandbox: every verb's --help, the bad-input rules (one line on
+//! stderr, non-zero exit, nothing changed), JSON read verbs, and the demo.
+
+mod erp_support;
+
+use erp_support::{Cli, assert_ok, dump, stderr, stdout, today};
+use ponto_sandbox::SandboxConfig;
+
+fn cli() -> Cli {
+    Cli::new(
+        SandboxConfig {
+            today: Some(today()),
+            sync_cooldown_secs: 0,
+            ..SandboxConfig::default()
+        },
+        200,
+    )
+}
+
+#[test]
+fn every_verb_has_help() {
+    let c = cli();
+    for verb in [
+        "institutions",
+        "connect",
+        "accounts",
+        "fetch-accounts",
+        "update-credentials",
+        "sync",
+        "statements",
+        "status",
+        "reauthorize",
+        "disconnect",
+        "demo",
+        "plugin",
+        "sandbox",
+    ] {
+        let out = c.run(&[verb, "--help"]);
+        assert_ok(&out);
+        assert!(stdout(&out).contains("Usage: erp"), "{verb}: {}", stdout(&out));
+    }
+    for sub in [["connect", "begin"], ["connect", "finish"], ["plugin", "inspect"]] {
+        let out = c.run(&[sub[0], sub[1], "--help"]);
+        assert_ok(&out);
+    }
+}
+
+/// One line on stderr, a non-zero exit.
+fn assert_one_line_failure(out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "must fail: {}", stdout(out));
+    let err = stderr(out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got:\n{err}");
+    assert!(lines[0].starts_with("erp: "), "{err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_changes_nothing() {
+    let c = cli();
+    c.connect();
+    assert_ok(&c.run(&["sync"]));
+    let before = dump(&c.db);
+
+    let bad = c.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[provider\napi-url = ").unwrap();
+    let out = c.run(&["--config", bad.to_str().unwrap(), "status"]);
+    // status reads no config: it must still work.
+    assert_ok(&out);
+    let out = c.run(&["--config", bad.to_str().unwrap(), "institutions"]);
+    assert_one_line_failure(&out, "bad.toml");
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = c.run(&["connect", "--institution", "No Such Bank Anywhere", "--auto-consent"]);
+    assert_one_line_failure(&out, "no institution matches");
+
+    let institution = c.main_institution();
+    let out = c.run_env(
+        &["connect", "--institution", &institution, "--auto-consent"],
+        &[("PONTO_CLIENT_SECRET", "not-the-secret")],
+    );
+    assert_one_line_failure(&out, "client");
+    assert!(!stderr(&out).contains("not-the-secret"), "the secret never shows");
+
+    let out = c.run_env(&["institutions"], &[("PONTO_API_URL", "http://127.0.0.1:1/ponto-connect")]);
+    assert!(!out.status.success());
+    assert_one_line_failure(&out, "");
+
+    let out = c.run(&["sync", "--since", "2999-01-01"]);
+    assert_one_line_failure(&out, "in the future");
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = c.run(&["sync", "--since", "yesterday"]);
+    assert!(!out.status.success());
+
+    let out = c.run(&["connect", "finish", "--callback-url", "http://127.0.0.1:9/callback?code=abc&state=forged"]);
+    assert_one_line_failure(&out, "state");
+
+    let out = c.run(&["sync", "--link", "42"]);
+    assert_one_line_failure(&out, "no link 42");
+
+    assert_eq!(dump(&c.db), before, "nothing changed in the database");
+}
+
+#[test]
+fn two_step_connect_then_json_read_verbs() {
+    let c = cli();
+    let institution = c.main_institution();
+    let out = c.run(&["connect", "begin", "--institution", &institution, "--redirect-uri", "http://127.0.0.1:8765/callback"]);
+    assert_ok(&out);
+    let url = stdout(&out).trim().to_owned();
+    let callback = host_harness::erp::connect::auto_consent(&url).unwrap();
+    let out = c.run(&["connect", "finish", "--callback-url", &callback]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("Connected link 1"), "{}", stdout(&out));
+    // The same callback twice is refused: the attempt is used up.
+    let again = c.run(&["connect", "finish", "--callback-url", &callback]);
+    assert!(!again.status.success());
+
+    let out = c.run(&["sync", "--customer-ip", "127.0.0.1"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("new line(s)"), "{}", stdout(&out));
+
+    let accounts: serde_json::Value = serde_json::from_slice(&c.run(&["--json", "accounts"]).stdout).unwrap();
+    assert!(accounts.as_array().is_some_and(|a| !a.is_empty()));
+    let status: serde_json::Value = serde_json::from_slice(&c.run(&["--json", "status"]).stdout).unwrap();
+    assert_eq!(status["links"][0]["state"], "connected");
+    let statements: serde_json::Value =
+        serde_json::from_slice(&c.run(&["--json", "statements", "--journal", "BNK1"]).stdout).unwrap();
+    assert!(statements.as_array().is_some_and(|s| !s.is_empty()));
+    assert!(statements[0]["balance_end"].is_string(), "money is text, never a float");
+
+    let out = c.run(&["fetch-accounts", "--link", "1"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("0 new"), "{}", stdout(&out));
+
+    let out = c.run(&["disconnect", "--link", "1"]);
+    assert_ok(&out);
+    let out = c.run(&["sync", "--link", "1"]);
+    assert_one_line_failure(&out, "disconnected");
+    // History stays.
+    let statements: serde_json::Value =
+        serde_json::from_slice(&c.run(&["--json", "statements", "--journal", "BNK1"]).stdout).unwrap();
+    assert!(statements.as_array().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
+fn the_demo_prints_statements_and_a_consent_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.sqlite");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
+        .args(["demo", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    for needle in ["Add a Bank Account", "Bank statements", "BNK1", "Consent reminders"] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+}

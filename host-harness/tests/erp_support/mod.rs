@@ -1,0 +1,144 @@
+//! Shared helpers for the `erp` binary tests: a sandbox on 127.0.0.1, a config file pointing at
+//! it, and running the binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ponto_sandbox::{Sandbox, SandboxConfig};
+
+pub struct Cli {
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub config: PathBuf,
+}
+
+pub fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
+}
+
+impl Cli {
+    pub fn new(config: SandboxConfig, max_lines: u32) -> Self {
+        let sandbox = Sandbox::start(config, 0).expect("sandbox");
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("erp.sqlite");
+        let config = dir.path().join("erp.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[provider]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\nmax-lines = {max_lines}\n",
+                sandbox.api_url(),
+                sandbox.auth_url()
+            ),
+        )
+        .unwrap();
+        Self { sandbox, dir, db, config }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_erp"));
+        c.arg("--db").arg(&self.db).arg("--config").arg(&self.config).args(args);
+        for var in ["PONTO_API_URL", "PONTO_AUTH_URL", "PONTO_CLIENT_ID", "PONTO_CLIENT_SECRET", "ERP_DB", "ERP_CONFIG", "RUST_LOG"] {
+            c.env_remove(var);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run erp")
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.command(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("run erp")
+    }
+
+    pub fn main_institution(&self) -> String {
+        self.sandbox.accounts()[0].institution_id.clone()
+    }
+
+    pub fn connect(&self) {
+        let out = self.run(&["connect", "--institution", &self.main_institution(), "--auto-consent"]);
+        assert_ok(&out);
+    }
+}
+
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "erp failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every ERP table's rows as text (the plugin's catalogue scratch space aside), to prove that
+/// bad input changed nothing.
+pub fn dump(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = String::new();
+    for t in tables {
+        let filter = if t == "plugin_storage" { " WHERE connection != 'catalogue'" } else { "" };
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {t}{filter} ORDER BY 1")).unwrap();
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap();
+        out.push_str(&format!("## {t}\n"));
+        for row in rows {
+            out.push_str(&row.unwrap());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// (transaction id, booking date, amount, currency, statement key) of every line.
+pub fn line_set(db: &Path) -> Vec<(String, String, String, String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.prepare(
+        "SELECT transaction_id, booking_date, amount, currency, statement_key FROM statement_lines ORDER BY transaction_id",
+    )
+    .unwrap()
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// (key, start, end) of every statement.
+pub fn statement_set(db: &Path) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.prepare("SELECT key, balance_start, balance_end FROM statements ORDER BY journal_id, key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,522 @@
+//! Talking to Ponto: retries (429 with Retry-After, 5xx with capped backoff), error translation,
+//! JSON:API paging under the same-origin rule, and OAuth2 tokens with rotation by
+//! compare-and-swap.
+
+use crate::config::Config;
+use crate::host::{Host, HttpError, Level, Method, Request, Response};
+use crate::jsonapi::{ApiError, Collection, When, timestamp};
+use crate::model::{ProviderError, RateLimit, Result, UpstreamError};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::cell::RefCell;
+use std::time::Duration;
+
+/// Storage key of the rotating refresh token.
+pub const KEY_REFRESH: &str = "oauth/refresh-token";
+/// Storage key of the access token and its expiry (JSON).
+pub const KEY_ACCESS: &str = "oauth/access-token";
+
+/// Waits between 5xx retries: capped exponential backoff.
+const BACKOFF_MS: [u64; 3] = [500, 1000, 2000];
+/// Longest Retry-After the provider waits out itself.
+const MAX_RETRY_AFTER_S: u32 = 30;
+/// How many 429s are waited out before giving up.
+const MAX_429_RETRIES: u32 = 2;
+/// Refresh this long before the access token expires.
+const REFRESH_MARGIN_S: i64 = 60;
+/// Per-request timeout asked of the host.
+const TIMEOUT_MS: u32 = 30_000;
+/// Guard against a paging loop sent by an impostor.
+const MAX_PAGES: usize = 10_000;
+
+/// How a request authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Public endpoint.
+    None,
+    /// The connection's access token (refreshed as needed).
+    Bearer,
+    /// Client id and secret (token and revoke endpoints).
+    Basic,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredAccess {
+    token: String,
+    #[serde(rename = "expiresAt")]
+    expires_at: String,
+}
+
+/// A token endpoint answer.
+#[derive(Debug, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// The Ponto client for one provider call.
+pub struct Api<'h> {
+    pub host: &'h dyn Host,
+    pub config: Config,
+    access: RefCell<Option<String>>,
+    /// Advice added to upstream errors (set once the institution is known to be beta).
+    pub advice: RefCell<Option<String>>,
+}
+
+/// Maps a host storage failure.
+pub fn storage_error(e: crate::host::StorageError) -> ProviderError {
+    match e {
+        crate::host::StorageError::QuotaExceeded => {
+            ProviderError::Storage("the connection's storage quota is used up".into())
+        }
+        crate::host::StorageError::Unavailable(m) => ProviderError::Storage(m),
+    }
+}
+
+fn transport_error(e: HttpError) -> ProviderError {
+    ProviderError::Transport(match e {
+        HttpError::Denied(origin) => format!(
+            "the host refused the request to {origin}: grant the Ponto provider access to that host"
+        ),
+        HttpError::Timeout => "Ponto did not answer in time; try again later".into(),
+        HttpError::TooLarge(cap) => format!(
+            "Ponto's answer was larger than the host's cap of {cap} bytes; lower `page-size`"
+        ),
+        HttpError::InvalidRequest(m) => format!("the request was not valid: {m}"),
+        HttpError::Transport(m) => format!("could not reach Ponto: {m}"),
+    })
+}
+
+/// Seconds from a Retry-After header (delta-seconds form; an HTTP date gives none).
+fn retry_after(resp: &Response) -> Option<u32> {
+    resp.header("retry-after")?.trim().parse().ok()
+}
+
+impl<'h> Api<'h> {
+    /// A client for one call.
+    pub fn new(host: &'h dyn Host, config: Config) -> Self {
+        Api {
+            host,
+            config,
+            access: RefCell::new(None),
+            advice: RefCell::new(None),
+        }
+    }
+
+    /// An API URL from a path under `api-url`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.api_url, path)
+    }
+
+    /// Writes a log line.
+    pub fn log(&self, level: Level, message: &str) {
+        self.host.log(level, message);
+    }
+
+    /// A `links.next` to follow, only on the API's own origin.
+    pub fn check_next(&self, next: &str, what: &str) -> Result<String> {
+        let api_origin = crate::url::origin(&self.config.api_url).unwrap_or_default();
+        if next.starts_with('/') && !next.starts_with("//") {
+            return Ok(format!("{api_origin}{next}"));
+        }
+        match crate::url::origin(next) {
+            Some(o) if o == api_origin => Ok(next.to_string()),
+            other => Err(ProviderError::malformed(
+                what,
+                Some("links.next"),
+                None,
+                format!(
+                    "the next-page link leads to {} instead of {api_origin}",
+                    other.unwrap_or_else(|| "an unreadable address".into())
+                ),
+            )),
+        }
+    }
+
+    fn basic(&self) -> Result<String> {
+        let (id, secret) = self.config.credentials()?;
+        Ok(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{id}:{secret}"))
+        ))
+    }
+
+    /// Sends with the retry policy; returns any final response.
+    fn send_with_retries(&self, request: &Request, retry_5xx: bool) -> Result<Response> {
+        let (mut n429, mut n5xx) = (0u32, 0usize);
+        let path = request.url.split('?').next().unwrap_or_default();
+        loop {
+            let result = self.host.send(request);
+            let resp = match result {
+                Ok(r) => r,
+                Err(e @ (HttpError::Timeout | HttpError::Transport(_)))
+                    if retry_5xx && request.method == Method::Get && n5xx < BACKOFF_MS.len() =>
+                {
+                    self.log(Level::Warn, &format!("{path}: {e:?}, retrying"));
+                    self.host.sleep(Duration::from_millis(BACKOFF_MS[n5xx]));
+                    n5xx += 1;
+                    continue;
+                }
+                Err(e) => return Err(transport_error(e)),
+            };
+            if resp.status == 429 {
+                let after = retry_after(&resp);
+                if n429 < MAX_429_RETRIES && after.is_none_or(|s| s <= MAX_RETRY_AFTER_S) {
+                    let wait = after.unwrap_or(1).max(1);
+                    self.log(Level::Info, &format!("{path}: 429, waiting {wait} s"));
+                    self.host.sleep(Duration::from_secs(u64::from(wait)));
+                    n429 += 1;
+                    continue;
+                }
+                return Err(ProviderError::RateLimited(RateLimit {
+                    retry_after_seconds: after,
+                    message: match after {
+                        Some(s) => {
+                            format!("Ponto asks to wait {s} seconds before the next request")
+                        }
+                        None => "Ponto keeps asking to slow down; try again later".into(),
+                    },
+                }));
+            }
+            if resp.status >= 500 && retry_5xx && n5xx < BACKOFF_MS.len() {
+                self.log(
+                    Level::Warn,
+                    &format!("{path}: HTTP {}, retrying", resp.status),
+                );
+                self.host.sleep(Duration::from_millis(BACKOFF_MS[n5xx]));
+                n5xx += 1;
+                continue;
+            }
+            self.log(
+                Level::Debug,
+                &format!("{:?} {path}: {}", request.method, resp.status),
+            );
+            return Ok(resp);
+        }
+    }
+
+    fn build(
+        &self,
+        method: Method,
+        url: &str,
+        auth_header: Option<String>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Request {
+        let mut headers = vec![("accept".to_string(), "application/vnd.api+json".to_string())];
+        if let Some(h) = auth_header {
+            headers.push(("authorization".into(), h));
+        }
+        let mut bytes = Vec::new();
+        if let Some((content_type, b)) = body {
+            headers.push(("content-type".into(), content_type.into()));
+            bytes = b;
+        }
+        if method == Method::Post {
+            // Lets Ponto drop a POST that a retry sends twice.
+            let key = URL_SAFE_NO_PAD.encode(self.host.random_bytes(16));
+            headers.push(("ibanity-idempotency-key".into(), key));
+        }
+        Request {
+            method,
+            url: url.to_string(),
+            headers,
+            body: bytes,
+            timeout_ms: Some(TIMEOUT_MS),
+        }
+    }
+
+    /// Sends a request and returns the final response whatever its status (after retries and,
+    /// for bearer calls, one refresh on 401).
+    pub fn send(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Auth,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Response> {
+        match auth {
+            Auth::None => self.send_with_retries(&self.build(method, url, None, body), true),
+            Auth::Basic => {
+                let req = self.build(method, url, Some(self.basic()?), body);
+                // Token calls are not repeated on 5xx: a refresh the server did apply would
+                // burn the single-use refresh token.
+                self.send_with_retries(&req, false)
+            }
+            Auth::Bearer => {
+                let token = self.access_token()?;
+                let req = self.build(method, url, Some(format!("Bearer {token}")), body.clone());
+                let resp = self.send_with_retries(&req, true)?;
+                if resp.status != 401 {
+                    return Ok(resp);
+                }
+                self.log(Level::Info, "access token refused, refreshing once");
+                let fresh = self.refresh(Some(&token))?;
+                let req = self.build(method, url, Some(format!("Bearer {fresh}")), body);
+                let resp = self.send_with_retries(&req, true)?;
+                if resp.status == 401 {
+                    return Err(ProviderError::ReconnectRequired(
+                        "Ponto refuses this connection's access even after a token refresh: \
+                         connect the Ponto account again"
+                            .into(),
+                    ));
+                }
+                Ok(resp)
+            }
+        }
+    }
+
+    /// Translates a non-success response into a provider error. `what` names the resource.
+    pub fn error_from(&self, resp: &Response, what: &str) -> ProviderError {
+        let info = ApiError::parse(&resp.body);
+        let request_id = resp
+            .header("ibanity-request-id")
+            .map(str::to_string)
+            .or(info.request_id.clone());
+        let detail = info
+            .detail
+            .clone()
+            .unwrap_or_else(|| format!("HTTP status {}", resp.status));
+        match (resp.status, info.code.as_deref()) {
+            (_, Some("invalid_client")) | (401, _) if what == "token" || what == "revoke" => {
+                ProviderError::InvalidClient(format!(
+                    "Ponto rejected the client id or secret ({detail}); check `client-id` and \
+                     `client-secret`"
+                ))
+            }
+            (_, Some("invalid_grant")) => ProviderError::ReconnectRequired(format!(
+                "Ponto refused the authorisation ({detail}); connect the Ponto account again"
+            )),
+            (404, _) => ProviderError::NotFound(format!("{what}: {detail}")),
+            (status, code) => {
+                let advice = self.advice.borrow().clone().or_else(|| {
+                    (status >= 500).then(|| {
+                        "Ponto is having trouble; try again later, and quote the request id to \
+                         Ponto if it persists"
+                            .to_string()
+                    })
+                });
+                ProviderError::Upstream(UpstreamError {
+                    status,
+                    code: code.map(str::to_string),
+                    detail,
+                    request_id,
+                    advice,
+                })
+            }
+        }
+    }
+
+    /// A 2xx response's body, or the translated error.
+    pub fn expect_ok(&self, resp: Response, what: &str) -> Result<Vec<u8>> {
+        if (200..300).contains(&resp.status) {
+            Ok(resp.body)
+        } else {
+            Err(self.error_from(&resp, what))
+        }
+    }
+
+    /// GET a document and return its body.
+    pub fn get(&self, url: &str, auth: Auth, what: &str) -> Result<Vec<u8>> {
+        let resp = self.send(Method::Get, url, auth, None)?;
+        self.expect_ok(resp, what)
+    }
+
+    /// Reads one collection page: its resources and the checked next link.
+    pub fn page(
+        &self,
+        url: &str,
+        auth: Auth,
+        what: &str,
+    ) -> Result<(Vec<Box<RawValue>>, Option<String>)> {
+        let body = self.get(url, auth, what)?;
+        let doc: Collection = serde_json::from_slice(&body).map_err(|e| {
+            ProviderError::malformed(what, Some("data"), None, format!("not a collection: {e}"))
+        })?;
+        let next = match doc.links.and_then(|l| l.next) {
+            Some(n) if !n.is_empty() => {
+                let n = self.check_next(&n, what)?;
+                if n == url {
+                    return Err(ProviderError::malformed(
+                        what,
+                        Some("links.next"),
+                        None,
+                        "the next-page link points to the same page",
+                    ));
+                }
+                Some(n)
+            }
+            _ => None,
+        };
+        Ok((doc.data, next))
+    }
+
+    /// Walks every page of a collection, handing each resource to `each`.
+    pub fn all_pages(
+        &self,
+        first_url: &str,
+        auth: Auth,
+        what: &str,
+        mut each: impl FnMut(&RawValue) -> Result<()>,
+    ) -> Result<()> {
+        let mut url = Some(first_url.to_string());
+        let mut pages = 0;
+        while let Some(u) = url {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(ProviderError::malformed(
+                    what,
+                    Some("links.next"),
+                    None,
+                    format!("more than {MAX_PAGES} pages"),
+                ));
+            }
+            let (data, next) = self.page(&u, auth, what)?;
+            for raw in &data {
+                each(raw)?;
+            }
+            url = next;
+        }
+        Ok(())
+    }
+
+    // ---- tokens -------------------------------------------------------------------------------
+
+    fn get_key(&self, key: &str) -> Result<Option<String>> {
+        self.host.storage_get(key).map_err(storage_error)
+    }
+
+    fn stored_access(&self) -> Result<Option<StoredAccess>> {
+        Ok(self
+            .get_key(KEY_ACCESS)?
+            .and_then(|v| serde_json::from_str::<StoredAccess>(&v).ok()))
+    }
+
+    fn still_valid(&self, a: &StoredAccess) -> bool {
+        match When::parse(&a.expires_at) {
+            Some(w) => (w.instant() - self.host.now()).num_seconds() > REFRESH_MARGIN_S,
+            None => false,
+        }
+    }
+
+    /// The access token to use, refreshed ahead of expiry.
+    pub fn access_token(&self) -> Result<String> {
+        if let Some(t) = self.access.borrow().clone() {
+            return Ok(t);
+        }
+        if let Some(a) = self.stored_access()?
+            && self.still_valid(&a)
+        {
+            *self.access.borrow_mut() = Some(a.token.clone());
+            return Ok(a.token);
+        }
+        self.refresh(None)
+    }
+
+    /// Stores an access token and remembers it for this call.
+    pub fn store_access(&self, token: &TokenResponse) -> Result<()> {
+        let expires = self.host.now()
+            + chrono::Duration::seconds(token.expires_in.unwrap_or(300).clamp(0, 86_400));
+        let value =
+            serde_json::json!({"token": token.access_token, "expiresAt": timestamp(expires)});
+        self.host
+            .storage_set(KEY_ACCESS, &value.to_string())
+            .map_err(storage_error)?;
+        *self.access.borrow_mut() = Some(token.access_token.clone());
+        Ok(())
+    }
+
+    /// Rotates the refresh token. `refused` is an access token Ponto just refused: when the
+    /// stored one differs, another process already refreshed and its token is used.
+    pub fn refresh(&self, refused: Option<&str>) -> Result<String> {
+        *self.access.borrow_mut() = None;
+        if let Some(refused) = refused
+            && let Some(a) = self.stored_access()?
+            && a.token != refused
+            && self.still_valid(&a)
+        {
+            *self.access.borrow_mut() = Some(a.token.clone());
+            return Ok(a.token);
+        }
+        let old = self.get_key(KEY_REFRESH)?.ok_or_else(|| {
+            ProviderError::ReconnectRequired(
+                "this connection holds no Ponto authorisation (never completed or \
+                 disconnected): connect the Ponto account"
+                    .into(),
+            )
+        })?;
+        let (client_id, _) = self.config.credentials()?;
+        let form = crate::url::form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old),
+            ("client_id", client_id),
+        ]);
+        match self.token_request(&form) {
+            Ok(tok) => {
+                if let Some(new) = tok.refresh_token.as_deref() {
+                    // Persist the rotated token before the new access token is used: losing
+                    // it would force the user to connect again.
+                    let swapped = self
+                        .host
+                        .storage_compare_and_swap(KEY_REFRESH, Some(&old), Some(new))
+                        .map_err(storage_error)?;
+                    if !swapped {
+                        self.log(
+                            Level::Warn,
+                            "refresh token rotated concurrently; using the stored access token",
+                        );
+                        if let Some(a) = self.stored_access()?
+                            && self.still_valid(&a)
+                        {
+                            *self.access.borrow_mut() = Some(a.token.clone());
+                            return Ok(a.token);
+                        }
+                        // Ours is valid too, only not stored: use it for this call.
+                        *self.access.borrow_mut() = Some(tok.access_token.clone());
+                        return Ok(tok.access_token);
+                    }
+                }
+                self.store_access(&tok)?;
+                Ok(tok.access_token)
+            }
+            Err(ProviderError::ReconnectRequired(m)) => {
+                // Another process may have rotated the token between our read and our call.
+                if self.get_key(KEY_REFRESH)?.as_deref() != Some(old.as_str())
+                    && let Some(a) = self.stored_access()?
+                    && self.still_valid(&a)
+                {
+                    *self.access.borrow_mut() = Some(a.token.clone());
+                    return Ok(a.token);
+                }
+                Err(ProviderError::ReconnectRequired(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// POST to the token endpoint with a form body.
+    pub fn token_request(&self, form: &str) -> Result<TokenResponse> {
+        let resp = self.send(
+            Method::Post,
+            &self.url("/oauth2/token"),
+            Auth::Basic,
+            Some((
+                "application/x-www-form-urlencoded",
+                form.as_bytes().to_vec(),
+            )),
+        )?;
+        let body = self.expect_ok(resp, "token")?;
+        serde_json::from_slice(&body).map_err(|e| {
+            ProviderError::malformed(
+                "token response",
+                Some("access_token"),
+                None,
+                format!("not a token response: {e}"),
+            )
+        })
+    }
+}

@@ -1,0 +1,205 @@
+//! An exact decimal number: an integer mantissa and a count of decimal places.
+//!
+//! Ponto sends amounts as JSON numbers (`-100.0`, `2.76`); they are read from the JSON text, never
+//! through a float, and written back with the digits the bank gave. Sums align the scales, so
+//! `-527.34 - -100.0 = -427.34` whatever the currency's minor unit (JPY 0, EUR 2, BHD 3).
+
+use std::fmt;
+
+/// Most decimal places accepted: far beyond any currency, small enough that sums cannot overflow.
+const MAX_SCALE: u32 = 18;
+/// Most significant digits accepted in one amount.
+const MAX_DIGITS: usize = 30;
+
+/// An exact decimal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal {
+    mantissa: i128,
+    scale: u32,
+}
+
+impl Decimal {
+    /// Zero with no decimal places.
+    pub const ZERO: Decimal = Decimal {
+        mantissa: 0,
+        scale: 0,
+    };
+
+    /// Parses `-12.50`, `12`, `1.5e2` (JSON number syntax, leading `+` tolerated).
+    pub fn parse(text: &str) -> Result<Decimal, String> {
+        let t = text.trim();
+        let (neg, rest) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let (num, exp) = match rest.find(['e', 'E']) {
+            Some(i) => {
+                let e: i32 = rest[i + 1..]
+                    .parse()
+                    .map_err(|_| format!("`{text}` has a bad exponent"))?;
+                (&rest[..i], e)
+            }
+            None => (rest, 0),
+        };
+        let (int_part, frac_part) = match num.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (num, ""),
+        };
+        if int_part.is_empty() && frac_part.is_empty()
+            || !int_part.bytes().all(|b| b.is_ascii_digit())
+            || !frac_part.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(format!("`{text}` is not a decimal number"));
+        }
+        let digits = format!("{int_part}{frac_part}");
+        let significant = digits.trim_start_matches('0');
+        if significant.len() > MAX_DIGITS {
+            return Err(format!("`{text}` has too many digits"));
+        }
+        let mut mantissa: i128 = 0;
+        for b in digits.bytes() {
+            mantissa = mantissa * 10 + i128::from(b - b'0');
+        }
+        let mut scale = frac_part.len() as i64 - i64::from(exp);
+        while scale < 0 {
+            mantissa = mantissa
+                .checked_mul(10)
+                .ok_or_else(|| format!("`{text}` is too large"))?;
+            scale += 1;
+        }
+        if scale > i64::from(MAX_SCALE) {
+            return Err(format!("`{text}` has too many decimal places"));
+        }
+        if neg {
+            mantissa = -mantissa;
+        }
+        Ok(Decimal {
+            mantissa,
+            scale: scale as u32,
+        })
+    }
+
+    fn rescale(self, scale: u32) -> Option<i128> {
+        let mut m = self.mantissa;
+        for _ in self.scale..scale {
+            m = m.checked_mul(10)?;
+        }
+        Some(m)
+    }
+
+    /// `self + other`, exact; none on overflow.
+    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
+        let scale = self.scale.max(other.scale);
+        Some(Decimal {
+            mantissa: self.rescale(scale)?.checked_add(other.rescale(scale)?)?,
+            scale,
+        })
+    }
+
+    /// `self - other`, exact; none on overflow.
+    pub fn checked_sub(self, other: Decimal) -> Option<Decimal> {
+        self.checked_add(Decimal {
+            mantissa: other.mantissa.checked_neg()?,
+            scale: other.scale,
+        })
+    }
+
+    /// Whether the value is zero.
+    pub fn is_zero(self) -> bool {
+        self.mantissa == 0
+    }
+
+    /// The value with its sign flipped.
+    pub fn abs(self) -> Decimal {
+        Decimal {
+            mantissa: self.mantissa.abs(),
+            scale: self.scale,
+        }
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.mantissa < 0 { "-" } else { "" };
+        let digits = self.mantissa.unsigned_abs().to_string();
+        if self.scale == 0 {
+            return write!(f, "{sign}{digits}");
+        }
+        let scale = self.scale as usize;
+        let padded = format!("{digits:0>width$}", width = scale + 1);
+        let (int_part, frac_part) = padded.split_at(padded.len() - scale);
+        write!(f, "{sign}{int_part}.{frac_part}")
+    }
+}
+
+impl serde::Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Decimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Decimal::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::parse(s).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_digits_given() {
+        for s in [
+            "-100.0",
+            "2.76",
+            "0",
+            "-0.05",
+            "1234567890123.123456",
+            "12",
+            "0.000",
+        ] {
+            assert_eq!(d(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn exponents_and_signs() {
+        assert_eq!(d("1.5e2").to_string(), "150");
+        assert_eq!(d("1.5E-2").to_string(), "0.015");
+        assert_eq!(d("+3").to_string(), "3");
+        assert_eq!(d("-.5").to_string(), "-0.5");
+    }
+
+    #[test]
+    fn rejects_non_numbers() {
+        for s in [
+            "", "-", "abc", "1.2.3", "1e", "NaN", "1,5", "0x10", "1e40000",
+        ] {
+            assert!(Decimal::parse(s).is_err(), "{s} accepted");
+        }
+        assert!(Decimal::parse("1234567890123456789012345678901").is_err());
+        assert!(Decimal::parse("1e-19").is_err());
+    }
+
+    #[test]
+    fn exact_sums_across_scales() {
+        // 0.1 + 0.2 is the classic float trap.
+        assert_eq!(d("0.1").checked_add(d("0.2")).unwrap().to_string(), "0.3");
+        assert_eq!(
+            d("-527.34").checked_sub(d("-100.0")).unwrap().to_string(),
+            "-427.34"
+        );
+        assert_eq!(
+            d("1000").checked_sub(d("0.001")).unwrap().to_string(),
+            "999.999"
+        );
+        assert!(d("5.00").checked_sub(d("5")).unwrap().is_zero());
+    }
+}

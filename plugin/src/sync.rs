@@ -1,0 +1,877 @@
+//! Resumable synchronisation of one account.
+//!
+//! The host keeps all progress: the `cursor` (within a sync) and the `state` (between syncs) are
+//! this module's JSON, so a batch and its cursor commit together and a crash neither loses nor
+//! doubles a line. One call holds at most one page plus one batch.
+//!
+//! Steps: on the first call, ask Ponto for fresh data when the user is present (customer IP),
+//! read the account (balance, consent, availability) and its institution (time zone, status);
+//! then walk `/transactions` newest first until a whole page is older than the stop date
+//! (previous watermark − `overlap-days`, or `since` if that is earlier), finishing the statement
+//! in progress; then the synchronization's updated transactions; then the pending list.
+//!
+//! Statements are runs of lines in walk order sharing a period (day, ISO week, month, or the whole
+//! sync). Balances are derived backwards from the account's `currentBalance`: a statement's end is
+//! the running balance before its lines are subtracted, its start is end − sum(lines). A line
+//! whose period is newer than the statement in progress (Ponto orders by execution date, not
+//! value date) joins that statement, which widens its dates, so keys stay unique and balances
+//! chain.
+
+use crate::client::{Api, Auth};
+use crate::config::{Config, DateField, Grouping};
+use crate::decimal::Decimal;
+use crate::host::{Host, Level, Method};
+use crate::jsonapi::{ApiError, Resource, Single, timestamp};
+use crate::mapping::{self, Mapped};
+use crate::model::{
+    ConsentError, InstitutionStatus, PendingLine, ProviderError, Result, Statement, StatementLine,
+    SyncBatch, SyncProgress, SyncRequest, Warning, WarningKind,
+};
+use crate::provider::{KEY_REDIRECT, fetch_institution, reauthorization_link};
+use chrono::{Datelike, Duration, NaiveDate};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Consent warnings start this many days before the end.
+const CONSENT_WARNING_DAYS: i32 = 15;
+/// Advice for an expired bank consent (Ponto's rule).
+pub const CONSENT_ADVICE: &str = "The bank consent of this account has ended. Re-authorise the \
+    account on Ponto's website (https://myponto.com) or with the reauthorization link; Ponto \
+    asks for this every 180 days.";
+/// Advice for beta and experimental institutions (the guide's FAQ).
+pub const BETA_ADVICE: &str = "This institution is in beta at Ponto: errors are expected while \
+    Ponto collects feedback. Contact Ponto directly about problems with it.";
+
+/// What is kept between syncs of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Newest booking date seen so far.
+    pub watermark: Option<NaiveDate>,
+    /// Derived balance at the start of watermark − overlap (before that day's lines), where the
+    /// next sync checks that the balances still chain.
+    pub anchor: Option<Anchor>,
+    /// When that sync finished.
+    pub synced_at: Option<String>,
+}
+
+/// A derived balance at the start of a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub date: NaiveDate,
+    pub balance: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Phase {
+    Transactions,
+    Updated,
+    Pending,
+}
+
+/// The statement in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Open {
+    key: String,
+    name: String,
+    period_start: NaiveDate,
+    from: NaiveDate,
+    to: NaiveDate,
+    end: Decimal,
+    sum: Decimal,
+}
+
+/// Progress within one sync; self-contained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Cursor {
+    account_id: String,
+    phase: Phase,
+    /// Next page of the current phase; none means the phase's first page.
+    next: Option<String>,
+    stop: Option<NaiveDate>,
+    /// A whole page older than `stop` was seen: only the statement in progress is finished.
+    stopping: bool,
+    tz: String,
+    date_field: DateField,
+    grouping: Grouping,
+    sync_key: String,
+    sync_name: String,
+    currency: String,
+    /// The account's current balance; none means statements cannot be derived.
+    current: Option<Decimal>,
+    /// Balance before the lines processed so far.
+    running: Option<Decimal>,
+    open: Option<Open>,
+    /// The accountTransactions synchronization, for updated transactions.
+    sync_id: Option<String>,
+    read: u64,
+    prev: Option<SyncState>,
+    /// Newest booking date known (previous watermark included).
+    newest: Option<NaiveDate>,
+    /// Sums per booking date of the lines dated within `overlap` days of `newest`: the next
+    /// sync's anchor (at most overlap + 1 entries).
+    window: Vec<(NaiveDate, Decimal)>,
+    overlap: u32,
+    /// Sum of lines dated on or after the previous anchor's date.
+    sum_since_anchor: Decimal,
+    advice: Option<String>,
+}
+
+fn overflow() -> ProviderError {
+    ProviderError::malformed("transaction", Some("amount"), None, "the amounts overflow")
+}
+
+fn add(a: Decimal, b: Decimal) -> Result<Decimal> {
+    a.checked_add(b).ok_or_else(overflow)
+}
+
+fn sub(a: Decimal, b: Decimal) -> Result<Decimal> {
+    a.checked_sub(b).ok_or_else(overflow)
+}
+
+/// The period a date falls in: key, name, first and last day.
+fn period(
+    g: Grouping,
+    d: NaiveDate,
+    sync_key: &str,
+    sync_name: &str,
+) -> (String, String, NaiveDate, NaiveDate) {
+    match g {
+        Grouping::Day => (d.to_string(), d.to_string(), d, d),
+        Grouping::Week => {
+            let w = d.iso_week();
+            let start = d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
+            let key = format!("{}-W{:02}", w.year(), w.week());
+            (key.clone(), key, start, start + Duration::days(6))
+        }
+        Grouping::Month => {
+            let start = d.with_day(1).unwrap_or(d);
+            let next = if d.month() == 12 {
+                NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+            } else {
+                NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+            };
+            let end = next.map_or(d, |n| n - Duration::days(1));
+            let key = format!("{}-{:02}", d.year(), d.month());
+            (key.clone(), key, start, end)
+        }
+        // One statement for the whole sync: every line compares equal.
+        Grouping::Sync => (
+            sync_key.into(),
+            sync_name.into(),
+            NaiveDate::MIN,
+            NaiveDate::MIN,
+        ),
+    }
+}
+
+fn statement_of(o: &Open) -> Result<Statement> {
+    Ok(Statement {
+        key: o.key.clone(),
+        name: o.name.clone(),
+        date_from: o.from.to_string(),
+        date_to: o.to.to_string(),
+        balance_start: sub(o.end, o.sum)?.to_string(),
+        balance_end: o.end.to_string(),
+    })
+}
+
+/// What one call collects.
+struct Batch {
+    lines: Vec<StatementLine>,
+    updated: Vec<StatementLine>,
+    statements: Vec<Statement>,
+    pending: Option<Vec<PendingLine>>,
+    warnings: Vec<Warning>,
+}
+
+impl Cursor {
+    fn tz(&self) -> Tz {
+        mapping::time_zone(&self.tz).unwrap_or(chrono_tz::Europe::Brussels)
+    }
+
+    fn key_of(&self, d: NaiveDate) -> (String, String, NaiveDate, NaiveDate) {
+        period(self.grouping, d, &self.sync_key, &self.sync_name)
+    }
+
+    /// Whether a line of date `d` belongs to the statement in progress (same or newer period).
+    fn joins_open(&self, d: NaiveDate) -> bool {
+        match &self.open {
+            Some(o) => self.key_of(d).2 >= o.period_start,
+            None => false,
+        }
+    }
+
+    /// Adds one line: statement bookkeeping and running balance.
+    fn take(&mut self, m: Mapped, batch: &mut Batch) -> Result<()> {
+        let (key, name, start, end) = self.key_of(m.booking);
+        if !self.joins_open(m.booking) {
+            if let Some(o) = self.open.take()
+                && self.current.is_some()
+            {
+                batch.statements.push(statement_of(&o)?);
+            }
+            let (from, to) = if self.grouping == Grouping::Sync {
+                (m.booking, m.booking)
+            } else {
+                (start, end)
+            };
+            self.open = Some(Open {
+                key,
+                name,
+                period_start: start,
+                from,
+                to,
+                end: self.running.unwrap_or(Decimal::ZERO),
+                sum: Decimal::ZERO,
+            });
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        open.sum = add(open.sum, m.amount)?;
+        open.from = open.from.min(m.booking);
+        open.to = open.to.max(m.booking);
+        let mut line = m.line;
+        line.statement_key = open.key.clone();
+        if let Some(r) = self.running {
+            self.running = Some(sub(r, m.amount)?);
+        }
+        self.track_window(m.booking, m.amount)?;
+        if let Some(a) = self.prev.as_ref().and_then(|p| p.anchor.as_ref())
+            && m.booking >= a.date
+        {
+            self.sum_since_anchor = add(self.sum_since_anchor, m.amount)?;
+        }
+        self.read += 1;
+        batch.lines.push(line);
+        Ok(())
+    }
+
+    /// First day of the next sync's anchor window.
+    fn window_start(&self) -> Option<NaiveDate> {
+        self.newest
+            .map(|n| n - Duration::days(i64::from(self.overlap)))
+    }
+
+    /// Keeps the per-day sums of the lines the next sync will read again.
+    fn track_window(&mut self, d: NaiveDate, amount: Decimal) -> Result<()> {
+        if self.newest.is_none_or(|n| d > n) {
+            self.newest = Some(d);
+            if let Some(start) = self.window_start() {
+                self.window.retain(|(day, _)| *day >= start);
+            }
+        }
+        if self.window_start().is_some_and(|start| d < start) {
+            return Ok(());
+        }
+        match self.window.iter_mut().find(|(day, _)| *day == d) {
+            Some((_, sum)) => *sum = add(*sum, amount)?,
+            None => self.window.push((d, amount)),
+        }
+        Ok(())
+    }
+
+    /// The page size for this call.
+    fn limit(config: &Config, max_lines: u32) -> u32 {
+        config.page_size.min(max_lines).max(1)
+    }
+
+    /// Reads transaction pages while the batch has room. Returns whether the phase ended.
+    fn transactions(&mut self, api: &Api<'_>, max_lines: u32, batch: &mut Batch) -> Result<bool> {
+        let limit = Self::limit(&api.config, max_lines);
+        let tz = self.tz();
+        loop {
+            let url = match &self.next {
+                Some(u) => u.clone(),
+                None => api.url(&format!(
+                    "/accounts/{}/transactions?page[limit]={limit}",
+                    crate::url::encode(&self.account_id)
+                )),
+            };
+            let (data, next) = api.page(&url, Auth::Bearer, "transactions")?;
+            // Map the whole page first: a malformed transaction rejects the batch.
+            let mut seen = HashSet::new();
+            let mut page = Vec::with_capacity(data.len());
+            for raw in &data {
+                let m = mapping::transaction(raw, tz, self.date_field)?;
+                if seen.insert(m.line.transaction_id.clone()) {
+                    page.push(m);
+                }
+            }
+            drop(data);
+            if let Some(stop) = self.stop
+                && !page.is_empty()
+                && page.iter().all(|m| m.booking < stop)
+            {
+                self.stopping = true;
+            }
+            let mut ended = page.is_empty() || next.is_none();
+            for m in page {
+                if self.stopping && !self.joins_open(m.booking) {
+                    ended = true;
+                    break;
+                }
+                self.take(m, batch)?;
+            }
+            self.next = next;
+            if ended {
+                return Ok(true);
+            }
+            if batch.lines.len() + limit as usize > max_lines as usize {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Closes the walk: last statement and the balance-gap check.
+    fn finish_transactions(&mut self, batch: &mut Batch) -> Result<()> {
+        if let Some(o) = self.open.take()
+            && self.current.is_some()
+        {
+            batch.statements.push(statement_of(&o)?);
+        }
+        let covered = |date: NaiveDate| self.stop.is_none_or(|s| s <= date);
+        if let (Some(current), Some(prev)) = (self.current, self.prev.as_ref())
+            && let Some(anchor) = &prev.anchor
+            && covered(anchor.date)
+        {
+            let derived = sub(current, self.sum_since_anchor)?;
+            let gap = sub(derived, anchor.balance)?;
+            if !gap.is_zero() {
+                batch.warnings.push(Warning::new(
+                    WarningKind::BalanceGap,
+                    format!(
+                        "{} {} of the bank balance is not explained by transactions: the \
+                         balance at the start of {} was {} at the previous sync{} and is now \
+                         derived as {}. A booking dated before {} may have arrived late (sync \
+                         again with an earlier `since` date or a larger `overlap-days`), or the \
+                         bank changed the balance without a transaction.",
+                        gap,
+                        self.currency,
+                        anchor.date,
+                        anchor.balance,
+                        prev.synced_at
+                            .as_deref()
+                            .map(|t| format!(" ({t})"))
+                            .unwrap_or_default(),
+                        derived,
+                        anchor.date,
+                    ),
+                ));
+            }
+        }
+        self.next = None;
+        self.phase = if self.sync_id.is_some() {
+            Phase::Updated
+        } else {
+            Phase::Pending
+        };
+        Ok(())
+    }
+
+    /// Reads updated-transaction pages while the batch has room. Returns whether it ended.
+    fn updated(&mut self, api: &Api<'_>, max_lines: u32, batch: &mut Batch) -> Result<bool> {
+        let Some(sync_id) = self.sync_id.clone() else {
+            return Ok(true);
+        };
+        let limit = Self::limit(&api.config, max_lines);
+        let tz = self.tz();
+        loop {
+            let url = match &self.next {
+                Some(u) => u.clone(),
+                None => api.url(&format!(
+                    "/synchronizations/{}/updated-transactions?page[limit]={limit}",
+                    crate::url::encode(&sync_id)
+                )),
+            };
+            let (data, next) = match api.page(&url, Auth::Bearer, "updated transactions") {
+                Err(ProviderError::NotFound(m)) => {
+                    api.log(Level::Warn, &format!("no updated transactions: {m}"));
+                    return Ok(true);
+                }
+                other => other?,
+            };
+            for raw in &data {
+                let m = mapping::transaction(raw, tz, self.date_field)?;
+                let mut line = m.line;
+                line.statement_key = self.key_of(m.booking).0;
+                batch.updated.push(line);
+            }
+            self.next = next;
+            if self.next.is_none() || data.is_empty() {
+                return Ok(true);
+            }
+            if batch.lines.len() + batch.updated.len() + limit as usize > max_lines as usize {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// The complete pending list.
+    fn pending(&self, api: &Api<'_>) -> Result<Option<Vec<PendingLine>>> {
+        let tz = self.tz();
+        // The whole list is replaced at once, so read it in the largest pages Ponto allows.
+        let url = api.url(&format!(
+            "/accounts/{}/pending-transactions?page[limit]=100",
+            crate::url::encode(&self.account_id),
+        ));
+        let mut out = Vec::new();
+        match api.all_pages(&url, Auth::Bearer, "pending transactions", |raw| {
+            out.push(mapping::pending(raw, tz)?);
+            Ok(())
+        }) {
+            Ok(()) => Ok(Some(out)),
+            // No pending list at this institution: leave the previous one as it is.
+            Err(ProviderError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The state to keep after a completed sync: the watermark, and the derived balance at the
+    /// start of the next sync's stop date (watermark − overlap), where the next sync checks it.
+    fn final_state(&self, now: String) -> SyncState {
+        let covered = |date: NaiveDate| self.stop.is_none_or(|s| s <= date);
+        let anchor = match (self.current, self.window_start()) {
+            (Some(c), Some(date)) if covered(date) => {
+                let mut sum = Some(Decimal::ZERO);
+                for (_, v) in &self.window {
+                    sum = sum.and_then(|s| s.checked_add(*v));
+                }
+                sum.and_then(|s| c.checked_sub(s))
+                    .map(|balance| Anchor { date, balance })
+            }
+            _ => None,
+        };
+        SyncState {
+            watermark: self.newest,
+            anchor,
+            synced_at: Some(now),
+        }
+    }
+}
+
+fn parse_arg<T: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| ProviderError::argument(name, format!("not one this provider wrote: {e}")))
+}
+
+/// Creates the two synchronizations and polls them; returns the accountTransactions one when it
+/// finished, for its updated transactions.
+fn refresh_from_bank(
+    api: &Api<'_>,
+    account_id: &str,
+    ip: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<String>> {
+    let mut created: Vec<(String, String)> = Vec::new();
+    let mut recent = false;
+    for subtype in ["accountDetails", "accountTransactions"] {
+        let body = serde_json::json!({"data": {"type": "synchronization", "attributes": {
+            "resourceType": "account", "resourceId": account_id,
+            "subtype": subtype, "customerIpAddress": ip}}});
+        let resp = api.send(
+            Method::Post,
+            &api.url("/synchronizations"),
+            Auth::Bearer,
+            Some(("application/vnd.api+json", body.to_string().into_bytes())),
+        )?;
+        if (200..300).contains(&resp.status) {
+            let id = serde_json::from_slice::<Single>(&resp.body)
+                .ok()
+                .and_then(|d| Resource::parse(&d.data, "synchronization").ok())
+                .and_then(|r| r.id)
+                .ok_or_else(|| {
+                    ProviderError::malformed("synchronization", Some("id"), None, "no id")
+                })?;
+            created.push((subtype.to_string(), id));
+            continue;
+        }
+        let info = ApiError::parse(&resp.body);
+        match (resp.status, info.code.as_deref()) {
+            (_, Some("accountRecentlySynchronized")) => recent = true,
+            (404, _) => return Err(api.error_from(&resp, &format!("account {account_id}"))),
+            _ => {
+                // Fresh data is a bonus: what Ponto already holds is still read.
+                let e = api.error_from(&resp, "synchronization");
+                warnings.push(Warning::new(
+                    WarningKind::Other,
+                    format!("Ponto could not start a {subtype} refresh from the bank ({e}); the data Ponto already holds was read."),
+                ));
+            }
+        }
+    }
+    if recent {
+        warnings.push(Warning::new(
+            WarningKind::RecentlySynchronized,
+            "Ponto refreshed this account from the bank a short while ago and refused another \
+             refresh; the data Ponto holds was read. Try again in a few minutes for newer data.",
+        ));
+    }
+    let mut open: Vec<(String, String)> = created;
+    let mut transactions_sync = None;
+    let mut attempt = 0;
+    while !open.is_empty() && attempt < api.config.poll_attempts.max(1) {
+        if attempt > 0 {
+            api.host.sleep(std::time::Duration::from_millis(u64::from(
+                api.config.poll_interval_ms,
+            )));
+        }
+        attempt += 1;
+        let mut still = Vec::new();
+        for (subtype, id) in open {
+            let url = api.url(&format!("/synchronizations/{}", crate::url::encode(&id)));
+            let body = api.get(&url, Auth::Bearer, "synchronization")?;
+            let r = serde_json::from_slice::<Single>(&body)
+                .map_err(|e| {
+                    ProviderError::malformed("synchronization", None, Some(&id), e.to_string())
+                })
+                .and_then(|d| Resource::parse(&d.data, "synchronization"))?;
+            match r.attributes.text("status").as_deref() {
+                Some("success") => {
+                    if subtype == "accountTransactions" {
+                        transactions_sync = Some(id);
+                    }
+                }
+                Some("error") => {
+                    let errors = sync_errors(&body);
+                    let codes: Vec<String> = errors
+                        .iter()
+                        .filter_map(|e| e.get("code").and_then(|c| c.as_str()).map(str::to_string))
+                        .collect();
+                    if codes
+                        .iter()
+                        .any(|c| c == "authorizationInvalid" || c == "authorizationExpired")
+                    {
+                        return Err(consent_error(api, account_id, None));
+                    }
+                    let detail = errors
+                        .iter()
+                        .filter_map(|e| e.get("detail").and_then(|d| d.as_str()))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    warnings.push(Warning::new(
+                        WarningKind::Other,
+                        format!(
+                            "Ponto's {subtype} refresh from the bank failed ({}); the data Ponto already holds was read.",
+                            if detail.is_empty() { codes.join(", ") } else { detail }
+                        ),
+                    ));
+                }
+                _ => still.push((subtype, id)),
+            }
+        }
+        open = still;
+    }
+    if !open.is_empty() {
+        warnings.push(Warning::new(
+            WarningKind::SynchronizationPending,
+            "Ponto's refresh from the bank did not finish in time; the data Ponto already holds \
+             was read. The next sync picks up the rest.",
+        ));
+    }
+    Ok(transactions_sync)
+}
+
+fn sync_errors(body: &[u8]) -> Vec<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/data/attributes/errors").cloned())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// The authorization-expired error, with a reauthorization link when Ponto gives one.
+fn consent_error(api: &Api<'_>, account_id: &str, expired_at: Option<String>) -> ProviderError {
+    let redirect = api.host.storage_get(KEY_REDIRECT).ok().flatten();
+    let reauthorization_url =
+        redirect.and_then(|r| match reauthorization_link(api, account_id, &r) {
+            Ok(link) => Some(link),
+            Err(e) => {
+                api.log(Level::Warn, &format!("no reauthorization link: {e}"));
+                None
+            }
+        });
+    ProviderError::AuthorizationExpired(ConsentError {
+        account_id: account_id.to_string(),
+        expired_at,
+        reauthorization_url,
+        advice: CONSENT_ADVICE.to_string(),
+    })
+}
+
+/// The first call: bank refresh, account, institution; returns the cursor and the account.
+fn start(
+    api: &Api<'_>,
+    request: &SyncRequest,
+    batch: &mut Batch,
+) -> Result<(Cursor, crate::model::Account)> {
+    let host = api.host;
+    let prev: Option<SyncState> = match request.state.as_deref() {
+        None => None,
+        Some(s) => Some(parse_arg("state", s)?),
+    };
+    let since = match request.since.as_deref() {
+        None => None,
+        Some(s) => Some(
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+                ProviderError::argument("since", format!("`{s}` is not a YYYY-MM-DD date"))
+            })?,
+        ),
+    };
+    let account_id = request.account_id.as_str();
+    let mut sync_id = None;
+    if let Some(ip) = request
+        .customer_ip
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        sync_id = refresh_from_bank(api, account_id, ip, &mut batch.warnings)?;
+    }
+    let url = api.url(&format!("/accounts/{}", crate::url::encode(account_id)));
+    let body = match api.get(&url, Auth::Bearer, &format!("account {account_id}")) {
+        Err(ProviderError::NotFound(_)) => {
+            return Err(ProviderError::NotFound(format!(
+                "account {account_id}: it is not (or no longer) authorised in Ponto; fetch the \
+                 accounts again"
+            )));
+        }
+        other => other?,
+    };
+    let doc: Single = serde_json::from_slice(&body)
+        .map_err(|e| ProviderError::malformed("account", None, Some(account_id), e.to_string()))?;
+    let resource = Resource::parse(&doc.data, "account")?;
+    let institution_id = resource
+        .relationship_id("financialInstitution")
+        .unwrap_or_default()
+        .to_string();
+    let institution = fetch_institution(api, &institution_id)?;
+    let tz = mapping::time_zone(&institution.time_zone).unwrap_or(chrono_tz::Europe::Brussels);
+    let now = host.now();
+    let account = mapping::account(&resource, tz, now)?;
+
+    if institution.status != InstitutionStatus::Stable {
+        *api.advice.borrow_mut() = Some(BETA_ADVICE.to_string());
+        batch.warnings.push(Warning::new(
+            WarningKind::BetaInstitution,
+            format!(
+                "{} is a {} institution at Ponto. {BETA_ADVICE}",
+                institution.name,
+                if institution.status == InstitutionStatus::Beta {
+                    "beta"
+                } else {
+                    "experimental"
+                }
+            ),
+        ));
+    }
+    if institution.deprecated || account.deprecated {
+        batch.warnings.push(Warning::new(
+            WarningKind::Deprecated,
+            format!(
+                "Ponto is phasing out its connection to {}: once the consent ends this account \
+                 stops syncing; link the account again through its replacement institution.",
+                institution.name
+            ),
+        ));
+    }
+    if let Some(m) = &institution.maintenance {
+        batch.warnings.push(Warning::new(
+            WarningKind::Maintenance,
+            format!(
+                "{} is in maintenance ({}{}); data may be stale.",
+                institution.name,
+                m.kind,
+                m.ends_at
+                    .as_deref()
+                    .map(|t| format!(" until {t}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    } else if account.availability != crate::model::Availability::Available {
+        batch.warnings.push(Warning::new(
+            WarningKind::Maintenance,
+            "The bank is in maintenance: Ponto serves the data it holds, no fresh data comes in.",
+        ));
+    }
+    if let (Some(expires), Some(days)) = (&account.consent_expires_at, account.consent_days_left) {
+        if days < 0 {
+            return Err(consent_error(api, account_id, Some(expires.clone())));
+        }
+        if days <= CONSENT_WARNING_DAYS {
+            batch.warnings.push(Warning::new(
+                WarningKind::ConsentExpiring,
+                format!(
+                    "The bank consent of account {} ends on {expires} ({days} days left). \
+                     Re-authorise it on Ponto's website (every 180 days) to keep syncing.",
+                    account.reference
+                ),
+            ));
+        }
+    }
+    let current = match &account.current_balance {
+        Some(b) => Some(Decimal::parse(&b.amount).map_err(|e| {
+            ProviderError::malformed("account", Some("currentBalance"), Some(account_id), e)
+        })?),
+        None => {
+            batch.warnings.push(Warning::new(
+                WarningKind::Other,
+                "The bank gives no balance for this account: lines are imported, but no \
+                 statement balances can be derived.",
+            ));
+            None
+        }
+    };
+    let overlap = Duration::days(i64::from(api.config.overlap_days));
+    let from_state = prev.as_ref().and_then(|p| p.watermark).map(|w| w - overlap);
+    // `since` asks to read back at least that far: the earlier of the two wins.
+    let stop = match (from_state, since) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    let newest = prev.as_ref().and_then(|p| p.watermark);
+    let cursor = Cursor {
+        account_id: account_id.to_string(),
+        phase: Phase::Transactions,
+        next: None,
+        stop,
+        stopping: false,
+        tz: institution.time_zone.clone(),
+        date_field: api.config.date_field,
+        grouping: api.config.grouping,
+        sync_key: format!("sync-{stamp}"),
+        sync_name: format!("Ponto sync {}", timestamp(now)),
+        currency: account.currency.clone(),
+        current,
+        running: current,
+        open: None,
+        sync_id,
+        read: 0,
+        prev,
+        newest,
+        window: Vec::new(),
+        overlap: api.config.overlap_days,
+        sum_since_anchor: Decimal::ZERO,
+        advice: api.advice.borrow().clone(),
+    };
+    Ok((cursor, account))
+}
+
+/// One sync batch (provider.wit `sync`).
+pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
+    if request.account_id.trim().is_empty() {
+        return Err(ProviderError::argument("account-id", "is empty"));
+    }
+    if request.max_lines == 0 {
+        return Err(ProviderError::argument("max-lines", "must be at least 1"));
+    }
+    let api = Api::new(host, Config::load(host)?);
+    let mut batch = Batch {
+        lines: Vec::new(),
+        updated: Vec::new(),
+        statements: Vec::new(),
+        pending: None,
+        warnings: Vec::new(),
+    };
+    let (mut cursor, account) = match request.cursor.as_deref() {
+        None => {
+            let (c, a) = start(&api, request, &mut batch)?;
+            (c, Some(a))
+        }
+        Some(text) => {
+            let c: Cursor = parse_arg("cursor", text)?;
+            if c.account_id != request.account_id {
+                return Err(ProviderError::argument(
+                    "cursor",
+                    "belongs to a sync of another account",
+                ));
+            }
+            *api.advice.borrow_mut() = c.advice.clone();
+            (c, None)
+        }
+    };
+    let max = request.max_lines;
+    if cursor.phase == Phase::Transactions {
+        if cursor.transactions(&api, max, &mut batch)? {
+            cursor.finish_transactions(&mut batch)?;
+        } else if let Some(o) = &cursor.open
+            && cursor.current.is_some()
+        {
+            // The statement in progress as now known; a later batch widens it.
+            batch.statements.push(statement_of(o)?);
+        }
+    }
+    if cursor.phase == Phase::Updated && cursor.updated(&api, max, &mut batch)? {
+        cursor.next = None;
+        cursor.phase = Phase::Pending;
+    }
+    let progress = if cursor.phase == Phase::Pending {
+        batch.pending = cursor.pending(&api)?;
+        let state = cursor.final_state(timestamp(host.now()));
+        SyncProgress::Done(
+            serde_json::to_string(&state).map_err(|e| ProviderError::Storage(e.to_string()))?,
+        )
+    } else {
+        SyncProgress::More(
+            serde_json::to_string(&cursor).map_err(|e| ProviderError::Storage(e.to_string()))?,
+        )
+    };
+    Ok(SyncBatch {
+        account,
+        lines: batch.lines,
+        updated_lines: batch.updated,
+        statements: batch.statements,
+        pending: batch.pending,
+        warnings: batch.warnings,
+        transactions_read: cursor.read,
+        progress,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        assert_eq!(period(Grouping::Day, d, "s", "n").0, "2026-11-25");
+        let (k, _, s, e) = period(Grouping::Week, d, "s", "n");
+        assert_eq!(
+            (k.as_str(), s.to_string(), e.to_string()),
+            ("2026-W48", "2026-11-23".into(), "2026-11-29".into())
+        );
+        let (k, _, s, e) = period(
+            Grouping::Month,
+            NaiveDate::from_ymd_opt(2024, 2, 10).unwrap(),
+            "s",
+            "n",
+        );
+        assert_eq!(
+            (k.as_str(), s.to_string(), e.to_string()),
+            ("2024-02", "2024-02-01".into(), "2024-02-29".into())
+        );
+        let (k, ..) = period(
+            Grouping::Month,
+            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            "s",
+            "n",
+        );
+        assert_eq!(k, "2026-12");
+        // ISO week-year differs from the calendar year around New Year.
+        assert_eq!(
+            period(
+                Grouping::Week,
+                NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+                "s",
+                "n"
+            )
+            .0,
+            "2026-W53"
+        );
+        assert_eq!(period(Grouping::Sync, d, "sync-1", "n").0, "sync-1");
+    }
+}
