@@ -29,7 +29,13 @@ fn main() {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
         .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
-        .arg(&target_dir);
+        .arg(&target_dir)
+        // Size matters for a plugin shipped to every ERP (target: ≤ 1.5 MiB); these settings apply
+        // to this nested wasm build only, not to the host's own release build.
+        .args(["--config", "profile.release.opt-level=\"s\""])
+        .args(["--config", "profile.release.lto=true"])
+        .args(["--config", "profile.release.codegen-units=1"])
+        .args(["--config", "profile.release.strip=true"]);
     for (package, _, _) in PACKAGES {
         cmd.args(["-p", package]);
     }

@@ -365,7 +365,17 @@ impl<'h> Api<'h> {
     ) -> Result<()> {
         let mut url = Some(first_url.to_string());
         let mut pages = 0;
+        // A next link back to any page already read is a loop (an impostor's, or a bug).
+        let mut visited = std::collections::HashSet::new();
         while let Some(u) = url {
+            if !visited.insert(u.clone()) {
+                return Err(ProviderError::malformed(
+                    what,
+                    Some("links.next"),
+                    None,
+                    "the next-page link leads back to a page already read (a paging loop)",
+                ));
+            }
             pages += 1;
             if pages > MAX_PAGES {
                 return Err(ProviderError::malformed(

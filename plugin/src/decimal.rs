@@ -62,6 +62,11 @@ impl Decimal {
             mantissa = mantissa * 10 + i128::from(b - b'0');
         }
         let mut scale = frac_part.len() as i64 - i64::from(exp);
+        if mantissa == 0 {
+            // Zero stays zero at any exponent: without this, `0e2000000000` would loop two
+            // billion times below (found by the fuzz harness).
+            scale = scale.max(0);
+        }
         while scale < 0 {
             mantissa = mantissa
                 .checked_mul(10)
@@ -110,12 +115,12 @@ impl Decimal {
         self.mantissa == 0
     }
 
-    /// The value with its sign flipped.
-    pub fn abs(self) -> Decimal {
-        Decimal {
-            mantissa: self.mantissa.abs(),
+    /// The absolute value; none for the one value whose negation overflows.
+    pub fn checked_abs(self) -> Option<Decimal> {
+        Some(Decimal {
+            mantissa: self.mantissa.checked_abs()?,
             scale: self.scale,
-        }
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::decimal::Decimal;
 use crate::model::{ProviderError, Result};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::Value;
@@ -148,8 +148,18 @@ pub enum When {
 
 impl When {
     /// Parses RFC 3339 with or without fractions (ms, µs), a zone-less time (taken as UTC), or a
-    /// bare date.
+    /// bare date. Years outside 1–9999 are refused (RFC 3339 has four-digit years): chrono would
+    /// read `+262143-12-31`, where date arithmetic overflows.
     pub fn parse(s: &str) -> Option<When> {
+        let w = Self::parse_any_year(s)?;
+        let year = match w {
+            When::Instant(t) => t.year(),
+            When::Date(d) => d.year(),
+        };
+        (1..=9999).contains(&year).then_some(w)
+    }
+
+    fn parse_any_year(s: &str) -> Option<When> {
         let s = s.trim();
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Some(When::Instant(t.with_timezone(&Utc)));

@@ -28,7 +28,7 @@ use crate::model::{
     SyncBatch, SyncProgress, SyncRequest, Warning, WarningKind,
 };
 use crate::provider::{KEY_REDIRECT, fetch_institution, reauthorization_link};
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -116,6 +116,28 @@ struct Cursor {
     /// Sum of lines dated on or after the previous anchor's date.
     sum_since_anchor: Decimal,
     advice: Option<String>,
+    /// Hashes of the last pages read in this phase (at most `RECENT_PAGES`): a `links.next`
+    /// back to one of them is a paging loop, which would otherwise hand the host the same
+    /// lines batch after batch, forever.
+    #[serde(default)]
+    recent_pages: Vec<u64>,
+    /// Pages read in this phase; longer loops end at `MAX_SYNC_PAGES`.
+    #[serde(default)]
+    pages: u32,
+}
+
+/// How many page hashes the cursor keeps (8 bytes each).
+const RECENT_PAGES: usize = 64;
+/// Pages one phase may read: 100 million lines at Ponto's largest page.
+const MAX_SYNC_PAGES: u32 = 1_000_000;
+
+/// A stable 64-bit digest of a page URL (stable across builds, unlike `DefaultHasher`).
+fn page_hash(url: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(url.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(first)
 }
 
 fn overflow() -> ProviderError {
@@ -141,9 +163,13 @@ fn period(
         Grouping::Day => (d.to_string(), d.to_string(), d, d),
         Grouping::Week => {
             let w = d.iso_week();
-            let start = d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
+            // Checked: a cursor handed back by the host may carry any date chrono can hold.
+            let start = d
+                .checked_sub_days(Days::new(u64::from(d.weekday().num_days_from_monday())))
+                .unwrap_or(d);
+            let end = start.checked_add_days(Days::new(6)).unwrap_or(d);
             let key = format!("{}-W{:02}", w.year(), w.week());
-            (key.clone(), key, start, start + Duration::days(6))
+            (key.clone(), key, start, end)
         }
         Grouping::Month => {
             let start = d.with_day(1).unwrap_or(d);
@@ -152,7 +178,7 @@ fn period(
             } else {
                 NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
             };
-            let end = next.map_or(d, |n| n - Duration::days(1));
+            let end = next.and_then(|n| n.pred_opt()).unwrap_or(d);
             let key = format!("{}-{:02}", d.year(), d.month());
             (key.clone(), key, start, end)
         }
@@ -187,6 +213,38 @@ struct Batch {
 }
 
 impl Cursor {
+    /// Records that `url` is read now; a page read before in this phase is a paging loop.
+    fn visit(&mut self, url: &str, what: &str) -> Result<()> {
+        let h = page_hash(url);
+        let looped = |reason: &str| {
+            ProviderError::malformed(what, Some("links.next"), None, reason.to_string())
+        };
+        if self.recent_pages.contains(&h) {
+            return Err(looped(
+                "the next-page link leads back to a page already read (a paging loop)",
+            ));
+        }
+        self.pages = self.pages.saturating_add(1);
+        if self.pages > MAX_SYNC_PAGES {
+            return Err(looped(&format!(
+                "more than {MAX_SYNC_PAGES} pages (a paging loop?)"
+            )));
+        }
+        self.recent_pages.push(h);
+        if self.recent_pages.len() > RECENT_PAGES {
+            self.recent_pages.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Starts the next phase at its first page.
+    fn next_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.next = None;
+        self.recent_pages.clear();
+        self.pages = 0;
+    }
+
     fn tz(&self) -> Tz {
         mapping::time_zone(&self.tz).unwrap_or(chrono_tz::Europe::Brussels)
     }
@@ -252,7 +310,7 @@ impl Cursor {
     /// First day of the next sync's anchor window.
     fn window_start(&self) -> Option<NaiveDate> {
         self.newest
-            .map(|n| n - Duration::days(i64::from(self.overlap)))
+            .and_then(|n| n.checked_sub_days(Days::new(u64::from(self.overlap))))
     }
 
     /// Keeps the per-day sums of the lines the next sync will read again.
@@ -290,6 +348,7 @@ impl Cursor {
                     crate::url::encode(&self.account_id)
                 )),
             };
+            self.visit(&url, "transactions")?;
             let (data, next) = api.page(&url, Auth::Bearer, "transactions")?;
             // Map the whole page first: a malformed transaction rejects the batch.
             let mut seen = HashSet::new();
@@ -362,12 +421,11 @@ impl Cursor {
                 ));
             }
         }
-        self.next = None;
-        self.phase = if self.sync_id.is_some() {
+        self.next_phase(if self.sync_id.is_some() {
             Phase::Updated
         } else {
             Phase::Pending
-        };
+        });
         Ok(())
     }
 
@@ -386,6 +444,7 @@ impl Cursor {
                     crate::url::encode(&sync_id)
                 )),
             };
+            self.visit(&url, "updated transactions")?;
             let (data, next) = match api.page(&url, Auth::Bearer, "updated transactions") {
                 Err(ProviderError::NotFound(m)) => {
                     api.log(Level::Warn, &format!("no updated transactions: {m}"));
@@ -615,9 +674,12 @@ fn start(
     let since = match request.since.as_deref() {
         None => None,
         Some(s) => Some(
-            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-                ProviderError::argument("since", format!("`{s}` is not a YYYY-MM-DD date"))
-            })?,
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .ok()
+                .filter(|d| (1..=9999).contains(&d.year()))
+                .ok_or_else(|| {
+                    ProviderError::argument("since", format!("`{s}` is not a YYYY-MM-DD date"))
+                })?,
         ),
     };
     let account_id = request.account_id.as_str();
@@ -724,8 +786,13 @@ fn start(
             None
         }
     };
-    let overlap = Duration::days(i64::from(api.config.overlap_days));
-    let from_state = prev.as_ref().and_then(|p| p.watermark).map(|w| w - overlap);
+    let overlap = Days::new(u64::from(api.config.overlap_days));
+    let from_state = match prev.as_ref().and_then(|p| p.watermark) {
+        None => None,
+        Some(w) => Some(w.checked_sub_days(overlap).ok_or_else(|| {
+            ProviderError::argument("state", format!("the watermark {w} is out of range"))
+        })?),
+    };
     // `since` asks to read back at least that far: the earlier of the two wins.
     let stop = match (from_state, since) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -756,6 +823,8 @@ fn start(
         overlap: api.config.overlap_days,
         sum_since_anchor: Decimal::ZERO,
         advice: api.advice.borrow().clone(),
+        recent_pages: Vec::new(),
+        pages: 0,
     };
     Ok((cursor, account))
 }
@@ -805,8 +874,7 @@ pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
         }
     }
     if cursor.phase == Phase::Updated && cursor.updated(&api, max, &mut batch)? {
-        cursor.next = None;
-        cursor.phase = Phase::Pending;
+        cursor.next_phase(Phase::Pending);
     }
     let progress = if cursor.phase == Phase::Pending {
         batch.pending = cursor.pending(&api)?;

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use ureq::Agent;
-use ureq::tls::{Certificate, ClientCert, KeyKind, PrivateKey, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 use url::Url;
 
 use crate::bindings::http::{Host, HttpError, Method, Request, Response};
@@ -32,7 +32,9 @@ impl AllowedOrigin {
     pub fn is_loopback_host(host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         host.eq_ignore_ascii_case("localhost")
-            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// Whether a URL's scheme, host and port fall under this origin.
@@ -69,7 +71,9 @@ impl std::str::FromStr for AllowedOrigin {
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, "*")) => (h, None),
             Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => {
-                let port = p.parse::<u16>().map_err(|_| format!("`{s}`: bad port `{p}`"))?;
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("`{s}`: bad port `{p}`"))?;
                 (h, Some(port))
             }
             _ => (rest, Some(default_port)),
@@ -79,14 +83,21 @@ impl std::str::FromStr for AllowedOrigin {
         }
         let loopback = Self::is_loopback_host(host);
         if scheme == "http" && !loopback {
-            return Err(format!("`{s}`: plain http is allowed only to loopback addresses"));
+            return Err(format!(
+                "`{s}`: plain http is allowed only to loopback addresses"
+            ));
         }
         if port.is_none() && !loopback {
-            return Err(format!("`{s}`: any-port origins are allowed only on loopback"));
+            return Err(format!(
+                "`{s}`: any-port origins are allowed only on loopback"
+            ));
         }
         Ok(Self {
             scheme,
-            host: host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
             port,
         })
     }
@@ -124,7 +135,6 @@ impl Default for HttpPolicy {
         }
     }
 }
-
 
 /// Request headers the host sets itself: a plugin setting them could desynchronise framing
 /// (`content-length`, `transfer-encoding`) or talk to another virtual host than the one allowed.
@@ -170,7 +180,10 @@ impl HttpCapability {
                 .client_cert(Some(cert))
                 .build();
             if with_cert.insert(host, new_agent(tls)).is_some() {
-                bail!("two client certificates are configured for host `{}`", cc.host);
+                bail!(
+                    "two client certificates are configured for host `{}`",
+                    cc.host
+                );
             }
         }
 
@@ -217,10 +230,20 @@ impl HttpCapability {
             _ => return Err(denied("is not an http(s) origin")),
         };
         if scheme == "http" && !AllowedOrigin::is_loopback_host(&host) {
-            return Err(denied("is refused: plain http is allowed only to loopback addresses"));
+            return Err(denied(
+                "is refused: plain http is allowed only to loopback addresses",
+            ));
         }
-        if !self.policy.allowed.iter().any(|o| o.matches(scheme, &host, port)) {
-            return Err(denied(&format!("is not granted to plugin `{}`", self.plugin)));
+        if !self
+            .policy
+            .allowed
+            .iter()
+            .any(|o| o.matches(scheme, &host, port))
+        {
+            return Err(denied(&format!(
+                "is not granted to plugin `{}`",
+                self.plugin
+            )));
         }
         Ok(host)
     }
@@ -238,14 +261,18 @@ impl HttpCapability {
     fn effective_timeout(&self, requested_ms: Option<u32>) -> Duration {
         let requested = requested_ms.map_or(Duration::MAX, |ms| Duration::from_millis(ms.into()));
         // A zero timeout would make ureq wait forever or fail oddly; 1 ms fails fast instead.
-        requested.min(self.policy.timeout).max(Duration::from_millis(1))
+        requested
+            .min(self.policy.timeout)
+            .max(Duration::from_millis(1))
     }
 
     fn perform(&self, request: &Request, url: &Url, host: &str) -> Result<Response, HttpError> {
         for (name, value) in &request.headers {
             let lower = name.to_ascii_lowercase();
             if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(HttpError::InvalidRequest(format!("`{name}` is not a valid header name")));
+                return Err(HttpError::InvalidRequest(format!(
+                    "`{name}` is not a valid header name"
+                )));
             }
             if ureq::http::HeaderValue::from_str(value).is_err() {
                 // The value may be a secret: name the header only.
@@ -272,11 +299,15 @@ impl HttpCapability {
             (Method::Delete, true) => {
                 prepare_call(agent.delete(url), &request.headers, timeout).call()
             }
-            (Method::Delete, false) => {
-                prepare_call(agent.delete(url).force_send_body(), &request.headers, timeout)
-                    .send(body)
+            (Method::Delete, false) => prepare_call(
+                agent.delete(url).force_send_body(),
+                &request.headers,
+                timeout,
+            )
+            .send(body),
+            (Method::Post, _) => {
+                prepare_call(agent.post(url), &request.headers, timeout).send(body)
             }
-            (Method::Post, _) => prepare_call(agent.post(url), &request.headers, timeout).send(body),
             (Method::Put, _) => prepare_call(agent.put(url), &request.headers, timeout).send(body),
             (Method::Patch, _) => {
                 prepare_call(agent.patch(url), &request.headers, timeout).send(body)
@@ -290,7 +321,10 @@ impl HttpCapability {
             .iter()
             .map(|(name, value)| {
                 // `http` keeps names lower case already; values may be any bytes.
-                (name.as_str().to_ascii_lowercase(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
             })
             .collect();
         let cap = self.policy.max_response_bytes;
@@ -307,7 +341,11 @@ impl HttpCapability {
         if bytes.len() as u64 > cap {
             return Err(HttpError::TooLarge(cap));
         }
-        Ok(Response { status, headers, body: bytes })
+        Ok(Response {
+            status,
+            headers,
+            body: bytes,
+        })
     }
 }
 
@@ -323,7 +361,11 @@ impl Host for HttpCapability {
         };
         let line = AuditLine {
             method: method_name(request.method),
-            host: parsed.as_ref().ok().and_then(|u| u.host_str()).unwrap_or("-"),
+            host: parsed
+                .as_ref()
+                .ok()
+                .and_then(|u| u.host_str())
+                .unwrap_or("-"),
             path: parsed.as_ref().map_or_else(|_| "-".to_owned(), audit_path),
             outcome: &outcome,
             ms: started.elapsed().as_millis(),
@@ -422,7 +464,9 @@ fn method_name(method: Method) -> &'static str {
 
 /// Lower case, without IPv6 brackets: the form `AllowedOrigin` stores.
 fn normalise_host(host: &str) -> String {
-    host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
 }
 
 /// Apply the plugin's headers and this request's timeout to a ureq request.
@@ -455,7 +499,10 @@ fn map_error(error: ureq::Error) -> HttpError {
     match error {
         ureq::Error::Timeout(_) => HttpError::Timeout,
         ureq::Error::Io(e)
-            if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) =>
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
         {
             HttpError::Timeout
         }
@@ -498,24 +545,23 @@ fn load_client_cert(cc: &ClientCertificate) -> anyhow::Result<ClientCert> {
     }
     let key = PrivateKeyDer::from_pem_slice(&cc.key_pem)
         .with_context(|| format!("client key for `{host}`: no PEM private key"))?;
-    let kind = match &key {
-        PrivateKeyDer::Pkcs1(_) => KeyKind::Pkcs1,
-        PrivateKeyDer::Sec1(_) => KeyKind::Sec1,
-        PrivateKeyDer::Pkcs8(_) => KeyKind::Pkcs8,
-        _ => bail!("client key for `{host}`: unsupported key format"),
-    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS provider has no protocol versions")?
         .with_root_certificates(rustls::RootCertStore::empty())
-        .with_client_auth_cert(chain.clone(), key.clone_key())
-        .with_context(|| format!("client certificate and key for `{host}` cannot be used together"))?;
+        .with_client_auth_cert(chain.clone(), key)
+        .with_context(|| {
+            format!("client certificate and key for `{host}` cannot be used together")
+        })?;
     let certs: Vec<Certificate<'static>> = chain
         .iter()
         .map(|c| Certificate::from_der(c.as_ref()).to_owned())
         .collect();
-    Ok(ClientCert::new_with_certs(&certs, PrivateKey::from_der(kind, key.secret_der()).to_owned()))
+    // The same PEM again, into ureq's own key type (ureq does not expose its key-kind enum).
+    let key = PrivateKey::from_pem(&cc.key_pem)
+        .with_context(|| format!("client key for `{host}`: no PEM private key"))?;
+    Ok(ClientCert::new_with_certs(&certs, key))
 }
 
 #[cfg(test)]
@@ -585,7 +631,9 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for response in responses {
-                let Ok((mut stream, _)) = listener.accept() else { return };
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
                 let request = read_request(&mut stream);
                 let _ = tx.send(request);
                 std::thread::sleep(delay);
@@ -613,7 +661,10 @@ mod tests {
         for (url, named) in [
             ("https://evil.example.com/x", "https://evil.example.com:443"),
             ("http://api.example.com/x", "http://api.example.com:80"),
-            ("https://api.example.com:8443/x", "https://api.example.com:8443"),
+            (
+                "https://api.example.com:8443/x",
+                "https://api.example.com:8443",
+            ),
             ("ftp://api.example.com/x", "ftp://api.example.com:21"),
             ("https://127.0.0.1/x", "https://127.0.0.1:443"),
         ] {
@@ -640,6 +691,16 @@ mod tests {
             Err(HttpError::Denied(msg)) => assert!(msg.contains("loopback"), "{msg}"),
             other => panic!("expected Denied, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn ipv6_loopback_origins_match_without_brackets() {
+        let mut cap = capability(&["http://[::1]:*"]);
+        // Nothing listens on port 1: getting past the allowlist shows as a transport error.
+        let got = cap.send(get("http://[::1]:1/"));
+        assert!(matches!(got, Err(HttpError::Transport(_))), "{got:?}");
+        let got = cap.send(get("http://[::2]:1/"));
+        assert!(matches!(got, Err(HttpError::Denied(_))), "{got:?}");
     }
 
     #[test]
@@ -677,14 +738,26 @@ mod tests {
         let (addr, seen) = serve(vec![canned("200 OK", &["X-Custom: Value"], b"hello")]);
         let mut cap = capability(&["http://127.0.0.1:*"]);
         let mut req = get(&format!("http://127.0.0.1:{}/accounts?page=2", addr.port()));
-        req.headers.push(("Accept".into(), "application/json".into()));
+        req.headers
+            .push(("Accept".into(), "application/json".into()));
         let resp = cap.send(req).unwrap();
         assert_eq!(resp.status, 200);
         assert_eq!(resp.body, b"hello");
-        assert!(resp.headers.contains(&("x-custom".into(), "Value".into())), "{:?}", resp.headers);
+        assert!(
+            resp.headers.contains(&("x-custom".into(), "Value".into())),
+            "{:?}",
+            resp.headers
+        );
         let request = seen.recv().unwrap();
-        assert!(request.starts_with("GET /accounts?page=2 HTTP/1.1\r\n"), "{request}");
-        assert!(request.to_ascii_lowercase().contains("accept: application/json"));
+        assert!(
+            request.starts_with("GET /accounts?page=2 HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("accept: application/json")
+        );
     }
 
     #[test]
@@ -706,11 +779,21 @@ mod tests {
         let (addr, seen) = serve(vec![canned("302 Found", &[&location], b"")]);
         // Both servers are granted: the redirect is still not followed.
         let mut cap = capability(&["http://127.0.0.1:*"]);
-        let resp = cap.send(get(&format!("http://127.0.0.1:{}/start", addr.port()))).unwrap();
+        let resp = cap
+            .send(get(&format!("http://127.0.0.1:{}/start", addr.port())))
+            .unwrap();
         assert_eq!(resp.status, 302);
-        assert!(resp.headers.iter().any(|(k, v)| k == "location" && v.ends_with("/elsewhere")));
+        assert!(
+            resp.headers
+                .iter()
+                .any(|(k, v)| k == "location" && v.ends_with("/elsewhere"))
+        );
         assert!(seen.recv().unwrap().starts_with("GET /start "));
-        assert!(target_seen.recv_timeout(Duration::from_millis(300)).is_err());
+        assert!(
+            target_seen
+                .recv_timeout(Duration::from_millis(300))
+                .is_err()
+        );
     }
 
     #[test]
@@ -722,7 +805,10 @@ mod tests {
         let mut cap = capability(&["http://127.0.0.1:*"]);
         let url = format!("http://127.0.0.1:{}/", addr.port());
         let resp = cap.send(get(&url)).unwrap();
-        assert_eq!((resp.status, resp.body.as_slice()), (500, &b"{\"errors\":[]}"[..]));
+        assert_eq!(
+            (resp.status, resp.body.as_slice()),
+            (500, &b"{\"errors\":[]}"[..])
+        );
         assert_eq!(cap.send(get(&url)).unwrap().status, 401);
     }
 
@@ -737,8 +823,8 @@ mod tests {
 
     /// A response without content-length (chunked), so the cap is met while streaming.
     fn chunked(body: &[u8]) -> Vec<u8> {
-        let mut out = b"HTTP/1.1 200 OK\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n"
-            .to_vec();
+        let mut out =
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
         for chunk in body.chunks(300) {
             out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
             out.extend_from_slice(chunk);
@@ -762,17 +848,28 @@ mod tests {
         let mut cap = capped(1000);
         let url = format!("http://127.0.0.1:{}/", addr.port());
         assert_eq!(cap.send(get(&url)).unwrap().body.len(), 1000);
-        assert!(matches!(cap.send(get(&url)), Err(HttpError::TooLarge(1000))));
+        assert!(matches!(
+            cap.send(get(&url)),
+            Err(HttpError::TooLarge(1000))
+        ));
         assert_eq!(cap.send(get(&url)).unwrap().body.len(), 1000);
-        assert!(matches!(cap.send(get(&url)), Err(HttpError::TooLarge(1000))));
-        assert!(matches!(cap.send(get(&url)), Err(HttpError::TooLarge(1000))));
+        assert!(matches!(
+            cap.send(get(&url)),
+            Err(HttpError::TooLarge(1000))
+        ));
+        assert!(matches!(
+            cap.send(get(&url)),
+            Err(HttpError::TooLarge(1000))
+        ));
     }
 
     #[test]
     fn a_slow_server_times_out_at_the_smaller_of_both_limits() {
         let slow = Duration::from_secs(3);
-        let (addr, _) =
-            serve_with_delay(vec![canned("200 OK", &[], b""), canned("200 OK", &[], b"")], slow);
+        let (addr, _) = serve_with_delay(
+            vec![canned("200 OK", &[], b""), canned("200 OK", &[], b"")],
+            slow,
+        );
         let url = format!("http://127.0.0.1:{}/", addr.port());
 
         // The request asks for less than the policy allows.
@@ -781,7 +878,11 @@ mod tests {
         req.timeout_ms = Some(200);
         let started = Instant::now();
         assert!(matches!(cap.send(req), Err(HttpError::Timeout)));
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
 
         // The request asks for more than the policy allows: the policy wins.
         let policy = HttpPolicy {
@@ -794,12 +895,20 @@ mod tests {
         req.timeout_ms = Some(60_000);
         let started = Instant::now();
         assert!(matches!(cap.send(req), Err(HttpError::Timeout)));
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
     fn a_refused_connection_is_a_transport_error() {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut cap = capability(&["http://127.0.0.1:*"]);
         let got = cap.send(get(&format!("http://127.0.0.1:{port}/")));
         assert!(matches!(got, Err(HttpError::Transport(_))), "{got:?}");
@@ -807,8 +916,12 @@ mod tests {
 
     #[test]
     fn audit_paths_keep_parameter_names_and_drop_values() {
-        let url = Url::parse("https://h/oauth2/token?code=SECRET&page%5Blimit%5D=10&flag#frag").unwrap();
-        assert_eq!(audit_path(&url), "/oauth2/token?code=_&page%5Blimit%5D=_&flag");
+        let url =
+            Url::parse("https://h/oauth2/token?code=SECRET&page%5Blimit%5D=10&flag#frag").unwrap();
+        assert_eq!(
+            audit_path(&url),
+            "/oauth2/token?code=_&page%5Blimit%5D=_&flag"
+        );
         assert_eq!(audit_path(&Url::parse("https://h/a/b").unwrap()), "/a/b");
     }
 
@@ -845,22 +958,40 @@ mod tests {
                 addr.port()
             ));
             req.method = Method::Post;
-            req.headers.push(("Authorization".into(), "Basic AUTH-SECRET".into()));
+            req.headers
+                .push(("Authorization".into(), "Basic AUTH-SECRET".into()));
             req.body = b"grant_type=refresh_token&refresh_token=BODY-SECRET".to_vec();
             assert_eq!(cap.send(req).unwrap().status, 200);
             // A denied request is audited too.
             let mut denied = get("https://elsewhere.example/x?token=DENIED-SECRET");
-            denied.headers.push(("authorization".into(), "Bearer AUTH-SECRET".into()));
+            denied
+                .headers
+                .push(("authorization".into(), "Bearer AUTH-SECRET".into()));
             assert!(cap.send(denied).is_err());
         });
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(lines.len(), 2, "{log}");
-        assert!(lines[0].contains("POST") && lines[0].contains("/oauth2/token?code=_"), "{log}");
-        assert!(lines[0].contains("status=200") && lines[0].contains("plugin=ponto"), "{log}");
-        assert!(lines[0].contains("connection=conn-1") && lines[0].contains("bytes=33"), "{log}");
-        assert!(lines[1].contains("outcome=\"denied\"") || lines[1].contains("outcome=denied"), "{log}");
-        assert!(!log.contains("SECRET") && !log.contains("RESPONSE-TOKEN"), "{log}");
+        assert!(
+            lines[0].contains("POST") && lines[0].contains("/oauth2/token?code=_"),
+            "{log}"
+        );
+        assert!(
+            lines[0].contains("status=200") && lines[0].contains("plugin=ponto"),
+            "{log}"
+        );
+        assert!(
+            lines[0].contains("connection=conn-1") && lines[0].contains("bytes=33"),
+            "{log}"
+        );
+        assert!(
+            lines[1].contains("outcome=\"denied\"") || lines[1].contains("outcome=denied"),
+            "{log}"
+        );
+        assert!(
+            !log.contains("SECRET") && !log.contains("RESPONSE-TOKEN"),
+            "{log}"
+        );
     }
 
     // ---- mutual TLS -------------------------------------------------------------------------
@@ -876,7 +1007,9 @@ mod tests {
     fn ca(name: &str) -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         let key = rcgen::KeyPair::generate().unwrap();
         let pem = params.self_signed(&key).unwrap().pem();
         (rcgen::Issuer::new(params, key), pem)
@@ -914,10 +1047,12 @@ mod tests {
         for der in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
             roots.add(der.unwrap()).unwrap();
         }
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -929,7 +1064,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             for _ in 0..connections {
-                let Ok((tcp, _)) = listener.accept() else { return };
+                let Ok((tcp, _)) = listener.accept() else {
+                    return;
+                };
                 let conn = rustls::ServerConnection::new(config.clone()).unwrap();
                 let mut tls = rustls::StreamOwned::<_, TcpStream>::new(conn, tcp);
                 // A handshake without a valid client certificate fails here; the client sees it.
@@ -967,7 +1104,8 @@ mod tests {
         let addr = serve_mtls(&pki, 3);
         let url = format!("https://127.0.0.1:{}/accounts", addr.port());
 
-        let mut without = HttpCapability::new(mtls_policy(&pki, addr.port(), false), "p", "c").unwrap();
+        let mut without =
+            HttpCapability::new(mtls_policy(&pki, addr.port(), false), "p", "c").unwrap();
         let got = without.send(get(&url));
         assert!(matches!(got, Err(HttpError::Transport(_))), "{got:?}");
 
@@ -1004,9 +1142,15 @@ mod tests {
         let (_, other_key) = leaf(&["x"], &ca("other").0);
         let cases = [
             (b"not pem".to_vec(), pki.client_key_pem.clone().into_bytes()),
-            (pki.client_cert_pem.clone().into_bytes(), b"no key here".to_vec()),
+            (
+                pki.client_cert_pem.clone().into_bytes(),
+                b"no key here".to_vec(),
+            ),
             // A key that is not the certificate's.
-            (pki.client_cert_pem.clone().into_bytes(), other_key.serialize_pem().into_bytes()),
+            (
+                pki.client_cert_pem.clone().into_bytes(),
+                other_key.serialize_pem().into_bytes(),
+            ),
         ];
         for (cert_pem, key_pem) in cases {
             let policy = HttpPolicy {
@@ -1017,14 +1161,18 @@ mod tests {
                 }],
                 ..HttpPolicy::default()
             };
-            let err = HttpCapability::new(policy, "p", "c").err().expect("setup must fail");
+            let err = HttpCapability::new(policy, "p", "c")
+                .err()
+                .expect("setup must fail");
             assert!(format!("{err:#}").contains("api.ponto.example"), "{err:#}");
         }
         let policy = HttpPolicy {
             extra_roots_pem: vec![b"garbage".to_vec()],
             ..HttpPolicy::default()
         };
-        let err = HttpCapability::new(policy, "p", "c").err().expect("setup must fail");
+        let err = HttpCapability::new(policy, "p", "c")
+            .err()
+            .expect("setup must fail");
         assert!(format!("{err:#}").contains("extra root #1"), "{err:#}");
     }
 }

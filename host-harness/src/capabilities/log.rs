@@ -30,6 +30,8 @@ pub struct LogCapability {
     throttle: Throttle,
     tokens: f64,
     last_refill: Instant,
+    /// Lines dropped since the last one written (reported with the next one).
+    unreported: u64,
     dropped: u64,
     written: u64,
 }
@@ -42,6 +44,7 @@ impl LogCapability {
             throttle,
             tokens: f64::from(throttle.burst),
             last_refill: Instant::now(),
+            unreported: 0,
             dropped: 0,
             written: 0,
         }
@@ -79,9 +82,9 @@ impl LogCapability {
 
 impl Drop for LogCapability {
     fn drop(&mut self) {
-        if self.dropped > 0 {
+        if self.unreported > 0 {
             let (plugin, connection) = (self.plugin.as_str(), self.connection.as_str());
-            tracing::warn!(target: "plugin", plugin, connection, "log throttled: {} lines dropped", self.dropped);
+            tracing::warn!(target: "plugin", plugin, connection, "log throttled: {} lines dropped", self.unreported);
         }
     }
 }
@@ -90,11 +93,12 @@ impl Host for LogCapability {
     fn write(&mut self, level: Level, message: String) {
         if !self.take_token() {
             self.dropped += 1;
+            self.unreported += 1;
             return;
         }
-        if self.dropped > 0 {
-            let note = format!("log throttled: {} lines dropped", self.dropped);
-            self.dropped = 0;
+        if self.unreported > 0 {
+            let note = format!("log throttled: {} lines dropped", self.unreported);
+            self.unreported = 0;
             self.emit(Level::Warn, &note);
         }
         self.written += 1;

@@ -1040,40 +1040,8 @@ impl Db {
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.err(e))?;
-        let mut lines = self
-            .conn
-            .prepare(
-                "SELECT transaction_id, statement_key, booking_date, value_date, amount, currency, payment_reference,
-                        structured_reference, description, partner_name, partner_account, end_to_end_id,
-                        bank_transaction_code, mandate_id, creditor_id, card_reference
-                 FROM statement_lines WHERE journal_id = ?1 AND statement_key = ?2
-                 ORDER BY booking_date, transaction_id",
-            )
-            .map_err(|e| self.err(e))?;
         for s in &mut statements {
-            s.lines = lines
-                .query_map(params![journal_id, s.key], |r| {
-                    Ok(StoredLine {
-                        transaction_id: r.get(0)?,
-                        statement_key: r.get(1)?,
-                        booking_date: r.get(2)?,
-                        value_date: r.get(3)?,
-                        amount: r.get(4)?,
-                        currency: r.get(5)?,
-                        payment_reference: r.get(6)?,
-                        structured_reference: r.get(7)?,
-                        description: r.get(8)?,
-                        partner_name: r.get(9)?,
-                        partner_account: r.get(10)?,
-                        end_to_end_id: r.get(11)?,
-                        bank_transaction_code: r.get(12)?,
-                        mandate_id: r.get(13)?,
-                        creditor_id: r.get(14)?,
-                        card_reference: r.get(15)?,
-                    })
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| self.err(e))?;
+            s.lines = self.read_lines(journal_id, Some(&s.key))?;
             let total = money::sum(s.lines.iter().map(|l| l.amount.as_str()));
             s.lines_total = money::format(total);
             s.difference = match (money::parse(&s.balance_start), money::parse(&s.balance_end)) {
@@ -1084,9 +1052,44 @@ impl Db {
         Ok(statements)
     }
 
-    /// Every line of a journal, in a stable order (for comparisons and exports).
+    /// Every line of a journal (with or without a statement), in a stable order.
     pub fn lines(&self, journal_id: i64) -> Result<Vec<StoredLine>, ErpError> {
-        Ok(self.statements(journal_id)?.into_iter().flat_map(|s| s.lines).collect::<Vec<_>>())
+        self.read_lines(journal_id, None)
+    }
+
+    fn read_lines(&self, journal_id: i64, statement_key: Option<&str>) -> Result<Vec<StoredLine>, ErpError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT transaction_id, statement_key, booking_date, value_date, amount, currency, payment_reference,
+                        structured_reference, description, partner_name, partner_account, end_to_end_id,
+                        bank_transaction_code, mandate_id, creditor_id, card_reference
+                 FROM statement_lines WHERE journal_id = ?1 AND (?2 IS NULL OR statement_key = ?2)
+                 ORDER BY booking_date, transaction_id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![journal_id, statement_key], |r| {
+            Ok(StoredLine {
+                transaction_id: r.get(0)?,
+                statement_key: r.get(1)?,
+                booking_date: r.get(2)?,
+                value_date: r.get(3)?,
+                amount: r.get(4)?,
+                currency: r.get(5)?,
+                payment_reference: r.get(6)?,
+                structured_reference: r.get(7)?,
+                description: r.get(8)?,
+                partner_name: r.get(9)?,
+                partner_account: r.get(10)?,
+                end_to_end_id: r.get(11)?,
+                bank_transaction_code: r.get(12)?,
+                mandate_id: r.get(13)?,
+                creditor_id: r.get(14)?,
+                card_reference: r.get(15)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| self.err(e))
     }
 
     pub fn line_count(&self) -> Result<u64, ErpError> {
