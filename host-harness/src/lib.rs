@@ -4,6 +4,7 @@
 //! - [`capabilities`]: what a plugin is granted: `http`, `storage`, `log`, `config`.
 
 mod bindings;
+pub mod bench;
 pub mod capabilities;
 pub mod runtime;
 pub mod cli;

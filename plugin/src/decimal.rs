@@ -8,8 +8,10 @@ use std::fmt;
 
 /// Most decimal places accepted: far beyond any currency, small enough that sums cannot overflow.
 const MAX_SCALE: u32 = 18;
-/// Most significant digits accepted in one amount.
-const MAX_DIGITS: usize = 30;
+/// Most significant digits accepted in one amount (before and after its exponent is applied).
+const MAX_DIGITS: u32 = 30;
+/// Most digits of any `i128` mantissa: what a stored cursor may hold (sums can pass 30 digits).
+const STORED_DIGITS: u32 = 39;
 
 /// An exact decimal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +27,13 @@ impl Decimal {
         scale: 0,
     };
 
-    /// Parses `-12.50`, `12`, `1.5e2` (JSON number syntax, leading `+` tolerated).
+    /// Parses `-12.50`, `12`, `1.5e2` (JSON number syntax, leading `+` tolerated), at most
+    /// 30 significant digits, so that whatever parses prints back to text that parses again.
     pub fn parse(text: &str) -> Result<Decimal, String> {
+        Self::parse_limited(text, MAX_DIGITS)
+    }
+
+    fn parse_limited(text: &str, max_digits: u32) -> Result<Decimal, String> {
         let t = text.trim();
         let (neg, rest) = match t.as_bytes().first() {
             Some(b'-') => (true, &t[1..]),
@@ -54,12 +61,16 @@ impl Decimal {
         }
         let digits = format!("{int_part}{frac_part}");
         let significant = digits.trim_start_matches('0');
-        if significant.len() > MAX_DIGITS {
+        if significant.len() > max_digits as usize {
             return Err(format!("`{text}` has too many digits"));
         }
+        let too_large = || format!("`{text}` is too large");
         let mut mantissa: i128 = 0;
-        for b in digits.bytes() {
-            mantissa = mantissa * 10 + i128::from(b - b'0');
+        for b in significant.bytes() {
+            mantissa = mantissa
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(i128::from(b - b'0')))
+                .ok_or_else(too_large)?;
         }
         let mut scale = frac_part.len() as i64 - i64::from(exp);
         if mantissa == 0 {
@@ -68,10 +79,16 @@ impl Decimal {
             scale = scale.max(0);
         }
         while scale < 0 {
-            mantissa = mantissa
-                .checked_mul(10)
-                .ok_or_else(|| format!("`{text}` is too large"))?;
+            mantissa = mantissa.checked_mul(10).ok_or_else(too_large)?;
             scale += 1;
+        }
+        // `-1e38` has two digits as written and 39 as printed: the printed form must parse too
+        // (found by the fuzz harness).
+        if 10u128
+            .checked_pow(max_digits)
+            .is_some_and(|limit| mantissa.unsigned_abs() >= limit)
+        {
+            return Err(too_large());
         }
         if scale > i64::from(MAX_SCALE) {
             return Err(format!("`{text}` has too many decimal places"));
@@ -147,7 +164,8 @@ impl serde::Serialize for Decimal {
 impl<'de> serde::Deserialize<'de> for Decimal {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Decimal::parse(&s).map_err(serde::de::Error::custom)
+        // Sums written to a cursor may pass the 30 digits of one amount.
+        Decimal::parse_limited(&s, STORED_DIGITS).map_err(serde::de::Error::custom)
     }
 }
 

@@ -44,3 +44,6 @@ mod testing;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

@@ -100,6 +100,7 @@ pub fn account(r: &Resource, tz: Tz, now: DateTime<Utc>) -> Result<Account> {
     };
     let institution_id = r
         .relationship_id("financialInstitution")
+        .filter(|i| !i.trim().is_empty())
         .ok_or_else(|| {
             bad(
                 "relationships.financialInstitution",

@@ -90,7 +90,11 @@ impl Env {
 
     pub fn sync(&mut self, opts: SyncOptions) -> Result<SyncReport, ErpError> {
         let opts = SyncOptions {
-            max_lines: if opts.max_lines == 0 { 100 } else { opts.max_lines },
+            max_lines: if opts.max_lines == 0 {
+                100
+            } else {
+                opts.max_lines
+            },
             refresh_hours: 12,
             ..opts
         };

@@ -16,9 +16,16 @@ fn connect_keeps_only_the_chosen_institutions_accounts() {
         .filter(|a| a.institution_id == institution)
         .map(|a| a.id.as_str())
         .collect();
-    let kept: Vec<&str> = outcome.accounts.iter().map(|(a, _)| a.provider_account_id.as_str()).collect();
+    let kept: Vec<&str> = outcome
+        .accounts
+        .iter()
+        .map(|(a, _)| a.provider_account_id.as_str())
+        .collect();
     assert_eq!(kept, expected);
-    assert!(all.len() > kept.len(), "other institutions' accounts were authorised too");
+    assert!(
+        all.len() > kept.len(),
+        "other institutions' accounts were authorised too"
+    );
     assert_eq!(outcome.authorized_account_count as usize, all.len());
     assert!(outcome.accounts.iter().all(|(_, created)| *created));
     assert_eq!(env.db.journals().unwrap().len(), kept.len());
@@ -27,8 +34,14 @@ fn connect_keeps_only_the_chosen_institutions_accounts() {
 #[test]
 fn no_account_at_the_chosen_institution_says_what_to_do_and_stores_nothing() {
     let mut env = Env::standard();
-    let with_accounts: Vec<String> = env.sandbox.accounts().iter().map(|a| a.institution_id.clone()).collect();
-    let mut provider = host_harness::erp::provider::ProviderHost::session(&env.host, "catalogue").unwrap();
+    let with_accounts: Vec<String> = env
+        .sandbox
+        .accounts()
+        .iter()
+        .map(|a| a.institution_id.clone())
+        .collect();
+    let mut provider =
+        host_harness::erp::provider::ProviderHost::session(&env.host, "catalogue").unwrap();
     let institutions = provider
         .list_institutions(&host_harness::runtime::types::InstitutionFilter {
             country: None,
@@ -43,7 +56,10 @@ fn no_account_at_the_chosen_institution_says_what_to_do_and_stores_nothing() {
     let e = env.connect(&empty.id).err().expect("no accounts");
     let text = e.to_string();
     assert!(text.contains(&format!("none at {}", empty.name)), "{text}");
-    assert!(text.contains(&env.sandbox.accounts()[0].institution_name), "names an authorised institution: {text}");
+    assert!(
+        text.contains(&env.sandbox.accounts()[0].institution_name),
+        "names an authorised institution: {text}"
+    );
     assert_eq!(env.table_counts(), before);
     let leftovers: i64 = env
         .db
@@ -58,14 +74,22 @@ fn first_sync_statements_snapshot_and_second_sync_adds_nothing() {
     let mut env = Env::standard();
     let institution = env.main_institution();
     let link = env.connect(&institution).unwrap().link_id;
-    let report = env.sync_as_user().unwrap();
+    // Unattended: the data Ponto already holds (no new synchronization with the bank).
+    let report = env.sync(SyncOptions::default()).unwrap();
     let first = report.new_lines();
     assert!(first > 0, "{report:?}");
     let journal = env.db.accounts(Some(link)).unwrap()[0].journal_id;
     let statements = env.db.statements(journal).unwrap();
     assert!(!statements.is_empty());
     for s in &statements {
-        assert_eq!(s.difference.trim_start_matches('-').trim_matches(['0', '.']), "", "{} does not chain: {s:?}", s.key);
+        assert_eq!(
+            s.difference
+                .trim_start_matches('-')
+                .trim_matches(['0', '.']),
+            "",
+            "{} does not chain: {s:?}",
+            s.key
+        );
     }
     // The latest statements in full (lines with every mapped field); the rest by count.
     let latest = &statements[statements.len().saturating_sub(8)..];
@@ -74,15 +98,39 @@ fn first_sync_statements_snapshot_and_second_sync_adds_nothing() {
         "main_account_statement_summary",
         statements
             .iter()
-            .map(|s| format!("{} {}..{} {} {:>4} {}", s.key, s.date_from, s.date_to, s.balance_start, s.lines.len(), s.balance_end))
+            .map(|s| format!(
+                "{} {}..{} {} {:>4} {}",
+                s.key,
+                s.date_from,
+                s.date_to,
+                s.balance_start,
+                s.lines.len(),
+                s.balance_end
+            ))
             .collect::<Vec<_>>()
             .join("\n")
     );
 
-    let again = env.sync_as_user().unwrap();
+    let again = env.sync(SyncOptions::default()).unwrap();
     assert_eq!(again.new_lines(), 0, "{again:?}");
-    let third = env.sync(SyncOptions::default()).unwrap();
-    assert_eq!(third.new_lines(), 0);
+    assert_eq!(env.db.statements(journal).unwrap().len(), statements.len());
+
+    // A person's sync asks the bank for fresh data: late bookings and settled pending ones come
+    // in as new lines, each once.
+    for _ in 0..3 {
+        let before = env.all_lines();
+        let fresh = env.sync_as_user().unwrap();
+        let after = env.all_lines();
+        assert_eq!(after.len(), before.len() + fresh.new_lines() as usize);
+        let new: Vec<_> = after.iter().filter(|l| !before.contains(l)).collect();
+        println!(
+            "user sync: {} new: {:?}",
+            fresh.new_lines(),
+            new.iter()
+                .map(|l| (&l.transaction_id, &l.booking_date, &l.amount))
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 #[test]
@@ -108,20 +156,34 @@ fn expired_consent_on_one_account_lets_the_others_sync() {
     let mut env = Env::standard();
     let institution = env.main_institution();
     let outcome = env.connect(&institution).unwrap();
-    assert!(outcome.accounts.len() >= 2, "the main institution has several accounts");
+    assert!(
+        outcome.accounts.len() >= 2,
+        "the main institution has several accounts"
+    );
     let victim = outcome.accounts[0].0.clone();
     env.sandbox.inject(Fault::ExpiredConsent {
         account_id: victim.provider_account_id.clone(),
     });
     let report = env.sync_as_user().unwrap();
-    let v = report.accounts.iter().find(|a| a.account_id == victim.id).unwrap();
+    let v = report
+        .accounts
+        .iter()
+        .find(|a| a.account_id == victim.id)
+        .unwrap();
     assert_eq!(v.status, "consent-expired", "{v:?}");
     assert!(v.error.as_deref().unwrap().contains("180 days"), "{v:?}");
     assert!(
-        report.accounts.iter().filter(|a| a.account_id != victim.id).all(|a| a.error.is_none() && a.new_lines > 0),
+        report
+            .accounts
+            .iter()
+            .filter(|a| a.account_id != victim.id)
+            .all(|a| a.error.is_none() && a.new_lines > 0),
         "{report:?}"
     );
-    assert_eq!(env.db.account(&victim.id.to_string()).unwrap().status, "consent-expired");
+    assert_eq!(
+        env.db.account(&victim.id.to_string()).unwrap().status,
+        "consent-expired"
+    );
 }
 
 #[test]
@@ -129,14 +191,17 @@ fn update_credentials_and_fetch_accounts_keep_history() {
     let mut env = Env::standard();
     let institution = env.main_institution();
     let link = env.connect(&institution).unwrap().link_id;
-    env.sync_as_user().unwrap();
+    env.sync(SyncOptions::default()).unwrap();
     let lines = env.all_lines();
     let accounts = env.db.accounts(None).unwrap();
     let outcome = env.update_credentials(link).unwrap();
     assert_eq!(outcome.link_id, link);
-    assert!(outcome.accounts.iter().all(|(_, created)| !created), "same accounts, same ids");
+    assert!(
+        outcome.accounts.iter().all(|(_, created)| !created),
+        "same accounts, same ids"
+    );
     assert_eq!(env.db.accounts(None).unwrap().len(), accounts.len());
-    let report = env.sync_as_user().unwrap();
+    let report = env.sync(SyncOptions::default()).unwrap();
     assert_eq!(report.new_lines(), 0);
     assert_eq!(env.all_lines(), lines);
 }
@@ -153,7 +218,9 @@ fn a_wrong_client_secret_is_one_clear_error_and_changes_nothing() {
     .unwrap();
     let base = host_harness::erp::Settings::load_with_env(None, &Default::default()).unwrap();
     let mut settings = host_harness::erp::demo::sandbox_settings(base, &sandbox);
-    settings.provider_config.insert("client-secret".into(), "wrong".into());
+    settings
+        .provider_config
+        .insert("client-secret".into(), "wrong".into());
     let mut env = Env::with_settings(sandbox, settings);
     let institution = env.main_institution();
     let before = env.table_counts();

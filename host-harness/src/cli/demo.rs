@@ -19,24 +19,40 @@ fn step(n: u32, title: &str) {
 pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, ErpError> {
     let t0 = Instant::now();
     let env = crate::erp::demo::start(base, db, transactions)?;
-    println!("Ponto sandbox on {} (embedded, seeded); database {}", env.sandbox.base_url(), env.db_path.display());
+    println!(
+        "Ponto sandbox on {} (embedded, seeded); database {}",
+        env.sandbox.base_url(),
+        env.db_path.display()
+    );
     let host = PluginHost::load(&env.settings, &env.db_path)?;
     println!(
         "Provider plugin {} {} loaded{}",
         host.runtime().manifest().name,
         host.runtime().manifest().version,
-        if host.runtime().from_cache { " (from the compile cache)" } else { "" }
+        if host.runtime().from_cache {
+            " (from the compile cache)"
+        } else {
+            ""
+        }
     );
     let mut db = Db::open(&env.db_path)?;
 
-    step(1, "Accounting ‣ Configuration ‣ Add a Bank Account: search the institutions");
-    let institutions = host.session(CATALOGUE_CONNECTION)?.list_institutions(&InstitutionFilter {
-        country: None,
-        name_contains: None,
-    })?;
+    step(
+        1,
+        "Accounting ‣ Configuration ‣ Add a Bank Account: search the institutions",
+    );
+    let institutions =
+        host.session(CATALOGUE_CONNECTION)?
+            .list_institutions(&InstitutionFilter {
+                country: None,
+                name_contains: None,
+            })?;
     super::print_institutions(&institutions);
 
-    step(2, "Connect: Ponto's consent page, ticking ALL accounts (other banks' too, as the guide says)");
+    step(
+        2,
+        "Connect: Ponto's consent page, ticking ALL accounts (other banks' too, as the guide says)",
+    );
     let sandbox_accounts = env.sandbox.accounts();
     let (institution_id, _) = crate::erp::demo::demo_institution(&sandbox_accounts)
         .ok_or_else(|| ErpError::Io("the sandbox has no account".into()))?;
@@ -44,7 +60,11 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         .iter()
         .find(|i| i.id == institution_id)
         .cloned()
-        .ok_or_else(|| ErpError::Io(format!("the sandbox's institution {institution_id} is not listed")))?;
+        .ok_or_else(|| {
+            ErpError::Io(format!(
+                "the sandbox's institution {institution_id} is not listed"
+            ))
+        })?;
     super::print_institution_choice(&institution);
     let outcome = connect::connect(
         &mut db,
@@ -63,14 +83,23 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
     println!(
         "Ticked {} account(s) at Ponto, {} of them at other institutions ({}).",
         sandbox_accounts.len(),
-        sandbox_accounts.iter().filter(|a| a.institution_id != institution.id).count(),
+        sandbox_accounts
+            .iter()
+            .filter(|a| a.institution_id != institution.id)
+            .count(),
         others.join(", ")
     );
 
-    step(3, "The accounts the ERP keeps: only the chosen institution's");
+    step(
+        3,
+        "The accounts the ERP keeps: only the chosen institution's",
+    );
     super::print_connected(&outcome);
 
-    step(4, "Synchronise (as a person at the keyboard: fresh data is asked from the bank)");
+    step(
+        4,
+        "Synchronise (as a person at the keyboard: fresh data is asked from the bank)",
+    );
     let opts = SyncOptions {
         link: Some(outcome.link_id),
         customer_ip: Some("127.0.0.1".into()),
@@ -81,8 +110,15 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
     let report = sync::run(&mut db, &host, &opts, &mut super::Bars::new())?;
     super::print_sync_report(&report);
 
-    step(5, "Bank statements with their balances (the latest 5 of each journal)");
-    let mut journals: Vec<i64> = db.accounts(Some(outcome.link_id))?.iter().map(|a| a.journal_id).collect();
+    step(
+        5,
+        "Bank statements with their balances (the latest 5 of each journal)",
+    );
+    let mut journals: Vec<i64> = db
+        .accounts(Some(outcome.link_id))?
+        .iter()
+        .map(|a| a.journal_id)
+        .collect();
     journals.dedup();
     for (i, journal_id) in journals.iter().enumerate() {
         let journal = db.journal(&journal_id.to_string())?;
@@ -95,15 +131,28 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
             journal.currency,
             db.statements(*journal_id)?.len()
         );
-        super::print_statements(&db, *journal_id, i == 0, Some(if i == 0 { 3 } else { 5 }), false)?;
+        super::print_statements(
+            &db,
+            *journal_id,
+            i == 0,
+            Some(if i == 0 { 3 } else { 5 }),
+            false,
+        )?;
     }
 
-    step(6, "Status: consent reminders (15, 3 and 1 days before expiry) and warnings");
+    step(
+        6,
+        "Status: consent reminders (15, 3 and 1 days before expiry) and warnings",
+    );
     super::print_status(&db, false)?;
     let reminders = db
         .accounts(None)?
         .iter()
-        .filter_map(|a| a.consent_expires_at.as_deref().and_then(|e| crate::erp::consent_reminder(e, crate::erp::db::now())))
+        .filter_map(|a| {
+            a.consent_expires_at
+                .as_deref()
+                .and_then(|e| crate::erp::consent_reminder(e, crate::erp::db::now()))
+        })
         .count();
     if reminders == 0 {
         // The demo promises one consent warning: show what Ponto reports for every authorised

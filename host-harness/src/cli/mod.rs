@@ -132,6 +132,8 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCmd,
     },
+    /// Measure sync speed, wasm overhead, start-up and memory (build with --release).
+    Bench(crate::bench::BenchArgs),
     /// Serve the Ponto sandbox on 127.0.0.1 until killed.
     Sandbox {
         #[arg(long, default_value_t = 0)]
@@ -196,7 +198,8 @@ pub enum ConnectStep {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date like 2026-01-31"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date like 2026-01-31"))
 }
 
 /// Run the CLI; returns the process exit code.
@@ -214,7 +217,8 @@ pub fn main() -> i32 {
 
 fn init_tracing() {
     // Plugin logs and HTTP audit lines go to stderr, only when asked for (RUST_LOG=info).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -222,7 +226,9 @@ fn init_tracing() {
 }
 
 pub fn db_path(cli_db: &Option<PathBuf>) -> PathBuf {
-    cli_db.clone().unwrap_or_else(|| PathBuf::from("erp.sqlite"))
+    cli_db
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("erp.sqlite"))
 }
 
 fn load_host(settings: &Settings, db: &Path) -> Result<PluginHost, ErpError> {
@@ -239,7 +245,11 @@ pub fn run(cli: Cli) -> Result<i32, ErpError> {
             print!("{}", crate::runtime::inspect(&path)?);
             Ok(0)
         }
-        Command::Sandbox { port, seed, transactions } => {
+        Command::Sandbox {
+            port,
+            seed,
+            transactions,
+        } => {
             let mut cfg = ponto_sandbox::SandboxConfig {
                 seed,
                 ..Default::default()
@@ -247,9 +257,11 @@ pub fn run(cli: Cli) -> Result<i32, ErpError> {
             if let Some(t) = transactions {
                 cfg.transactions = t;
             }
-            ponto_sandbox::serve_forever(cfg, port).map_err(|e| ErpError::Io(format!("the sandbox stopped: {e:#}")))?;
+            ponto_sandbox::serve_forever(cfg, port)
+                .map_err(|e| ErpError::Io(format!("the sandbox stopped: {e:#}")))?;
             Ok(0)
         }
+        Command::Bench(args) => crate::bench::run(args, cli.config.as_deref(), json),
         Command::Demo { transactions } => {
             let settings = Settings::load(cli.config.as_deref())?;
             demo::run(settings, cli.db.as_deref(), transactions)
@@ -277,7 +289,12 @@ pub fn run(cli: Cli) -> Result<i32, ErpError> {
     }
 }
 
-fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: bool) -> Result<i32, ErpError> {
+fn run_with_plugin(
+    command: Command,
+    settings: &Settings,
+    path: &Path,
+    json: bool,
+) -> Result<i32, ErpError> {
     match command {
         Command::Institutions { country, search } => {
             let host = load_host(settings, path)?;
@@ -289,8 +306,13 @@ fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: boo
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&list.iter().map(render::institution_json).collect::<Vec<_>>())
-                        .unwrap_or_default()
+                    serde_json::to_string_pretty(
+                        &list
+                            .iter()
+                            .map(render::institution_json)
+                            .collect::<Vec<_>>()
+                    )
+                    .unwrap_or_default()
                 );
             } else {
                 print_institutions(&list);
@@ -312,8 +334,12 @@ fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: boo
                     };
                     let url = connect::begin(&mut db, &host, &institution_id, link, &redirect_uri)?;
                     println!("{url}");
-                    eprintln!("Open the URL above, tick all the accounts you want (other banks' too), then run:");
-                    eprintln!("  erp connect finish --callback-url '<the address the browser was sent to>'");
+                    eprintln!(
+                        "Open the URL above, tick all the accounts you want (other banks' too), then run:"
+                    );
+                    eprintln!(
+                        "  erp connect finish --callback-url '<the address the browser was sent to>'"
+                    );
                     Ok(0)
                 }
                 Some(ConnectStep::Finish { callback_url }) => {
@@ -400,13 +426,23 @@ fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: boo
             // Check the arguments before loading anything.
             let plan = sync::plan(&db, &opts)?;
             if plan.is_empty() {
-                println!("{}", if due { "No link is due for a refresh." } else { "No link to synchronise: connect a bank with `erp connect`." });
+                println!(
+                    "{}",
+                    if due {
+                        "No link is due for a refresh."
+                    } else {
+                        "No link to synchronise: connect a bank with `erp connect`."
+                    }
+                );
                 return Ok(0);
             }
             let host = load_host(settings, path)?;
             let report = sync::run(&mut db, &host, &opts, &mut Bars::new())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
             } else {
                 print_sync_report(&report);
             }
@@ -417,7 +453,10 @@ fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: boo
             }
             Ok(if report.failed() { 1 } else { 0 })
         }
-        Command::Reauthorize { account, redirect_uri } => {
+        Command::Reauthorize {
+            account,
+            redirect_uri,
+        } => {
             let db = Db::open_existing(path)?;
             let account = db.account(&account)?;
             let link = db.link(account.link_id)?;
@@ -427,7 +466,8 @@ fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: boo
                 link: Some(link.id),
                 account: Some(account.id),
             });
-            let url = provider.request_reauthorization(&account.provider_account_id, &redirect_uri)?;
+            let url =
+                provider.request_reauthorization(&account.provider_account_id, &redirect_uri)?;
             println!("{url}");
             eprintln!(
                 "Open this link to renew the bank consent of {} ({}). Ponto asks for it every 180 days; then run `erp sync --account {}`.",
@@ -450,7 +490,9 @@ fn run_with_plugin(command: Command, settings: &Settings, path: &Path, json: boo
             });
             match provider.disconnect() {
                 Ok(()) => {}
-                Err(e) if force => eprintln!("erp: warning: {e}; marked disconnected anyway (--force)"),
+                Err(e) if force => {
+                    eprintln!("erp: warning: {e}; marked disconnected anyway (--force)")
+                }
                 Err(e) => return Err(e),
             }
             db.set_link_state(link, "disconnected", Some("disconnected by the user"))?;
@@ -537,7 +579,10 @@ pub fn print_connected(o: &ConnectOutcome) {
         o.link_id,
         o.institution.name,
         o.institution.provider_name,
-        o.organization.as_deref().map(|n| format!(" (organisation {n})")).unwrap_or_default()
+        o.organization
+            .as_deref()
+            .map(|n| format!(" (organisation {n})"))
+            .unwrap_or_default()
     );
     println!(
         "You authorised {} account(s) in all; the ERP keeps the {} at {}:",
@@ -553,7 +598,11 @@ pub fn print_connected(o: &ConnectOutcome) {
             a.currency.clone(),
             opt(&a.balance),
             a.journal_code.clone(),
-            if *created { "yes".into() } else { "kept".into() },
+            if *created {
+                "yes".into()
+            } else {
+                "kept".into()
+            },
         ]);
     }
     print!("{}", t.render());
@@ -563,7 +612,16 @@ pub fn print_connected(o: &ConnectOutcome) {
 fn accounts_table(accounts: &[OnlineAccount], db: &Db) -> Result<Table, ErpError> {
     let links = db.links()?;
     let mut t = Table::new(&[
-        "id", "link", "institution", "reference", "currency", ">balance", "at", "journal", "last sync", "status",
+        "id",
+        "link",
+        "institution",
+        "reference",
+        "currency",
+        ">balance",
+        "at",
+        "journal",
+        "last sync",
+        "status",
     ]);
     for a in accounts {
         let inst = links
@@ -595,7 +653,10 @@ fn print_accounts_of(db: &Db, link: Option<i64>) -> Result<(), ErpError> {
 pub fn print_accounts(db: &Db, json: bool) -> Result<(), ErpError> {
     let accounts = db.accounts(None)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&accounts).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&accounts).unwrap_or_default()
+        );
         return Ok(());
     }
     if accounts.is_empty() {
@@ -607,21 +668,39 @@ pub fn print_accounts(db: &Db, json: bool) -> Result<(), ErpError> {
 }
 
 /// Print a journal's statements; `last` keeps only the most recent ones.
-pub fn print_statements(db: &Db, journal_id: i64, lines: bool, last: Option<usize>, json: bool) -> Result<(), ErpError> {
+pub fn print_statements(
+    db: &Db,
+    journal_id: i64,
+    lines: bool,
+    last: Option<usize>,
+    json: bool,
+) -> Result<(), ErpError> {
     let mut statements = db.statements(journal_id)?;
     if let Some(n) = last {
         let skip = statements.len().saturating_sub(n);
         statements.drain(..skip);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&statements).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&statements).unwrap_or_default()
+        );
         return Ok(());
     }
     if statements.is_empty() {
         println!("No statement in this journal yet: run `erp sync`.");
         return Ok(());
     }
-    let mut t = Table::new(&["statement", "from", "to", ">start", ">lines", ">total", ">end", "check"]);
+    let mut t = Table::new(&[
+        "statement",
+        "from",
+        "to",
+        ">start",
+        ">lines",
+        ">total",
+        ">end",
+        "check",
+    ]);
     for s in &statements {
         t.row(vec![
             s.name.clone(),
@@ -642,7 +721,10 @@ pub fn print_statements(db: &Db, journal_id: i64, lines: bool, last: Option<usiz
     if lines {
         for s in &statements {
             println!();
-            println!("{}  ({} → {}, start {}, end {})", s.name, s.date_from, s.date_to, s.balance_start, s.balance_end);
+            println!(
+                "{}  ({} → {}, start {}, end {})",
+                s.name, s.date_from, s.date_to, s.balance_start, s.balance_end
+            );
             let mut t = Table::new(&["date", ">amount", "cur", "partner", "reference"]);
             for l in &s.lines {
                 t.row(vec![
@@ -689,20 +771,37 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
         return Ok(());
     }
     if links.is_empty() {
-        println!("No link yet: connect a bank with `erp connect --institution NAME` (or try `erp demo`).");
+        println!(
+            "No link yet: connect a bank with `erp connect --institution NAME` (or try `erp demo`)."
+        );
         return Ok(());
     }
-    let mut t = Table::new(&["link", "institution", "provider", "state", "consent until", "last refresh", "next refresh", "auto"]);
+    let mut t = Table::new(&[
+        "link",
+        "institution",
+        "provider",
+        "state",
+        "consent until",
+        "last refresh",
+        "next refresh",
+        "auto",
+    ]);
     for l in &links {
         t.row(vec![
             l.id.to_string(),
             format!("{} ({})", l.institution_name, l.institution_status),
             l.provider_name.clone(),
             l.state.clone(),
-            l.consent_expires_at.as_deref().map_or("-".into(), |s| s.chars().take(10).collect()),
+            l.consent_expires_at
+                .as_deref()
+                .map_or("-".into(), |s| s.chars().take(10).collect()),
             short_time(&l.last_refresh),
             short_time(&l.next_refresh),
-            if l.auto_sync { "on".into() } else { "off".into() },
+            if l.auto_sync {
+                "on".into()
+            } else {
+                "off".into()
+            },
         ]);
     }
     println!("Links");
@@ -712,7 +811,17 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
     }
     println!();
     println!("Accounts");
-    let mut t = Table::new(&["id", "link", "reference", "journal", ">balance", "consent until", ">pending", "last sync", "status"]);
+    let mut t = Table::new(&[
+        "id",
+        "link",
+        "reference",
+        "journal",
+        ">balance",
+        "consent until",
+        ">pending",
+        "last sync",
+        "status",
+    ]);
     for a in &accounts {
         t.row(vec![
             a.id.to_string(),
@@ -720,35 +829,57 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
             a.reference.clone(),
             a.journal_code.clone(),
             opt(&a.balance),
-            a.consent_expires_at.as_deref().map_or("-".into(), |s| s.chars().take(10).collect()),
+            a.consent_expires_at
+                .as_deref()
+                .map_or("-".into(), |s| s.chars().take(10).collect()),
             db.pending(a.id)?.len().to_string(),
             short_time(&a.last_sync),
             a.status.clone(),
         ]);
     }
     print!("{}", t.render());
-    for a in accounts.iter().filter(|a| a.status != "ok" && a.message.is_some()) {
+    for a in accounts
+        .iter()
+        .filter(|a| a.status != "ok" && a.message.is_some())
+    {
         println!("  account {}: {}", a.id, opt(&a.message));
     }
     if !reminders.is_empty() {
         println!();
         println!("Consent reminders");
         for (a, r) in &reminders {
-            println!("  ! account {}: {}", a.id, r.message(&a.reference).replace("--account ...", &format!("--account {}", a.id)));
+            println!(
+                "  ! account {}: {}",
+                a.id,
+                r.message(&a.reference)
+                    .replace("--account ...", &format!("--account {}", a.id))
+            );
         }
     }
     if !warnings.is_empty() {
         println!();
         println!("Warnings of the last sync");
         for w in &warnings {
-            println!("  account {} [{}]: {}", w.online_account_id, w.kind, w.message);
+            println!(
+                "  account {} [{}]: {}",
+                w.online_account_id, w.kind, w.message
+            );
         }
     }
     Ok(())
 }
 
 pub fn print_sync_report(report: &SyncReport) {
-    let mut t = Table::new(&["account", "journal", ">read", ">new lines", ">updated", ">statements", ">warnings", "status"]);
+    let mut t = Table::new(&[
+        "account",
+        "journal",
+        ">read",
+        ">new lines",
+        ">updated",
+        ">statements",
+        ">warnings",
+        "status",
+    ]);
     for a in &report.accounts {
         t.row(vec![
             format!("{} {}", a.account_id, a.reference),
@@ -768,7 +899,11 @@ pub fn print_sync_report(report: &SyncReport) {
             report.accounts.len(),
             report.new_lines(),
             report.accounts.iter().map(|a| a.statements).sum::<u64>(),
-            report.accounts.iter().map(|a| a.warnings.len()).sum::<usize>()
+            report
+                .accounts
+                .iter()
+                .map(|a| a.warnings.len())
+                .sum::<usize>()
         );
     }
     for a in &report.accounts {
@@ -825,7 +960,9 @@ impl Observer for Bars {
                 bar.set_draw_target(ProgressDrawTarget::stderr());
                 bar.enable_steady_tick(Duration::from_millis(120));
             }
-            bar.set_message(format!("{transactions_read} transactions read, {new_lines} new lines"));
+            bar.set_message(format!(
+                "{transactions_read} transactions read, {new_lines} new lines"
+            ));
         }
     }
 

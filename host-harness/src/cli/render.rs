@@ -57,9 +57,17 @@ impl Table {
             }
             out.trim_end().to_owned()
         };
-        let mut out = line(&self.headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
+        let mut out = line(
+            &self
+                .headers
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect::<Vec<_>>(),
+        );
         out.push('\n');
-        out.push_str(&line(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>()));
+        out.push_str(&line(
+            &width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+        ));
         out.push('\n');
         for r in &self.rows {
             out.push_str(&line(r));

@@ -57,7 +57,10 @@ pub fn resolve_institution(host: &dyn ProviderHost, query: &str) -> Result<Insti
     if exact.len() == 1 {
         return Ok(exact[0].clone());
     }
-    let partial: Vec<_> = all.iter().filter(|i| i.name.to_lowercase().contains(&q)).collect();
+    let partial: Vec<_> = all
+        .iter()
+        .filter(|i| i.name.to_lowercase().contains(&q))
+        .collect();
     match partial.len() {
         1 => Ok(partial[0].clone()),
         0 => Err(ErpError::Usage(format!(
@@ -106,7 +109,15 @@ pub fn connect(
         Some(id) => (db.link(id)?.connection_id, false),
         None => (new_connection_id(), true),
     };
-    let result = connect_inner(db, host, institution_id, existing, &connection_id, mode, on_url);
+    let result = connect_inner(
+        db,
+        host,
+        institution_id,
+        existing,
+        &connection_id,
+        mode,
+        on_url,
+    );
     if result.is_err() && fresh {
         // A connection that never became a link leaves nothing behind (its PKCE secrets, tokens).
         let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
@@ -132,7 +143,10 @@ fn connect_inner(
         CallbackMode::Loopback { port, timeout } => {
             let listener = TcpListener::bind(("127.0.0.1", port))
                 .map_err(|e| ErpError::Usage(format!("cannot listen on 127.0.0.1:{port} for the callback: {e}; pick another --redirect-port")))?;
-            let port = listener.local_addr().map_err(|e| ErpError::Io(e.to_string()))?.port();
+            let port = listener
+                .local_addr()
+                .map_err(|e| ErpError::Io(e.to_string()))?
+                .port();
             let redirect_uri = format!("http://127.0.0.1:{port}/callback");
             let start = provider.begin_connect(institution_id, &redirect_uri)?;
             on_url(&start.authorization_url);
@@ -156,11 +170,16 @@ fn finish_connection(
     connection_id: &str,
     connection: crate::runtime::types::Connection,
 ) -> Result<ConnectOutcome, ErpError> {
-    let (link_id, saved) = db.save_connection(existing, connection_id, &host.provider_id(), &connection)?;
+    let (link_id, saved) =
+        db.save_connection(existing, connection_id, &host.provider_id(), &connection)?;
     let all = db.accounts(Some(link_id))?;
     let accounts = saved
         .into_iter()
-        .filter_map(|(id, created)| all.iter().find(|a| a.id == id).map(|a| (a.clone(), created)))
+        .filter_map(|(id, created)| {
+            all.iter()
+                .find(|a| a.id == id)
+                .map(|a| (a.clone(), created))
+        })
         .collect();
     Ok(ConnectOutcome {
         link_id,
@@ -179,8 +198,11 @@ pub fn begin(
     existing: Option<i64>,
     redirect_uri: &str,
 ) -> Result<String, ErpError> {
-    url::Url::parse(redirect_uri)
-        .map_err(|e| ErpError::Usage(format!("--redirect-uri `{redirect_uri}` is not a URL ({e})")))?;
+    url::Url::parse(redirect_uri).map_err(|e| {
+        ErpError::Usage(format!(
+            "--redirect-uri `{redirect_uri}` is not a URL ({e})"
+        ))
+    })?;
     let connection_id = match existing {
         Some(id) => db.link(id)?.connection_id,
         None => new_connection_id(),
@@ -198,14 +220,26 @@ pub fn begin(
 }
 
 /// `erp connect finish`: complete the attempt the callback's `state` names.
-pub fn finish(db: &mut Db, host: &dyn ProviderHost, callback_url: &str) -> Result<ConnectOutcome, ErpError> {
-    let url = url::Url::parse(callback_url)
-        .map_err(|e| ErpError::Usage(format!("--callback-url is not a URL ({e}); paste the whole address the browser was sent to")))?;
+pub fn finish(
+    db: &mut Db,
+    host: &dyn ProviderHost,
+    callback_url: &str,
+) -> Result<ConnectOutcome, ErpError> {
+    let url = url::Url::parse(callback_url).map_err(|e| {
+        ErpError::Usage(format!(
+            "--callback-url is not a URL ({e}); paste the whole address the browser was sent to"
+        ))
+    })?;
     let state = url
         .query_pairs()
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| ErpError::Usage("the callback URL has no `state`; paste the whole address the browser was sent to".into()))?;
+        .ok_or_else(|| {
+            ErpError::Usage(
+                "the callback URL has no `state`; paste the whole address the browser was sent to"
+                    .into(),
+            )
+        })?;
     let attempt = db.attempt_by_state(&state)?.ok_or_else(|| {
         ErpError::Usage(
             "the callback's state matches no connection started here (stale or forged); start again with `erp connect begin`"
@@ -218,13 +252,25 @@ pub fn finish(db: &mut Db, host: &dyn ProviderHost, callback_url: &str) -> Resul
         account: None,
     });
     let connection = provider.complete_connect(callback_url)?;
-    finish_connection(db, host, attempt.link_id, &attempt.connection_id, connection)
+    finish_connection(
+        db,
+        host,
+        attempt.link_id,
+        &attempt.connection_id,
+        connection,
+    )
 }
 
 /// Wait for the browser's redirect to http://127.0.0.1:port/callback and return its full URL.
-pub fn wait_for_callback(listener: &TcpListener, port: u16, timeout: Duration) -> Result<String, ErpError> {
+pub fn wait_for_callback(
+    listener: &TcpListener,
+    port: u16,
+    timeout: Duration,
+) -> Result<String, ErpError> {
     let deadline = Instant::now() + timeout;
-    listener.set_nonblocking(true).map_err(|e| ErpError::Io(e.to_string()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| ErpError::Io(e.to_string()))?;
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
@@ -242,7 +288,9 @@ pub fn wait_for_callback(listener: &TcpListener, port: u16, timeout: Duration) -
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 if !path.starts_with("/callback") {
-                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
                     continue;
                 }
                 let body = "<!doctype html><title>erp</title><p>Connected: you can close this window and go back to the terminal.</p>";
@@ -277,12 +325,16 @@ pub fn auto_consent(authorization_url: &str) -> Result<String, ErpError> {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let mut page = agent
-        .get(authorization_url)
-        .call()
-        .map_err(|e| fail(format!("cannot open the consent page {authorization_url}: {e}")))?;
+    let mut page = agent.get(authorization_url).call().map_err(|e| {
+        fail(format!(
+            "cannot open the consent page {authorization_url}: {e}"
+        ))
+    })?;
     if page.status() != 200 {
-        return Err(fail(format!("the consent page answered HTTP {}", page.status())));
+        return Err(fail(format!(
+            "the consent page answered HTTP {}",
+            page.status()
+        )));
     }
     let html = page
         .body_mut()
@@ -292,7 +344,8 @@ pub fn auto_consent(authorization_url: &str) -> Result<String, ErpError> {
     if form.accounts == 0 {
         return Err(fail("the consent page offers no account to tick".into()));
     }
-    let base = url::Url::parse(authorization_url).map_err(|e| fail(format!("bad authorization URL: {e}")))?;
+    let base = url::Url::parse(authorization_url)
+        .map_err(|e| fail(format!("bad authorization URL: {e}")))?;
     let action = base
         .join(form.action.as_deref().unwrap_or(base.path()))
         .map_err(|e| fail(format!("bad form action: {e}")))?;
@@ -304,7 +357,12 @@ pub fn auto_consent(authorization_url: &str) -> Result<String, ErpError> {
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| fail(format!("the consent page answered HTTP {} without a redirect", answer.status())))?;
+        .ok_or_else(|| {
+            fail(format!(
+                "the consent page answered HTTP {} without a redirect",
+                answer.status()
+            ))
+        })?;
     base.join(location)
         .map(|u| u.to_string())
         .map_err(|e| fail(format!("bad redirect `{location}`: {e}")))
@@ -327,8 +385,12 @@ pub fn parse_consent_form(html: &str) -> ConsentForm {
         }
     }
     for tag in tags(html, "input") {
-        let kind = attr(tag, "type").unwrap_or_else(|| "text".into()).to_ascii_lowercase();
-        let Some(name) = attr(tag, "name") else { continue };
+        let kind = attr(tag, "type")
+            .unwrap_or_else(|| "text".into())
+            .to_ascii_lowercase();
+        let Some(name) = attr(tag, "name") else {
+            continue;
+        };
         let value = attr(tag, "value").unwrap_or_default();
         match kind.as_str() {
             "hidden" => form.fields.push((name, value)),
@@ -371,7 +433,11 @@ fn attr(tag: &str, name: &str) -> Option<String> {
             i += 1;
         }
         let key_start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'=' && bytes[i] != b'>' {
+        while i < bytes.len()
+            && !bytes[i].is_ascii_whitespace()
+            && bytes[i] != b'='
+            && bytes[i] != b'>'
+        {
             i += 1;
         }
         let key = &tag[key_start..i];
@@ -456,15 +522,20 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let client = std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(b"GET /favicon.ico HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+            s.write_all(b"GET /favicon.ico HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(b"GET /callback?code=c1&state=s1 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+            s.write_all(b"GET /callback?code=c1&state=s1 HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
             let mut answer = String::new();
             let _ = std::io::Read::read_to_string(&mut s, &mut answer);
             answer
         });
         let url = wait_for_callback(&listener, port, Duration::from_secs(10)).unwrap();
-        assert_eq!(url, format!("http://127.0.0.1:{port}/callback?code=c1&state=s1"));
+        assert_eq!(
+            url,
+            format!("http://127.0.0.1:{port}/callback?code=c1&state=s1")
+        );
         assert!(client.join().unwrap().starts_with("HTTP/1.1 200"));
     }
 }

@@ -8,12 +8,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde::Serialize;
 
 use super::errors::ErpError;
 use super::money;
-use crate::runtime::types::{Account, Availability, PendingLine, Statement, StatementLine, SyncBatch, SyncProgress, Warning, WarningKind};
+use crate::runtime::types::{
+    Account, Availability, PendingLine, Statement, StatementLine, SyncBatch, SyncProgress, Warning,
+    WarningKind,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Never edit a shipped migration: add a new one.
@@ -182,7 +187,9 @@ pub fn stamp(t: DateTime<Utc>) -> String {
 }
 
 fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -334,7 +341,9 @@ pub struct Db {
 }
 
 fn open_conn(path: &Path, create: bool) -> Result<Connection, ErpError> {
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
@@ -363,7 +372,10 @@ impl Db {
                 MIGRATIONS.len()
             )),
         })?;
-        Ok(Self { conn, path: path.to_owned() })
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
     }
 
     /// Open an existing database for reading verbs; a missing file is a clear error, never a new
@@ -406,7 +418,11 @@ impl Db {
     pub fn link(&self, id: i64) -> Result<Link, ErpError> {
         self.query_links("id = ?1", params![id])?
             .pop()
-            .ok_or_else(|| ErpError::Usage(format!("there is no link {id}; `erp status` lists the links")))
+            .ok_or_else(|| {
+                ErpError::Usage(format!(
+                    "there is no link {id}; `erp status` lists the links"
+                ))
+            })
     }
 
     /// Links whose next refresh has passed, with auto-sync on and not disconnected.
@@ -449,7 +465,12 @@ impl Db {
         Ok(rows)
     }
 
-    pub fn set_link_state(&mut self, link_id: i64, state: &str, message: Option<&str>) -> Result<(), ErpError> {
+    pub fn set_link_state(
+        &mut self,
+        link_id: i64,
+        state: &str,
+        message: Option<&str>,
+    ) -> Result<(), ErpError> {
         self.conn
             .execute(
                 "UPDATE links SET state = ?2, message = ?3 WHERE id = ?1",
@@ -461,7 +482,10 @@ impl Db {
 
     pub fn set_auto_sync(&mut self, link_id: i64, on: bool) -> Result<(), ErpError> {
         self.conn
-            .execute("UPDATE links SET auto_sync = ?2 WHERE id = ?1", params![link_id, on])
+            .execute(
+                "UPDATE links SET auto_sync = ?2 WHERE id = ?1",
+                params![link_id, on],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -545,7 +569,10 @@ impl Db {
                  WHERE id = ?1",
                 params![link_id],
             )?;
-            tx.execute("DELETE FROM connect_attempts WHERE connection_id = ?1", params![connection_id])?;
+            tx.execute(
+                "DELETE FROM connect_attempts WHERE connection_id = ?1",
+                params![connection_id],
+            )?;
             Ok((link_id, out))
         };
         let out = inner().map_err(|e| ErpError::db(&path, e))?;
@@ -554,7 +581,11 @@ impl Db {
     }
 
     /// Add accounts the provider lists for a link (Fetch Accounts), refresh existing ones.
-    pub fn merge_accounts(&mut self, link_id: i64, accounts: &[Account]) -> Result<Vec<(i64, bool)>, ErpError> {
+    pub fn merge_accounts(
+        &mut self,
+        link_id: i64,
+        accounts: &[Account],
+    ) -> Result<Vec<(i64, bool)>, ErpError> {
         let path = self.path.clone();
         let tx = self.immediate()?;
         let mut out = Vec::new();
@@ -599,7 +630,11 @@ impl Db {
 
     /// Forget what the plugin stored for a connection that never became a link (a failed connect),
     /// so bad input leaves nothing behind.
-    pub fn forget_plugin_storage(&mut self, plugin: &str, connection_id: &str) -> Result<(), ErpError> {
+    pub fn forget_plugin_storage(
+        &mut self,
+        plugin: &str,
+        connection_id: &str,
+    ) -> Result<(), ErpError> {
         let exists: bool = self
             .conn
             .query_row(
@@ -645,7 +680,11 @@ impl Db {
         }
     }
 
-    fn query_accounts(&self, filter: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<OnlineAccount>, ErpError> {
+    fn query_accounts(
+        &self,
+        filter: &str,
+        p: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<OnlineAccount>, ErpError> {
         let sql = format!(
             "SELECT a.id, a.link_id, a.provider_account_id, a.institution_id, a.reference, a.reference_type, a.description,
                     a.holder_name, a.currency, a.balance, a.balance_date, a.available_balance, a.consent_expires_at,
@@ -709,10 +748,19 @@ impl Db {
         self.journals()?
             .into_iter()
             .find(|j| j.id.to_string() == key || j.code.eq_ignore_ascii_case(key))
-            .ok_or_else(|| ErpError::Usage(format!("there is no journal {key}; `erp accounts` shows each account's journal")))
+            .ok_or_else(|| {
+                ErpError::Usage(format!(
+                    "there is no journal {key}; `erp accounts` shows each account's journal"
+                ))
+            })
     }
 
-    pub fn set_account_status(&mut self, account_id: i64, status: &str, message: Option<&str>) -> Result<(), ErpError> {
+    pub fn set_account_status(
+        &mut self,
+        account_id: i64,
+        status: &str,
+        message: Option<&str>,
+    ) -> Result<(), ErpError> {
         self.conn
             .execute(
                 "UPDATE online_accounts SET status = ?2, message = ?3 WHERE id = ?1",
@@ -737,12 +785,16 @@ impl Db {
                  WHERE online_account_id = ?1 AND status = 'running'",
                 params![account.id, stamp(at)],
             )?;
-            let (cursor, cursor_at, state): (Option<String>, Option<String>, Option<String>) = tx.query_row(
+            let (cursor, cursor_at, state): (Option<String>, Option<String>, Option<String>) = tx
+                .query_row(
                 "SELECT sync_cursor, sync_cursor_at, sync_state FROM online_accounts WHERE id = ?1",
                 params![account.id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let fresh = cursor_at.as_deref().and_then(parse_stamp).is_some_and(|t| at - t < CURSOR_FRESH_FOR);
+            let fresh = cursor_at
+                .as_deref()
+                .and_then(parse_stamp)
+                .is_some_and(|t| at - t < CURSOR_FRESH_FOR);
             let cursor = cursor.filter(|_| fresh);
             tx.execute(
                 "INSERT INTO sync_runs (link_id, online_account_id, started_at, status) VALUES (?1, ?2, ?3, 'running')",
@@ -755,7 +807,11 @@ impl Db {
                  WHERE id = ?1",
                 params![account.id, run_id, cursor],
             )?;
-            Ok(Resume { run_id, cursor, state })
+            Ok(Resume {
+                run_id,
+                cursor,
+                state,
+            })
         };
         let out = inner().map_err(|e| ErpError::db(&path, e))?;
         tx.commit().map_err(|e| ErpError::db(&path, e))?;
@@ -855,14 +911,18 @@ impl Db {
                         s.name,
                         s.date_from,
                         s.date_to,
-                        money::normalize(&s.balance_start).unwrap_or_else(|| s.balance_start.clone()),
+                        money::normalize(&s.balance_start)
+                            .unwrap_or_else(|| s.balance_start.clone()),
                         money::normalize(&s.balance_end).unwrap_or_else(|| s.balance_end.clone())
                     ])?;
                     out.statements += 1;
                 }
             }
             if let Some(pending) = &batch.pending {
-                tx.execute("DELETE FROM pending_lines WHERE online_account_id = ?1", params![account.id])?;
+                tx.execute(
+                    "DELETE FROM pending_lines WHERE online_account_id = ?1",
+                    params![account.id],
+                )?;
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO pending_lines (online_account_id, transaction_id, date, amount, currency,
                          payment_reference, partner_name, raw_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -941,7 +1001,13 @@ impl Db {
 
     /// Record a failed sync: the run ends in error, the account says why; the cursor is dropped so
     /// the next sync starts afresh (lines already committed stay, and duplicates are skipped).
-    pub fn fail_run(&mut self, account_id: i64, run_id: i64, status: &str, message: &str) -> Result<(), ErpError> {
+    pub fn fail_run(
+        &mut self,
+        account_id: i64,
+        run_id: i64,
+        status: &str,
+        message: &str,
+    ) -> Result<(), ErpError> {
         let path = self.path.clone();
         let at = stamp(now());
         let tx = self.immediate()?;
@@ -968,7 +1034,8 @@ impl Db {
     /// half an hour) is taken over, so a crash never leaves a link stuck.
     pub fn acquire_lock(&mut self, link_id: i64) -> Result<(), ErpError> {
         let path = self.path.clone();
-        let me = process_identity(std::process::id()).unwrap_or_else(|| format!("pid:{}", std::process::id()));
+        let me = process_identity(std::process::id())
+            .unwrap_or_else(|| format!("pid:{}", std::process::id()));
         let at = now();
         let tx = self.immediate()?;
         let current: Option<(String, i64, String, String)> = tx
@@ -1057,7 +1124,11 @@ impl Db {
         self.read_lines(journal_id, None)
     }
 
-    fn read_lines(&self, journal_id: i64, statement_key: Option<&str>) -> Result<Vec<StoredLine>, ErpError> {
+    fn read_lines(
+        &self,
+        journal_id: i64,
+        statement_key: Option<&str>,
+    ) -> Result<Vec<StoredLine>, ErpError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -1204,7 +1275,11 @@ fn update_account_details(tx: &Transaction<'_>, id: i64, a: &Account) -> rusqlit
 
 /// Insert or refresh one online account under a link; a new one gets a journal matched by IBAN
 /// and currency, else a new journal.
-fn upsert_account(tx: &Transaction<'_>, link_id: i64, a: &Account) -> rusqlite::Result<(i64, bool)> {
+fn upsert_account(
+    tx: &Transaction<'_>,
+    link_id: i64,
+    a: &Account,
+) -> rusqlite::Result<(i64, bool)> {
     let existing: Option<i64> = tx
         .query_row(
             "SELECT id FROM online_accounts WHERE link_id = ?1 AND provider_account_id = ?2",
@@ -1259,22 +1334,34 @@ fn check_line(l: &StatementLine, what: &str) -> Result<(), String> {
         return Err(format!("a {what} has an empty transaction id"));
     }
     if money::parse(&l.amount).is_none() {
-        return Err(format!("{what} {}: amount `{}` is not an exact decimal", l.transaction_id, l.amount));
+        return Err(format!(
+            "{what} {}: amount `{}` is not an exact decimal",
+            l.transaction_id, l.amount
+        ));
     }
     if !is_date(&l.booking_date) {
-        return Err(format!("{what} {}: booking date `{}` is not YYYY-MM-DD", l.transaction_id, l.booking_date));
+        return Err(format!(
+            "{what} {}: booking date `{}` is not YYYY-MM-DD",
+            l.transaction_id, l.booking_date
+        ));
     }
     if let Some(v) = &l.value_date
         && !is_date(v)
     {
-        return Err(format!("{what} {}: value date `{v}` is not YYYY-MM-DD", l.transaction_id));
+        return Err(format!(
+            "{what} {}: value date `{v}` is not YYYY-MM-DD",
+            l.transaction_id
+        ));
     }
     Ok(())
 }
 
 fn check_statement(s: &Statement) -> Result<(), String> {
     if money::parse(&s.balance_start).is_none() || money::parse(&s.balance_end).is_none() {
-        return Err(format!("statement {}: a balance is not an exact decimal", s.key));
+        return Err(format!(
+            "statement {}: a balance is not an exact decimal",
+            s.key
+        ));
     }
     if !is_date(&s.date_from) || !is_date(&s.date_to) {
         return Err(format!("statement {}: a date is not YYYY-MM-DD", s.key));
@@ -1284,7 +1371,10 @@ fn check_statement(s: &Statement) -> Result<(), String> {
 
 fn check_pending(p: &PendingLine) -> Result<(), String> {
     if money::parse(&p.amount).is_none() {
-        return Err(format!("pending {}: amount `{}` is not an exact decimal", p.transaction_id, p.amount));
+        return Err(format!(
+            "pending {}: amount `{}` is not an exact decimal",
+            p.transaction_id, p.amount
+        ));
     }
     Ok(())
 }
@@ -1308,7 +1398,10 @@ pub fn validate_batch(batch: &SyncBatch) -> Result<(), ErpError> {
         && let Some(b) = &a.current_balance
         && money::parse(&b.amount).is_none()
     {
-        return Err(bad(format!("account {}: balance `{}` is not an exact decimal", a.id, b.amount)));
+        return Err(bad(format!(
+            "account {}: balance `{}` is not an exact decimal",
+            a.id, b.amount
+        )));
     }
     let _: &[Warning] = &batch.warnings;
     Ok(())

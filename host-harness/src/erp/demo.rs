@@ -23,7 +23,9 @@ pub fn sandbox_settings(base: Settings, sandbox: &Sandbox) -> Settings {
     config.insert("client-id".into(), "sandbox-client-id".into());
     config.insert("client-secret".into(), "sandbox-client-secret".into());
     // Synchronizations finish within a second in the sandbox: poll briskly.
-    config.entry("sync-poll-interval-ms".into()).or_insert_with(|| "200".into());
+    config
+        .entry("sync-poll-interval-ms".into())
+        .or_insert_with(|| "200".into());
     settings
 }
 
@@ -57,5 +59,7 @@ pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> Result<Dem
 
 /// The institution the demo connects to: the one of the sandbox's first account (a Belgian bank).
 pub fn demo_institution(accounts: &[SandboxAccountInfo]) -> Option<(String, String)> {
-    accounts.first().map(|a| (a.institution_id.clone(), a.institution_name.clone()))
+    accounts
+        .first()
+        .map(|a| (a.institution_id.clone(), a.institution_name.clone()))
 }

@@ -21,19 +21,29 @@ pub enum ErpError {
     Usage(String),
     #[error("{path}: {reason}")]
     Config { path: PathBuf, reason: String },
-    #[error("the ERP database {path} failed: {source}; check the --db path, its permissions and free disk space")]
-    Db { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "the ERP database {path} failed: {source}; check the --db path, its permissions and free disk space"
+    )]
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{}", render_call(.0))]
     Call(CallError),
     #[error("{}", render_provider(.error, .context))]
-    Provider { error: ProviderError, context: Context },
+    Provider {
+        error: ProviderError,
+        context: Context,
+    },
     #[error(
         "link {link} is being synchronised by another erp process (pid {pid}, since {since}); wait for it to finish and try again (a lock left by a crashed process is taken over automatically)"
     )]
     Locked { link: i64, pid: i64, since: String },
-    #[error("the provider returned a batch the ERP refuses ({0}); nothing of it was stored; report this to the provider's maintainers")]
+    #[error(
+        "the provider returned a batch the ERP refuses ({0}); nothing of it was stored; report this to the provider's maintainers"
+    )]
     BadBatch(String),
     #[error("{0}")]
     Io(String),
@@ -93,8 +103,12 @@ impl ErpError {
 
 pub fn render_call(e: &CallError) -> String {
     let what_to_do = match e {
-        CallError::Timeout(_) => "try again later; if it keeps happening, raise host.call-timeout-secs in the config",
-        CallError::MemoryLimit(_) => "report it to the provider's maintainers; nothing of the failed call was stored",
+        CallError::Timeout(_) => {
+            "try again later; if it keeps happening, raise host.call-timeout-secs in the config"
+        }
+        CallError::MemoryLimit(_) => {
+            "report it to the provider's maintainers; nothing of the failed call was stored"
+        }
         CallError::Trap(_) | CallError::Poisoned => {
             "report it to the provider's maintainers with this message; nothing of the failed call was stored"
         }
@@ -135,11 +149,16 @@ pub fn render_provider(e: &ProviderError, c: &Context) -> String {
             )
         }
         ProviderError::AuthorizationExpired(x) => {
-            let when = x.expired_at.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
+            let when = x
+                .expired_at
+                .as_deref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
             let link = x.reauthorization_url.as_deref().map_or_else(
                 || {
-                    c.account
-                        .map_or_else(String::new, |a| format!("; `erp reauthorize --account {a}` gives the link"))
+                    c.account.map_or_else(String::new, |a| {
+                        format!("; `erp reauthorize --account {a}` gives the link")
+                    })
                 },
                 |u| format!("; renew it here: {u}"),
             );
@@ -153,22 +172,43 @@ pub fn render_provider(e: &ProviderError, c: &Context) -> String {
             link_ref(c)
         ),
         ProviderError::RateLimited(r) => match r.retry_after_seconds {
-            Some(s) => format!("{}; Ponto asks to wait {s} s: try again after that", r.message),
+            Some(s) => format!(
+                "{}; Ponto asks to wait {s} s: try again after that",
+                r.message
+            ),
             None => format!("{}; try again in a few minutes", r.message),
         },
         ProviderError::Upstream(u) => {
-            let code = u.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+            let code = u
+                .code
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default();
             let rid = u
                 .request_id
                 .as_deref()
                 .map(|r| format!(" (request id {r}: quote it to Ponto's support)"))
                 .unwrap_or_default();
-            let advice = u.advice.as_deref().unwrap_or("try again later; if it persists, contact Ponto");
-            format!("Ponto answered {}{code}: {}{rid}; {advice}", u.status, u.detail)
+            let advice = u
+                .advice
+                .as_deref()
+                .unwrap_or("try again later; if it persists, contact Ponto");
+            format!(
+                "Ponto answered {}{code}: {}{rid}; {advice}",
+                u.status, u.detail
+            )
         }
         ProviderError::MalformedResponse(m) => {
-            let field = m.field.as_deref().map(|f| format!(", field `{f}`")).unwrap_or_default();
-            let id = m.resource_id.as_deref().map(|r| format!(", id {r}")).unwrap_or_default();
+            let field = m
+                .field
+                .as_deref()
+                .map(|f| format!(", field `{f}`"))
+                .unwrap_or_default();
+            let id = m
+                .resource_id
+                .as_deref()
+                .map(|r| format!(", id {r}"))
+                .unwrap_or_default();
             format!(
                 "Ponto sent a {} that does not fit its documented shape{field}{id}: {}; nothing from it was stored; try again later, and report it if it persists",
                 m.what, m.reason
@@ -203,7 +243,13 @@ mod tests {
     #[test]
     fn reconnect_names_the_command_with_the_link() {
         let e = ProviderError::ReconnectRequired("refresh token used".into());
-        let text = render_provider(&e, &Context { link: Some(7), account: None });
+        let text = render_provider(
+            &e,
+            &Context {
+                link: Some(7),
+                account: None,
+            },
+        );
         assert!(text.contains("erp update-credentials --link 7"), "{text}");
     }
 
@@ -217,7 +263,10 @@ mod tests {
         });
         let err = ErpError::provider(e, Context::default());
         let text = err.to_string();
-        assert!(text.contains("https://example.test/renew") && text.contains("180 days"), "{text}");
+        assert!(
+            text.contains("https://example.test/renew") && text.contains("180 days"),
+            "{text}"
+        );
         assert_eq!(err.account_status(), "consent-expired");
         assert!(!err.is_link_wide());
     }

@@ -7,11 +7,11 @@ pub mod db;
 pub mod demo;
 pub mod errors;
 pub mod money;
+#[cfg(test)]
+mod orchestration_tests;
 pub mod provider;
 pub mod settings;
 pub mod sync;
-#[cfg(test)]
-mod orchestration_tests;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -34,7 +34,9 @@ pub struct Reminder {
 
 /// The reminder due for a consent ending at `expires_at` (RFC 3339), if any.
 pub fn consent_reminder(expires_at: &str, now: DateTime<Utc>) -> Option<Reminder> {
-    let end = DateTime::parse_from_rfc3339(expires_at).ok()?.with_timezone(&Utc);
+    let end = DateTime::parse_from_rfc3339(expires_at)
+        .ok()?
+        .with_timezone(&Utc);
     let left = end - now;
     let days_left = left.num_days();
     let stage = if left <= chrono::TimeDelta::zero() {
@@ -81,8 +83,16 @@ mod tests {
         let now = at("2026-11-25T12:00:00Z");
         let stage = |end: &str| consent_reminder(end, now).map(|r| r.stage);
         assert_eq!(stage("2027-01-01T00:00:00Z"), None);
-        assert_eq!(stage("2026-12-10T13:00:00Z"), None, "15 days and an hour left");
-        assert_eq!(stage("2026-12-10T11:00:00Z"), Some(15), "14 days and 23 h left");
+        assert_eq!(
+            stage("2026-12-10T13:00:00Z"),
+            None,
+            "15 days and an hour left"
+        );
+        assert_eq!(
+            stage("2026-12-10T11:00:00Z"),
+            Some(15),
+            "14 days and 23 h left"
+        );
         assert_eq!(stage("2026-11-28T11:00:00Z"), Some(3));
         assert_eq!(stage("2026-11-26T11:00:00Z"), Some(1));
         assert_eq!(stage("2026-11-25T11:00:00Z"), Some(0), "ended an hour ago");

@@ -35,7 +35,10 @@ pub fn format(d: Decimal) -> String {
 /// Exact sum of decimal strings; unparsable ones are skipped (the batch check refuses them
 /// before they are stored).
 pub fn sum<'a>(amounts: impl IntoIterator<Item = &'a str>) -> Decimal {
-    amounts.into_iter().filter_map(parse).fold(Decimal::ZERO, |a, b| a + b)
+    amounts
+        .into_iter()
+        .filter_map(parse)
+        .fold(Decimal::ZERO, |a, b| a + b)
 }
 
 #[cfg(test)]
@@ -46,7 +49,9 @@ mod tests {
     fn parses_only_plain_decimals() {
         assert_eq!(parse("-1234.50").map(format).as_deref(), Some("-1234.50"));
         assert_eq!(parse("1234").map(format).as_deref(), Some("1234"));
-        for bad in ["", "-", "1.", ".5", "+1", "1e3", "1,5", " 1", "NaN", "1.2.3"] {
+        for bad in [
+            "", "-", "1.", ".5", "+1", "1e3", "1,5", " 1", "NaN", "1.2.3",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?} must be refused");
         }
     }

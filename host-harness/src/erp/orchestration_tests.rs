@@ -82,7 +82,11 @@ pub fn statement(day: &str, start: &str, end: &str) -> Statement {
     }
 }
 
-pub fn batch(lines: Vec<StatementLine>, statements: Vec<Statement>, progress: SyncProgress) -> SyncBatch {
+pub fn batch(
+    lines: Vec<StatementLine>,
+    statements: Vec<Statement>,
+    progress: SyncProgress,
+) -> SyncBatch {
     SyncBatch {
         account: None,
         lines,
@@ -121,7 +125,11 @@ impl Provider for FakeProvider {
     fn list_institutions(&mut self, _: &InstitutionFilter) -> Result<Vec<Institution>, ErpError> {
         Ok(vec![institution("inst-1")])
     }
-    fn begin_connect(&mut self, _: &str, _: &str) -> Result<crate::runtime::types::ConnectStart, ErpError> {
+    fn begin_connect(
+        &mut self,
+        _: &str,
+        _: &str,
+    ) -> Result<crate::runtime::types::ConnectStart, ErpError> {
         unimplemented!()
     }
     fn complete_connect(&mut self, _: &str) -> Result<Connection, ErpError> {
@@ -167,25 +175,43 @@ fn connect(db: &mut Db, accounts: &[(&str, &str)]) -> i64 {
         organization_id: "org".into(),
         organization_name: Some("Org".into()),
         institution: institution("inst-1"),
-        accounts: accounts.iter().map(|(id, iban)| account(id, iban)).collect(),
+        accounts: accounts
+            .iter()
+            .map(|(id, iban)| account(id, iban))
+            .collect(),
         authorized_account_count: accounts.len() as u32 + 2,
     };
-    db.save_connection(None, &super::connect::new_connection_id(), "fake", &connection)
-        .unwrap()
-        .0
+    db.save_connection(
+        None,
+        &super::connect::new_connection_id(),
+        "fake",
+        &connection,
+    )
+    .unwrap()
+    .0
 }
 
 /// Two batches for account `a`: 3 lines over two days, then 2 more; balances chain.
 fn two_batches() -> Vec<SyncBatch> {
     vec![
         batch(
-            vec![line("t5", "2026-11-24", "-10.25"), line("t4", "2026-11-24", "0.25"), line("t3", "2026-11-23", "100")],
+            vec![
+                line("t5", "2026-11-24", "-10.25"),
+                line("t4", "2026-11-24", "0.25"),
+                line("t3", "2026-11-23", "100"),
+            ],
             vec![statement("2026-11-24", "1010.00", "1000.00")],
             SyncProgress::More("page-1".into()),
         ),
         batch(
-            vec![line("t2", "2026-11-23", "-0.10"), line("t1", "2026-11-22", "5.05")],
-            vec![statement("2026-11-23", "910.10", "1010.00"), statement("2026-11-22", "905.05", "910.10")],
+            vec![
+                line("t2", "2026-11-23", "-0.10"),
+                line("t1", "2026-11-22", "5.05"),
+            ],
+            vec![
+                statement("2026-11-23", "910.10", "1010.00"),
+                statement("2026-11-22", "905.05", "910.10"),
+            ],
             SyncProgress::Done("state-1".into()),
         ),
     ]
@@ -211,7 +237,10 @@ fn sync_commits_lines_statements_and_state_and_twice_adds_nothing() {
     assert!(!report.failed());
     let statements = db.statements(1).unwrap();
     assert_eq!(statements.len(), 3);
-    assert!(statements.iter().all(|s| s.difference == "0.00"), "{statements:#?}");
+    assert!(
+        statements.iter().all(|s| s.difference == "0.00"),
+        "{statements:#?}"
+    );
     assert_eq!(statements[1].lines_total, "99.90");
     let acc = db.account("a").unwrap();
     assert_eq!(acc.sync_state.as_deref(), Some("state-1"));
@@ -238,16 +267,25 @@ fn an_interrupted_sync_resumes_from_its_committed_cursor() {
     let acc = db.account("a").unwrap();
     let resume = db.begin_run(&acc).unwrap();
     assert_eq!(resume.cursor, None);
-    db.apply_batch(&acc, resume.run_id, acc.link_id, &pages[0]).unwrap();
+    db.apply_batch(&acc, resume.run_id, acc.link_id, &pages[0])
+        .unwrap();
     let host = FakeHost::default();
     host.0.borrow_mut().pages.insert("a".into(), pages);
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
-    assert_eq!(report.new_lines(), 2, "only the second batch's lines are new");
+    assert_eq!(
+        report.new_lines(),
+        2,
+        "only the second batch's lines are new"
+    );
     assert_eq!(host.0.borrow().calls[0].cursor.as_deref(), Some("page-1"));
     assert_eq!(db.line_count().unwrap(), 5);
     let interrupted: i64 = db
         .conn()
-        .query_row("SELECT COUNT(*) FROM sync_runs WHERE status = 'interrupted'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM sync_runs WHERE status = 'interrupted'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(interrupted, 1);
 }
@@ -255,7 +293,10 @@ fn an_interrupted_sync_resumes_from_its_committed_cursor() {
 #[test]
 fn one_failing_account_does_not_stop_the_others() {
     let (_dir, mut db) = temp_db();
-    connect(&mut db, &[("a", "BE68539007547034"), ("b", "BE71096123456769")]);
+    connect(
+        &mut db,
+        &[("a", "BE68539007547034"), ("b", "BE71096123456769")],
+    );
     let host = FakeHost::default();
     {
         let mut s = host.0.borrow_mut();
@@ -273,10 +314,20 @@ fn one_failing_account_does_not_stop_the_others() {
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(report.failed());
     assert_eq!(report.accounts[0].status, "consent-expired");
-    assert!(report.accounts[0].error.as_deref().unwrap().contains("https://renew.test/a"));
+    assert!(
+        report.accounts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("https://renew.test/a")
+    );
     assert_eq!(report.accounts[1].new_lines, 5);
     assert_eq!(db.account("a").unwrap().status, "consent-expired");
-    assert_eq!(db.link(1).unwrap().state, "connected", "a consent error is the account's, not the link's");
+    assert_eq!(
+        db.link(1).unwrap().state,
+        "connected",
+        "a consent error is the account's, not the link's"
+    );
 }
 
 #[test]
@@ -288,7 +339,13 @@ fn a_batch_with_a_bad_amount_stores_nothing() {
     let host = FakeHost::default();
     host.0.borrow_mut().pages.insert("a".into(), pages);
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
-    assert!(report.accounts[0].error.as_deref().unwrap().contains("not an exact decimal"));
+    assert!(
+        report.accounts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not an exact decimal")
+    );
     assert_eq!(db.line_count().unwrap(), 0);
     assert!(db.statements(1).unwrap().is_empty());
     assert_eq!(db.account("a").unwrap().sync_cursor, None);
@@ -307,7 +364,11 @@ fn pending_lines_are_replaced_wholesale_and_updated_lines_update() {
         partner_name: None,
         raw_json: "{}".into(),
     };
-    let mut first = batch(vec![line("t1", "2026-11-24", "1.00")], vec![], SyncProgress::Done("s".into()));
+    let mut first = batch(
+        vec![line("t1", "2026-11-24", "1.00")],
+        vec![],
+        SyncProgress::Done("s".into()),
+    );
     first.pending = Some(vec![pending("p1"), pending("p2")]);
     let mut second = batch(vec![], vec![], SyncProgress::Done("s2".into()));
     second.pending = Some(vec![pending("p3")]);
@@ -322,11 +383,22 @@ fn pending_lines_are_replaced_wholesale_and_updated_lines_update() {
     let out = db.apply_batch(&acc, r.run_id, 1, &second).unwrap();
     assert_eq!(out.updated_lines, 1);
     let p = db.pending(acc.id).unwrap();
-    assert_eq!(p.iter().map(|p| p.transaction_id.as_str()).collect::<Vec<_>>(), ["p3"]);
+    assert_eq!(
+        p.iter()
+            .map(|p| p.transaction_id.as_str())
+            .collect::<Vec<_>>(),
+        ["p3"]
+    );
     assert_eq!(db.lines(1).unwrap()[0].payment_reference, "corrected");
     // `None` leaves the pending list alone.
     let r = db.begin_run(&acc).unwrap();
-    db.apply_batch(&acc, r.run_id, 1, &batch(vec![], vec![], SyncProgress::Done("s3".into()))).unwrap();
+    db.apply_batch(
+        &acc,
+        r.run_id,
+        1,
+        &batch(vec![], vec![], SyncProgress::Done("s3".into())),
+    )
+    .unwrap();
     assert_eq!(db.pending(acc.id).unwrap().len(), 1);
 }
 
@@ -334,7 +406,10 @@ fn pending_lines_are_replaced_wholesale_and_updated_lines_update() {
 fn journals_are_matched_by_iban_and_currency() {
     let (_dir, mut db) = temp_db();
     connect(&mut db, &[("a", "BE68539007547034")]);
-    connect(&mut db, &[("a2", "BE68539007547034"), ("c", "BE71096123456769")]);
+    connect(
+        &mut db,
+        &[("a2", "BE68539007547034"), ("c", "BE71096123456769")],
+    );
     let accounts = db.accounts(None).unwrap();
     assert_eq!(accounts[0].journal_id, accounts[1].journal_id);
     assert_ne!(accounts[0].journal_id, accounts[2].journal_id);
@@ -362,11 +437,17 @@ fn a_live_lock_refuses_a_dead_one_is_taken_over() {
     assert!(report.accounts.is_empty() && report.locked.is_some());
     // The same pid recycled by another process (different start time) is a dead holder.
     db.conn()
-        .execute("UPDATE link_locks SET holder = 'pid:1:0' WHERE link_id = ?1", [link])
+        .execute(
+            "UPDATE link_locks SET holder = 'pid:1:0' WHERE link_id = ?1",
+            [link],
+        )
         .unwrap();
     db.acquire_lock(link).unwrap();
     db.release_lock(link).unwrap();
-    let left: i64 = db.conn().query_row("SELECT COUNT(*) FROM link_locks", [], |r| r.get(0)).unwrap();
+    let left: i64 = db
+        .conn()
+        .query_row("SELECT COUNT(*) FROM link_locks", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(left, 0);
 }
 
@@ -388,7 +469,10 @@ fn bad_arguments_are_refused_before_anything_runs() {
     .unwrap_err();
     assert!(e.to_string().contains("in the future"), "{e}");
     for bad in [
-        SyncOptions { link: Some(9), ..opts() },
+        SyncOptions {
+            link: Some(9),
+            ..opts()
+        },
         SyncOptions {
             account: Some("nope".into()),
             ..opts()
@@ -398,7 +482,10 @@ fn bad_arguments_are_refused_before_anything_runs() {
         assert_eq!(e.exit_code(), 2, "{e}");
     }
     assert!(host.0.borrow().calls.is_empty());
-    let runs: i64 = db.conn().query_row("SELECT COUNT(*) FROM sync_runs", [], |r| r.get(0)).unwrap();
+    let runs: i64 = db
+        .conn()
+        .query_row("SELECT COUNT(*) FROM sync_runs", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(runs, 0);
 }
 
@@ -408,20 +495,46 @@ fn due_links_wait_for_their_next_refresh() {
     connect(&mut db, &[("a", "BE68539007547034")]);
     let host = FakeHost::default();
     host.0.borrow_mut().pages.insert("a".into(), two_batches());
-    let due = SyncOptions { due: true, ..opts() };
-    assert_eq!(sync::run(&mut db, &host, &due, &mut Quiet).unwrap().accounts.len(), 1, "never synced: due");
-    assert_eq!(sync::run(&mut db, &host, &due, &mut Quiet).unwrap().accounts.len(), 0, "next refresh in 12 h");
+    let due = SyncOptions {
+        due: true,
+        ..opts()
+    };
+    assert_eq!(
+        sync::run(&mut db, &host, &due, &mut Quiet)
+            .unwrap()
+            .accounts
+            .len(),
+        1,
+        "never synced: due"
+    );
+    assert_eq!(
+        sync::run(&mut db, &host, &due, &mut Quiet)
+            .unwrap()
+            .accounts
+            .len(),
+        0,
+        "next refresh in 12 h"
+    );
     db.set_auto_sync(1, true).unwrap();
     db.conn()
         .execute("UPDATE links SET next_refresh = '2000-01-01T00:00:00Z'", [])
         .unwrap();
-    assert_eq!(sync::run(&mut db, &host, &due, &mut Quiet).unwrap().accounts.len(), 1);
+    assert_eq!(
+        sync::run(&mut db, &host, &due, &mut Quiet)
+            .unwrap()
+            .accounts
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn migrations_are_versioned_and_reopen_cleanly() {
     let (dir, db) = temp_db();
-    let v: i64 = db.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let v: i64 = db
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
     assert_eq!(v, 1);
     drop(db);
     let db = Db::open(&dir.path().join("erp.sqlite")).unwrap();

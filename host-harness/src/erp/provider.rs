@@ -7,17 +7,29 @@ use std::path::{Path, PathBuf};
 use super::errors::{Context, ErpError};
 use super::settings::Settings;
 use crate::runtime::types::{
-    Account, ConnectStart, Connection, Institution, InstitutionFilter, ProviderError, SyncBatch, SyncRequest,
+    Account, ConnectStart, Connection, Institution, InstitutionFilter, ProviderError, SyncBatch,
+    SyncRequest,
 };
 use crate::runtime::{CallError, Runtime, RuntimeOptions, Session, SessionGrants};
 
 pub trait Provider {
-    fn list_institutions(&mut self, filter: &InstitutionFilter) -> Result<Vec<Institution>, ErpError>;
-    fn begin_connect(&mut self, institution_id: &str, redirect_uri: &str) -> Result<ConnectStart, ErpError>;
+    fn list_institutions(
+        &mut self,
+        filter: &InstitutionFilter,
+    ) -> Result<Vec<Institution>, ErpError>;
+    fn begin_connect(
+        &mut self,
+        institution_id: &str,
+        redirect_uri: &str,
+    ) -> Result<ConnectStart, ErpError>;
     fn complete_connect(&mut self, callback_url: &str) -> Result<Connection, ErpError>;
     fn list_accounts(&mut self, institution_id: Option<&str>) -> Result<Vec<Account>, ErpError>;
     fn sync(&mut self, request: &SyncRequest) -> Result<SyncBatch, ErpError>;
-    fn request_reauthorization(&mut self, account_id: &str, redirect_uri: &str) -> Result<String, ErpError>;
+    fn request_reauthorization(
+        &mut self,
+        account_id: &str,
+        redirect_uri: &str,
+    ) -> Result<String, ErpError>;
     fn disconnect(&mut self) -> Result<(), ErpError>;
     /// Set what errors are about, for the advice they carry.
     fn set_context(&mut self, context: Context);
@@ -88,12 +100,19 @@ impl PluginProvider {
 }
 
 impl Provider for PluginProvider {
-    fn list_institutions(&mut self, filter: &InstitutionFilter) -> Result<Vec<Institution>, ErpError> {
+    fn list_institutions(
+        &mut self,
+        filter: &InstitutionFilter,
+    ) -> Result<Vec<Institution>, ErpError> {
         let r = self.session.list_institutions(filter);
         self.fold(r)
     }
 
-    fn begin_connect(&mut self, institution_id: &str, redirect_uri: &str) -> Result<ConnectStart, ErpError> {
+    fn begin_connect(
+        &mut self,
+        institution_id: &str,
+        redirect_uri: &str,
+    ) -> Result<ConnectStart, ErpError> {
         let r = self.session.begin_connect(institution_id, redirect_uri);
         self.fold(r)
     }
@@ -113,8 +132,14 @@ impl Provider for PluginProvider {
         self.fold(r)
     }
 
-    fn request_reauthorization(&mut self, account_id: &str, redirect_uri: &str) -> Result<String, ErpError> {
-        let r = self.session.request_reauthorization(account_id, redirect_uri);
+    fn request_reauthorization(
+        &mut self,
+        account_id: &str,
+        redirect_uri: &str,
+    ) -> Result<String, ErpError> {
+        let r = self
+            .session
+            .request_reauthorization(account_id, redirect_uri);
         self.fold(r)
     }
 

@@ -37,7 +37,11 @@ use super::errors::ErpError;
 use crate::capabilities::http::{AllowedOrigin, ClientCertificate, HttpPolicy};
 
 /// The provider's origins the operator grants by default: exactly what the Ponto manifest asks.
-pub const DEFAULT_ORIGINS: &[&str] = &["https://api.ibanity.com", "http://127.0.0.1:*", "http://localhost:*"];
+pub const DEFAULT_ORIGINS: &[&str] = &[
+    "https://api.ibanity.com",
+    "http://127.0.0.1:*",
+    "http://localhost:*",
+];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,7 +104,10 @@ impl Settings {
         Self::load_with_env(config, &env)
     }
 
-    pub fn load_with_env(config: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ErpError> {
+    pub fn load_with_env(
+        config: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ErpError> {
         let (file, base) = match config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ErpError::Config {
@@ -115,7 +122,9 @@ impl Settings {
             }
             None => (FileSettings::default(), PathBuf::new()),
         };
-        let config_path = config.map(Path::to_owned).unwrap_or_else(|| PathBuf::from("(environment)"));
+        let config_path = config
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("(environment)"));
         let bad = |reason: String| ErpError::Config {
             path: config_path.clone(),
             reason,
@@ -127,7 +136,12 @@ impl Settings {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
-                other => return Err(bad(format!("[provider] {key} must be a string or a whole number, not {}", other.type_str()))),
+                other => {
+                    return Err(bad(format!(
+                        "[provider] {key} must be a string or a whole number, not {}",
+                        other.type_str()
+                    )));
+                }
             };
             if key == "plugin" {
                 plugin_path = base.join(text);
@@ -149,7 +163,10 @@ impl Settings {
         };
         let granted_origins = origins
             .iter()
-            .map(|o| o.parse::<AllowedOrigin>().map_err(|e| bad(format!("[host] granted-origins: {e}"))))
+            .map(|o| {
+                o.parse::<AllowedOrigin>()
+                    .map_err(|e| bad(format!("[host] granted-origins: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let refresh_hours = file.host.refresh_hours.unwrap_or(12);
         if refresh_hours == 0 {
@@ -162,7 +179,13 @@ impl Settings {
         let mut client_certificates = Vec::new();
         for c in &file.host.client_certificates {
             let read = |p: &Path| {
-                std::fs::read(base.join(p)).map_err(|e| bad(format!("client certificate for {}: {}: {e}", c.host, p.display())))
+                std::fs::read(base.join(p)).map_err(|e| {
+                    bad(format!(
+                        "client certificate for {}: {}: {e}",
+                        c.host,
+                        p.display()
+                    ))
+                })
             };
             client_certificates.push(ClientCertificate {
                 host: c.host.clone(),
@@ -218,7 +241,10 @@ mod tests {
         let env = BTreeMap::from([("PONTO_CLIENT_ID".to_owned(), "env-id".to_owned())]);
         let s = Settings::load_with_env(Some(&p), &env).unwrap();
         assert_eq!(s.provider_config["client-id"], "env-id");
-        assert_eq!(s.provider_config["api-url"], "http://127.0.0.1:9/ponto-connect");
+        assert_eq!(
+            s.provider_config["api-url"],
+            "http://127.0.0.1:9/ponto-connect"
+        );
         assert_eq!(s.provider_config["overlap-days"], "3");
         assert_eq!(s.refresh_hours, 6);
         assert_eq!(s.granted_origins.len(), 3);
@@ -228,8 +254,13 @@ mod tests {
     fn malformed_toml_is_one_line_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "[provider\napi-url = 3");
-        let e = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap_err().to_string();
-        assert!(e.contains("erp.toml") && e.contains("not a valid config file"), "{e}");
+        let e = Settings::load_with_env(Some(&p), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("erp.toml") && e.contains("not a valid config file"),
+            "{e}"
+        );
         assert!(!e.contains('\n'), "{e}");
     }
 
@@ -239,7 +270,9 @@ mod tests {
         let p = write(&dir, "[hots]\nx = 1\n");
         assert!(Settings::load_with_env(Some(&p), &BTreeMap::new()).is_err());
         let p = write(&dir, "[host]\ngranted-origins = [\"http://example.com\"]\n");
-        let e = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap_err().to_string();
+        let e = Settings::load_with_env(Some(&p), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("loopback"), "{e}");
     }
 }

@@ -113,7 +113,11 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
         }
         return Ok(vec![(link, None)]);
     }
-    let links = if opts.due { db.due_links(now())? } else { db.links()? };
+    let links = if opts.due {
+        db.due_links(now())?
+    } else {
+        db.links()?
+    };
     Ok(links
         .into_iter()
         .filter(|l| l.state != "disconnected")
@@ -121,7 +125,12 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
         .collect())
 }
 
-pub fn run(db: &mut Db, host: &dyn ProviderHost, opts: &SyncOptions, observer: &mut dyn Observer) -> Result<SyncReport, ErpError> {
+pub fn run(
+    db: &mut Db,
+    host: &dyn ProviderHost,
+    opts: &SyncOptions,
+    observer: &mut dyn Observer,
+) -> Result<SyncReport, ErpError> {
     let plan = plan(db, opts)?;
     let mut report = SyncReport::default();
     for (link, only) in plan {
@@ -182,7 +191,13 @@ fn sync_link(
             sync_account(db, provider.as_mut(), account, opts, observer, &mut outcome)
         })();
         match result {
-            Ok(()) => outcome.status = if outcome.warnings.is_empty() { "ok".into() } else { "warning".into() },
+            Ok(()) => {
+                outcome.status = if outcome.warnings.is_empty() {
+                    "ok".into()
+                } else {
+                    "warning".into()
+                }
+            }
             Err(e) => {
                 if matches!(e, ErpError::Call(_)) {
                     // The job's instance is poisoned: the next account gets a fresh one.
@@ -202,7 +217,11 @@ fn sync_link(
         observer.account_finished(&outcome);
         report.accounts.push(outcome);
     }
-    let state = if link_error.is_some() { "error" } else { "connected" };
+    let state = if link_error.is_some() {
+        "error"
+    } else {
+        "connected"
+    };
     db.finish_link_sync(
         link.id,
         now(),
@@ -236,7 +255,12 @@ fn sync_account(
         let batch = match provider.sync(&request) {
             Ok(b) => b,
             Err(e) => {
-                db.fail_run(account.id, resume.run_id, e.account_status(), &e.to_string())?;
+                db.fail_run(
+                    account.id,
+                    resume.run_id,
+                    e.account_status(),
+                    &e.to_string(),
+                )?;
                 return Err(e);
             }
         };
@@ -256,15 +280,21 @@ fn sync_account(
         outcome.statements = statement_keys.len() as u64;
         let _ = applied.statements;
         outcome.transactions_read = batch.transactions_read;
-        outcome
-            .warnings
-            .extend(batch.warnings.iter().map(|w| (warning_kind_name(w.kind).to_owned(), w.message.clone())));
+        outcome.warnings.extend(
+            batch
+                .warnings
+                .iter()
+                .map(|w| (warning_kind_name(w.kind).to_owned(), w.message.clone())),
+        );
         observer.batch(account, batch.transactions_read, outcome.new_lines);
         match batch.progress {
             crate::runtime::types::SyncProgress::More(next) => {
                 if cursor.as_deref() == Some(next.as_str()) {
                     // A provider that hands back the same cursor would loop forever.
-                    let e = ErpError::BadBatch(format!("the provider repeated its cursor after {} batches", outcome.batches));
+                    let e = ErpError::BadBatch(format!(
+                        "the provider repeated its cursor after {} batches",
+                        outcome.batches
+                    ));
                     db.fail_run(account.id, resume.run_id, "error", &e.to_string())?;
                     return Err(e);
                 }

@@ -34,13 +34,34 @@ impl Cli {
             ),
         )
         .unwrap();
-        Self { sandbox, dir, db, config }
+        Self {
+            sandbox,
+            dir,
+            db,
+            config,
+        }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with_config(&self.config, args)
+    }
+
+    pub fn command_with_config(&self, config: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_erp"));
-        c.arg("--db").arg(&self.db).arg("--config").arg(&self.config).args(args);
-        for var in ["PONTO_API_URL", "PONTO_AUTH_URL", "PONTO_CLIENT_ID", "PONTO_CLIENT_SECRET", "ERP_DB", "ERP_CONFIG", "RUST_LOG"] {
+        c.arg("--db")
+            .arg(&self.db)
+            .arg("--config")
+            .arg(config)
+            .args(args);
+        for var in [
+            "PONTO_API_URL",
+            "PONTO_AUTH_URL",
+            "PONTO_CLIENT_ID",
+            "PONTO_CLIENT_SECRET",
+            "ERP_DB",
+            "ERP_CONFIG",
+            "RUST_LOG",
+        ] {
             c.env_remove(var);
         }
         c
@@ -63,7 +84,12 @@ impl Cli {
     }
 
     pub fn connect(&self) {
-        let out = self.run(&["connect", "--institution", &self.main_institution(), "--auto-consent"]);
+        let out = self.run(&[
+            "connect",
+            "--institution",
+            &self.main_institution(),
+            "--auto-consent",
+        ]);
         assert_ok(&out);
     }
 }
@@ -91,8 +117,14 @@ pub fn dump(db: &Path) -> String {
         .unwrap();
     let mut out = String::new();
     for t in tables {
-        let filter = if t == "plugin_storage" { " WHERE connection != 'catalogue'" } else { "" };
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {t}{filter} ORDER BY 1")).unwrap();
+        let filter = if t == "plugin_storage" {
+            " WHERE connection != 'catalogue'"
+        } else {
+            ""
+        };
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {t}{filter} ORDER BY 1"))
+            .unwrap();
         let n = stmt.column_count();
         let rows = stmt
             .query_map([], |r| {
