@@ -231,3 +231,94 @@ fn a_wrong_client_secret_is_one_clear_error_and_changes_nothing() {
     assert!(!text.contains("wrong"), "the secret never shows: {text}");
     assert_eq!(env.table_counts(), before);
 }
+
+#[test]
+fn a_back_dated_booking_is_caught_and_pending_is_never_booked() {
+    let mut env = Env::standard();
+    let institution = env.main_institution();
+    env.connect(&institution).unwrap();
+    env.sync(SyncOptions::default()).unwrap();
+    let first = env.all_lines();
+    let newest = first.iter().map(|l| l.booking_date.clone()).max().unwrap();
+    // A person's sync makes Ponto read the bank: bookings dated before what we hold turn up.
+    env.sync_as_user().unwrap();
+    let after = env.all_lines();
+    let back_dated: Vec<_> = after
+        .iter()
+        .filter(|l| !first.contains(l) && l.booking_date < newest)
+        .collect();
+    assert!(
+        !back_dated.is_empty(),
+        "no back-dated booking among {} new lines",
+        after.len() - first.len()
+    );
+    for account in env.db.accounts(None).unwrap() {
+        for p in env.db.pending(account.id).unwrap() {
+            assert!(
+                after.iter().all(|l| l.transaction_id != p.transaction_id),
+                "pending {} was booked as a line",
+                p.transaction_id
+            );
+        }
+    }
+    let pending: usize = env
+        .db
+        .accounts(None)
+        .unwrap()
+        .iter()
+        .map(|a| env.db.pending(a.id).unwrap().len())
+        .sum();
+    assert!(pending > 0, "the sandbox has pending transactions to show");
+}
+
+#[test]
+fn rate_limits_and_server_errors_are_recovered() {
+    use ponto_sandbox::HttpFailure;
+    let mut env = Env::standard();
+    let institution = env.main_institution();
+    env.connect(&institution).unwrap();
+    env.sandbox.inject(
+        Fault::http(HttpFailure::RateLimited {
+            retry_after_secs: Some(1),
+        })
+        .times(1),
+    );
+    env.sandbox
+        .inject(Fault::http(HttpFailure::ServerError { status: 503 }).times(2));
+    let report = env.sync(SyncOptions::default()).unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let reference = {
+        let mut clean = Env::standard();
+        let institution = clean.main_institution();
+        clean.connect(&institution).unwrap();
+        clean.sync(SyncOptions::default()).unwrap();
+        clean.all_lines()
+    };
+    assert_eq!(
+        env.all_lines(),
+        reference,
+        "the same lines as without faults"
+    );
+}
+
+#[test]
+fn fetch_accounts_lists_the_institutions_accounts_and_keeps_links() {
+    let mut env = Env::standard();
+    let institution = env.main_institution();
+    let link = env.connect(&institution).unwrap().link_id;
+    let connection = env.db.link(link).unwrap().connection_id;
+    let mut provider =
+        host_harness::erp::provider::ProviderHost::session(&env.host, &connection).unwrap();
+    let listed = provider.list_accounts(Some(&institution)).unwrap();
+    let merged = env.db.merge_accounts(link, &listed).unwrap();
+    assert!(
+        merged.iter().all(|(_, created)| !created),
+        "nothing new, nothing doubled"
+    );
+    let all = provider.list_accounts(None).unwrap();
+    assert_eq!(
+        all.len(),
+        env.sandbox.accounts().len(),
+        "every authorised account, all institutions"
+    );
+}

@@ -12,8 +12,8 @@ use super::native::{NativeHost, NativeProviderHost, Transport, loopback_http};
 use super::proxy::Proxy;
 use super::wasm::WasmHost;
 use super::{ChildResult, Metric, Target};
-use crate::bindings::http::Host as _;
 use crate::bindings::http as wh;
+use crate::bindings::http::Host as _;
 use crate::capabilities::http::HttpCapability;
 use crate::erp::connect::{self, CallbackMode};
 use crate::erp::db::{Db, OnlineAccount};
@@ -76,14 +76,30 @@ fn remove_db(path: &Path) {
 }
 
 /// Connect a link to the sandbox's first institution; the sandbox's main account in the ERP.
-fn connect_link(db: &mut Db, host: &dyn ProviderHost, sb: &SandboxRef) -> Result<OnlineAccount, ErpError> {
-    let outcome = connect::connect(db, host, &sb.institution_id, None, CallbackMode::AutoConsent, &mut |_| {})?;
+fn connect_link(
+    db: &mut Db,
+    host: &dyn ProviderHost,
+    sb: &SandboxRef,
+) -> Result<OnlineAccount, ErpError> {
+    let outcome = connect::connect(
+        db,
+        host,
+        &sb.institution_id,
+        None,
+        CallbackMode::AutoConsent,
+        &mut |_| {},
+    )?;
     outcome
         .accounts
         .into_iter()
         .map(|(a, _)| a)
         .find(|a| a.provider_account_id == sb.account_id)
-        .ok_or_else(|| io(format!("the sandbox account {} was not connected", sb.account_id)))
+        .ok_or_else(|| {
+            io(format!(
+                "the sandbox account {} was not connected",
+                sb.account_id
+            ))
+        })
 }
 
 fn sync_one(
@@ -159,7 +175,11 @@ pub fn run(spec: &ChildSpec) -> Result<ChildResult, ErpError> {
         "4" => figure4(spec, &mut out)?,
         "5" => figure5(spec, &mut out)?,
         "6" => figure6(spec, &mut out)?,
-        other => return Err(ErpError::Usage(format!("unknown benchmark figure `{other}`"))),
+        other => {
+            return Err(ErpError::Usage(format!(
+                "unknown benchmark figure `{other}`"
+            )));
+        }
     }
     out.peak_rss_mib = super::peak_rss_mib();
     Ok(out)
@@ -171,12 +191,36 @@ fn figure1(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let settings = settings_for(spec, &sb.base_url)?;
     let mut http = loopback_http()?;
     let mut secs_m = metric("1", "seconds", "first sync: time", "s", None);
-    let mut rate = metric("1", "tx_per_s", "first sync: transactions/s", "tx/s", Some(Target::AtLeast(50_000.0)));
+    let mut rate = metric(
+        "1",
+        "tx_per_s",
+        "first sync: transactions/s",
+        "tx/s",
+        Some(Target::AtLeast(50_000.0)),
+    );
     let mut lines = metric("1", "lines", "first sync: lines stored", "lines", None);
     let mut requests = metric("1", "requests", "first sync: HTTP requests", "req", None);
-    let mut in_plugin = metric("1", "in_plugin", "first sync: inside plugin `sync` calls (guest + HTTP)", "s", None);
-    let mut in_erp = metric("1", "in_erp", "first sync: ERP side (SQLite commits, orchestration)", "s", None);
-    let mut peak = metric("1", "plugin_peak", "first sync: plugin peak linear memory", "MiB", Some(Target::AtMost(64.0)));
+    let mut in_plugin = metric(
+        "1",
+        "in_plugin",
+        "first sync: inside plugin `sync` calls (guest + HTTP)",
+        "s",
+        None,
+    );
+    let mut in_erp = metric(
+        "1",
+        "in_erp",
+        "first sync: ERP side (SQLite commits, orchestration)",
+        "s",
+        None,
+    );
+    let mut peak = metric(
+        "1",
+        "plugin_peak",
+        "first sync: plugin peak linear memory",
+        "MiB",
+        Some(Target::AtMost(64.0)),
+    );
     for run in 0..spec.runs {
         let (path, mut db) = fresh_db(&spec.workdir, &format!("fig1-{run}.sqlite"))?;
         let host = WasmHost::load(&settings, &path)?;
@@ -194,13 +238,16 @@ fn figure1(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         lines.samples.push(n as f64);
         requests.samples.push((after - before - 1) as f64);
         in_plugin.samples.push(secs(stats.sync_time));
-        in_erp.samples.push(secs(elapsed.saturating_sub(stats.sync_time)));
+        in_erp
+            .samples
+            .push(secs(elapsed.saturating_sub(stats.sync_time)));
         peak.samples.push(stats.peak_memory as f64 / MIB);
         drop(db);
         drop(host);
         remove_db(&path);
     }
-    out.metrics.extend([secs_m, rate, lines, requests, in_plugin, in_erp, peak]);
+    out.metrics
+        .extend([secs_m, rate, lines, requests, in_plugin, in_erp, peak]);
     out.rss_figure = Some("1".into());
     Ok(())
 }
@@ -226,11 +273,18 @@ fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
     let connection_id = db.link(account.link_id)?.connection_id;
     // Warm-up: one whole sync through the proxy records every page.
     sync_one(&mut db, &wasm, &account, &settings, None)?;
-    proxy.recording.store(false, std::sync::atomic::Ordering::Relaxed);
+    proxy
+        .recording
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     // The native provider connects through the proxy too, for its own tokens.
-    let native = NativeHost::new(Transport::Http(std::cell::RefCell::new(loopback_http()?)), settings.provider_config.clone());
+    let native = NativeHost::new(
+        Transport::Http(Box::new(std::cell::RefCell::new(loopback_http()?))),
+        settings.provider_config.clone(),
+    );
     let storage = native.storage.clone();
-    let nph = NativeProviderHost { host: Rc::new(native) };
+    let nph = NativeProviderHost {
+        host: Rc::new(native),
+    };
     let mut p = nph.session("native")?;
     let start = p.begin_connect(&sb.institution_id, "http://127.0.0.1:8765/callback")?;
     let callback = connect::auto_consent(&start.authorization_url)?;
@@ -247,13 +301,20 @@ fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
 }
 
 fn replay_host(r: &Replay) -> NativeHost {
-    let mut h = NativeHost::new(Transport::Replay(r.proxy.cache.clone()), r.settings.provider_config.clone());
+    let mut h = NativeHost::new(
+        Transport::Replay(r.proxy.cache.clone()),
+        r.settings.provider_config.clone(),
+    );
     h.storage = r.native_storage.clone();
     h
 }
 
 /// Drive one whole first sync through `sync`, discarding the batches; lines read.
-fn drain(mut sync: impl FnMut(&SyncRequest) -> Result<crate::runtime::types::SyncBatch, ErpError>, account_id: &str, max_lines: u32) -> Result<u64, ErpError> {
+fn drain(
+    mut sync: impl FnMut(&SyncRequest) -> Result<crate::runtime::types::SyncBatch, ErpError>,
+    account_id: &str,
+    max_lines: u32,
+) -> Result<u64, ErpError> {
     let mut request = SyncRequest {
         account_id: account_id.to_owned(),
         cursor: None,
@@ -277,12 +338,48 @@ fn drain(mut sync: impl FnMut(&SyncRequest) -> Result<crate::runtime::types::Syn
 fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let r = replay_setup(spec)?;
     let max_lines = r.settings.max_lines;
-    let mut native_ms = metric("2", "native_ms_per_page", "provider sync logic, native: per 100 lines", "ms", None);
-    let mut wasm_ms = metric("2", "wasm_ms_per_page", "provider sync logic, in the component (HTTP subtracted): per 100 lines", "ms", None);
-    let mut http_ms = metric("2", "http_ms_per_page", "HTTP from memory through the host's http capability (subtracted): per request", "ms", None);
-    let mut ratio = metric("2", "ratio", "wasm / native", "×", Some(Target::AtMost(1.5)));
-    let mut base_s = metric("3", "seconds", "in-process baseline (native provider, replayed pages, same SQLite path): time", "s", None);
-    let mut base_rate = metric("3", "tx_per_s", "in-process baseline: transactions/s", "tx/s", None);
+    let mut native_ms = metric(
+        "2",
+        "native_ms_per_page",
+        "provider sync logic, native: per 100 lines",
+        "ms",
+        None,
+    );
+    let mut wasm_ms = metric(
+        "2",
+        "wasm_ms_per_page",
+        "provider sync logic, in the component (HTTP subtracted): per 100 lines",
+        "ms",
+        None,
+    );
+    let mut http_ms = metric(
+        "2",
+        "http_ms_per_page",
+        "HTTP from memory through the host's http capability (subtracted): per request",
+        "ms",
+        None,
+    );
+    let mut ratio = metric(
+        "2",
+        "ratio",
+        "wasm / native",
+        "×",
+        Some(Target::AtMost(1.5)),
+    );
+    let mut base_s = metric(
+        "3",
+        "seconds",
+        "in-process baseline (native provider, replayed pages, same SQLite path): time",
+        "s",
+        None,
+    );
+    let mut base_rate = metric(
+        "3",
+        "tx_per_s",
+        "in-process baseline: transactions/s",
+        "tx/s",
+        None,
+    );
     for run in 0..spec.runs {
         // Native: the provider's own code over pages replayed from memory.
         let host = replay_host(&r);
@@ -321,7 +418,9 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         let total = t.elapsed();
         let served = r.proxy.take_log();
         if n_native != n_wasm || n_native == 0 {
-            return Err(io(format!("native read {n_native} lines, the component {n_wasm}")));
+            return Err(io(format!(
+                "native read {n_native} lines, the component {n_wasm}"
+            )));
         }
         // The same requests again from the host, through a fresh http capability: their cost.
         let mut http = loopback_http()?;
@@ -330,7 +429,12 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
             let headers = s
                 .headers
                 .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length" | "transfer-encoding" | "connection"))
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "host" | "content-length" | "transfer-encoding" | "connection"
+                    )
+                })
                 .cloned()
                 .collect();
             let _ = http.send(wh::Request {
@@ -344,30 +448,45 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         let http_time = t.elapsed();
         let wasm = total.saturating_sub(http_time);
         let pages = n_native as f64 / 100.0;
-        native_ms.samples.push(native.as_secs_f64() * 1000.0 / pages);
+        native_ms
+            .samples
+            .push(native.as_secs_f64() * 1000.0 / pages);
         wasm_ms.samples.push(wasm.as_secs_f64() * 1000.0 / pages);
-        http_ms.samples.push(http_time.as_secs_f64() * 1000.0 / served.len().max(1) as f64);
-        ratio.samples.push(wasm.as_secs_f64() / native.as_secs_f64().max(1e-9));
+        http_ms
+            .samples
+            .push(http_time.as_secs_f64() * 1000.0 / served.len().max(1) as f64);
+        ratio
+            .samples
+            .push(wasm.as_secs_f64() / native.as_secs_f64().max(1e-9));
 
         // 3. Baseline: the ERP's sync orchestration and SQLite commits, native provider.
         let (path, mut db) = fresh_db(&spec.workdir, &format!("fig3-{run}.sqlite"))?;
-        let (link_id, _) = db.save_connection(None, &format!("native-{run}"), "ponto", &r.connection)?;
+        let (link_id, _) =
+            db.save_connection(None, &format!("native-{run}"), "ponto", &r.connection)?;
         let account = db
             .accounts(Some(link_id))?
             .into_iter()
             .find(|a| a.provider_account_id == r.account_id)
             .ok_or_else(|| io("the baseline account is missing"))?;
-        let nph = NativeProviderHost { host: Rc::new(replay_host(&r)) };
+        let nph = NativeProviderHost {
+            host: Rc::new(replay_host(&r)),
+        };
         let t = Instant::now();
         let report = sync_one(&mut db, &nph, &account, &r.settings, None)?;
         let elapsed = t.elapsed();
         base_s.samples.push(secs(elapsed));
-        base_rate.samples.push(report.new_lines() as f64 / secs(elapsed));
+        base_rate
+            .samples
+            .push(report.new_lines() as f64 / secs(elapsed));
         drop(db);
         remove_db(&path);
     }
-    out.notes.push(format!("{} responses recorded by the replay proxy", r.proxy.cache.len()));
-    out.metrics.extend([native_ms, wasm_ms, http_ms, ratio, base_s, base_rate]);
+    out.notes.push(format!(
+        "{} responses recorded by the replay proxy",
+        r.proxy.cache.len()
+    ));
+    out.metrics
+        .extend([native_ms, wasm_ms, http_ms, ratio, base_s, base_rate]);
     Ok(())
 }
 
@@ -381,13 +500,55 @@ fn figure4(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         o.granted_origins = settings.granted_origins.clone();
         o
     };
-    let mut size = metric("4", "size", "component size", "MiB", Some(Target::AtMost(1.5)));
-    let mut compile = metric("4", "compile_ms", "load with compile from .wasm (empty cache)", "ms", None);
-    let mut cached = metric("4", "cached_ms", "load from the compile cache + instantiate", "ms", Some(Target::AtMost(5.0)));
-    let mut load_ms = metric("4", "load_ms", "  of which Runtime::load (read, validate, hash, deserialize, link)", "ms", None);
-    let mut inst_ms = metric("4", "instantiate_ms", "  of which session: storage open + instantiate", "ms", None);
-    let mut validate_ms = metric("4", "validate_ms", "  read + validate the .wasm", "ms", None);
-    let mut cache_ms = metric("4", "cache_ms", "  cache read + sha256 check + deserialize", "ms", None);
+    let mut size = metric(
+        "4",
+        "size",
+        "component size",
+        "MiB",
+        Some(Target::AtMost(1.5)),
+    );
+    let mut compile = metric(
+        "4",
+        "compile_ms",
+        "load with compile from .wasm (empty cache)",
+        "ms",
+        None,
+    );
+    let mut cached = metric(
+        "4",
+        "cached_ms",
+        "load from the compile cache + instantiate",
+        "ms",
+        Some(Target::AtMost(5.0)),
+    );
+    let mut load_ms = metric(
+        "4",
+        "load_ms",
+        "  of which Runtime::load (read, validate, hash, deserialize, link)",
+        "ms",
+        None,
+    );
+    let mut inst_ms = metric(
+        "4",
+        "instantiate_ms",
+        "  of which session: storage open + instantiate",
+        "ms",
+        None,
+    );
+    let mut validate_ms = metric(
+        "4",
+        "validate_ms",
+        "  read + validate the .wasm",
+        "ms",
+        None,
+    );
+    let mut cache_ms = metric(
+        "4",
+        "cache_ms",
+        "  cache read + sha256 check + deserialize",
+        "ms",
+        None,
+    );
     let bytes = read_component(path)?;
     let warm = spec.workdir.join("fig4-cache");
     let _ = std::fs::remove_dir_all(&warm);
@@ -410,7 +571,9 @@ fn figure4(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         let t = Instant::now();
         let rt = Runtime::load(path, options(&warm))?;
         let loaded = t.elapsed();
-        let session = rt.session(SessionGrants::new("bench", &db_path)).map_err(ErpError::Call)?;
+        let session = rt
+            .session(SessionGrants::new("bench", &db_path))
+            .map_err(ErpError::Call)?;
         let total = t.elapsed();
         drop(session);
         if !rt.from_cache {
@@ -418,7 +581,9 @@ fn figure4(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         }
         cached.samples.push(total.as_secs_f64() * 1000.0);
         load_ms.samples.push(loaded.as_secs_f64() * 1000.0);
-        inst_ms.samples.push((total - loaded).as_secs_f64() * 1000.0);
+        inst_ms
+            .samples
+            .push((total - loaded).as_secs_f64() * 1000.0);
 
         let t = Instant::now();
         let _ = read_component(path)?;
@@ -430,7 +595,15 @@ fn figure4(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
             return Err(io("the cache entry was not used"));
         }
     }
-    out.metrics.extend([size, compile, cached, load_ms, inst_ms, validate_ms, cache_ms]);
+    out.metrics.extend([
+        size,
+        compile,
+        cached,
+        load_ms,
+        inst_ms,
+        validate_ms,
+        cache_ms,
+    ]);
     let _ = std::fs::remove_dir_all(&warm);
     remove_db(&db_path);
     Ok(())
@@ -445,11 +618,41 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let host = WasmHost::load(&settings, &path)?;
     let account = connect_link(&mut db, &host, sb)?;
     sync_one(&mut db, &host, &account, &settings, None)?;
-    let mut req = metric("5", "requests", "incremental, user present (bank refresh), 10 new: HTTP requests", "req", Some(Target::AtMost(2.0)));
-    let mut ms = metric("5", "ms", "incremental, user present, 10 new: time", "ms", None);
-    let mut new = metric("5", "new_lines", "incremental, user present: new lines stored", "lines", None);
-    let mut req_u = metric("5", "requests_unattended", "incremental, unattended (no bank refresh): HTTP requests", "req", Some(Target::AtMost(2.0)));
-    let mut ms_u = metric("5", "ms_unattended", "incremental, unattended: time", "ms", None);
+    let mut req = metric(
+        "5",
+        "requests",
+        "incremental, user present (bank refresh), 10 new: HTTP requests",
+        "req",
+        Some(Target::AtMost(2.0)),
+    );
+    let mut ms = metric(
+        "5",
+        "ms",
+        "incremental, user present, 10 new: time",
+        "ms",
+        None,
+    );
+    let mut new = metric(
+        "5",
+        "new_lines",
+        "incremental, user present: new lines stored",
+        "lines",
+        None,
+    );
+    let mut req_u = metric(
+        "5",
+        "requests_unattended",
+        "incremental, unattended (no bank refresh): HTTP requests",
+        "req",
+        Some(Target::AtMost(2.0)),
+    );
+    let mut ms_u = metric(
+        "5",
+        "ms_unattended",
+        "incremental, unattended: time",
+        "ms",
+        None,
+    );
     for _ in 0..spec.runs {
         add_transactions(&mut http, sb, 10)?;
         let before = request_counter(&mut http, sb)?;
@@ -472,14 +675,19 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     out.metrics.extend([req, ms, new, req_u, ms_u]);
     // Which requests: one more pass of each kind through a logging (not caching) proxy.
     let proxy = Proxy::start(&sb.base_url)?;
-    proxy.recording.store(false, std::sync::atomic::Ordering::Relaxed);
+    proxy
+        .recording
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     let via_proxy = settings_for(spec, &proxy.origin)?;
     let logged = WasmHost::load(&via_proxy, &path)?;
     add_transactions(&mut http, sb, 10)?;
     for (what, ip) in [("user present", Some("127.0.0.1")), ("unattended", None)] {
         proxy.start_log();
         sync_one(&mut db, &logged, &account, &via_proxy, ip)?;
-        out.notes.push(format!("figure 5, {what}: {}", request_summary(&proxy.take_log())));
+        out.notes.push(format!(
+            "figure 5, {what}: {}",
+            request_summary(&proxy.take_log())
+        ));
     }
     drop(db);
     drop(host);
@@ -491,7 +699,10 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
 fn add_transactions(http: &mut HttpCapability, sb: &SandboxRef, n: u32) -> Result<(), ErpError> {
     http.send(wh::Request {
         method: wh::Method::Post,
-        url: format!("{}/_sandbox/accounts/{}/transactions", sb.base_url, sb.account_id),
+        url: format!(
+            "{}/_sandbox/accounts/{}/transactions",
+            sb.base_url, sb.account_id
+        ),
         headers: vec![("content-type".into(), "application/json".into())],
         body: format!(r#"{{"count": {n}}}"#).into_bytes(),
         timeout_ms: None,
@@ -507,7 +718,13 @@ fn request_summary(served: &[super::proxy::Served]) -> String {
         let path = s.target.split('?').next().unwrap_or_default();
         let path: Vec<&str> = path
             .split('/')
-            .map(|seg| if seg.len() >= 32 && seg.contains('-') { "{id}" } else { seg })
+            .map(|seg| {
+                if seg.len() >= 32 && seg.contains('-') {
+                    "{id}"
+                } else {
+                    seg
+                }
+            })
             .collect();
         let key = format!("{} {}", s.method, path.join("/"));
         match counts.iter_mut().find(|(k, _)| *k == key) {
@@ -523,8 +740,11 @@ fn request_summary(served: &[super::proxy::Served]) -> String {
     format!("{total} requests: {}", list.join(", "))
 }
 
-/// Connect every sandbox into a fresh database: one host (own api-url) and account per link.
-fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<(WasmHost, OnlineAccount, Settings)>), ErpError> {
+/// One link of figure 6: its host (own api-url), account and settings.
+type BenchLink = (WasmHost, OnlineAccount, Settings);
+
+/// Connect every sandbox into a fresh database.
+fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<BenchLink>), ErpError> {
     let (path, mut db) = fresh_db(&spec.workdir, name)?;
     let mut links = Vec::new();
     for sb in &spec.sandboxes {
@@ -538,10 +758,25 @@ fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<(WasmHost, 
 
 /// 6. Many accounts: one by one vs in parallel (one Session per thread, separate links).
 fn figure6(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
     let k = spec.sandboxes.len();
-    let mut seq = metric("6", "sequential_s", &format!("{k} accounts one by one: time"), "s", None);
-    let mut par = metric("6", "parallel_s", &format!("{k} accounts on {threads} threads: time"), "s", None);
+    let mut seq = metric(
+        "6",
+        "sequential_s",
+        &format!("{k} accounts one by one: time"),
+        "s",
+        None,
+    );
+    let mut par = metric(
+        "6",
+        "parallel_s",
+        &format!("{k} accounts on {threads} threads: time"),
+        "s",
+        None,
+    );
     let mut speedup = metric("6", "speedup", "parallel speed-up", "×", None);
     let mut lines_m = metric("6", "lines", "lines stored per pass", "lines", None);
     for run in 0..spec.runs {
@@ -578,14 +813,23 @@ fn figure6(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
                 .collect();
             workers
                 .into_iter()
-                .map(|w| w.join().unwrap_or_else(|_| Err(io("a bench thread panicked"))))
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(io("a bench thread panicked")))
+                })
                 .collect()
         });
         let p = t.elapsed();
-        let par_lines: u64 = results.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().sum();
+        let par_lines: u64 = results
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .sum();
         remove_db(&path);
         if par_lines != lines {
-            return Err(io(format!("one by one stored {lines} lines, in parallel {par_lines}")));
+            return Err(io(format!(
+                "one by one stored {lines} lines, in parallel {par_lines}"
+            )));
         }
         seq.samples.push(secs(s));
         par.samples.push(secs(p));
@@ -594,4 +838,37 @@ fn figure6(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     }
     out.metrics.extend([seq, par, speedup, lines_m]);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::proxy::Served;
+
+    #[test]
+    fn request_summary_groups_by_method_and_path_with_ids_elided() {
+        let served = |method: &str, target: &str| Served {
+            method: method.into(),
+            target: target.into(),
+            headers: vec![],
+        };
+        let log = [
+            served(
+                "GET",
+                "/ponto-connect/accounts/2d48bc49-5f32-446a-910d-308fd5367f31",
+            ),
+            served(
+                "GET",
+                "/ponto-connect/accounts/2d48bc49-5f32-446a-910d-308fd5367f31/transactions?page[limit]=100",
+            ),
+            served(
+                "GET",
+                "/ponto-connect/accounts/2d48bc49-5f32-446a-910d-308fd5367f31/transactions?page[after]=x",
+            ),
+        ];
+        assert_eq!(
+            request_summary(&log),
+            "3 requests: GET /ponto-connect/accounts/{id}, GET /ponto-connect/accounts/{id}/transactions ×2"
+        );
+    }
 }

@@ -93,7 +93,11 @@ pub fn summarize(samples: &[f64]) -> Option<Summary> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
     Some(Summary {
         median,
         min: v[0],
@@ -133,8 +137,10 @@ pub fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
         })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cpus} CPU(s), {model}")
@@ -187,8 +193,10 @@ struct Plan {
 fn child(spec: &ChildSpec, config: Option<&Path>) -> Result<ChildResult, ErpError> {
     let file = spec.workdir.join(format!("spec-{}.json", spec.figure));
     std::fs::create_dir_all(&spec.workdir).map_err(|e| ErpError::Io(e.to_string()))?;
-    std::fs::write(&file, serde_json::to_vec(spec).unwrap_or_default()).map_err(|e| ErpError::Io(e.to_string()))?;
-    let exe = std::env::current_exe().map_err(|e| ErpError::Io(format!("cannot find the erp executable: {e}")))?;
+    std::fs::write(&file, serde_json::to_vec(spec).unwrap_or_default())
+        .map_err(|e| ErpError::Io(e.to_string()))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| ErpError::Io(format!("cannot find the erp executable: {e}")))?;
     let mut cmd = Command::new(exe);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
@@ -207,11 +215,19 @@ fn child(spec: &ChildSpec, config: Option<&Path>) -> Result<ChildResult, ErpErro
             spec.figure, output.status
         )));
     }
-    serde_json::from_slice(&output.stdout)
-        .map_err(|e| ErpError::Io(format!("benchmark figure {}: unreadable child output: {e}", spec.figure)))
+    serde_json::from_slice(&output.stdout).map_err(|e| {
+        ErpError::Io(format!(
+            "benchmark figure {}: unreadable child output: {e}",
+            spec.figure
+        ))
+    })
 }
 
-fn start_sandbox(seed: u64, transactions: u64, cooldown: u64) -> Result<(ponto_sandbox::Sandbox, SandboxRef), ErpError> {
+fn start_sandbox(
+    seed: u64,
+    transactions: u64,
+    cooldown: u64,
+) -> Result<(ponto_sandbox::Sandbox, SandboxRef), ErpError> {
     let sb = ponto_sandbox::Sandbox::start(
         ponto_sandbox::SandboxConfig {
             seed,
@@ -238,14 +254,18 @@ fn start_sandbox(seed: u64, transactions: u64, cooldown: u64) -> Result<(ponto_s
 /// `erp bench`.
 pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, ErpError> {
     if let Some(spec_file) = &args.child {
-        let text = std::fs::read(spec_file).map_err(|e| ErpError::Io(format!("{}: {e}", spec_file.display())))?;
-        let spec: ChildSpec = serde_json::from_slice(&text).map_err(|e| ErpError::Usage(format!("bad --child spec: {e}")))?;
+        let text = std::fs::read(spec_file)
+            .map_err(|e| ErpError::Io(format!("{}: {e}", spec_file.display())))?;
+        let spec: ChildSpec = serde_json::from_slice(&text)
+            .map_err(|e| ErpError::Usage(format!("bad --child spec: {e}")))?;
         let result = figures::run(&spec)?;
         println!("{}", serde_json::to_string(&result).unwrap_or_default());
         return Ok(0);
     }
     if let Some(bad) = args.only.iter().find(|f| !(1..=6).contains(*f)) {
-        return Err(ErpError::Usage(format!("--only {bad}: the figures are 1 to 6")));
+        return Err(ErpError::Usage(format!(
+            "--only {bad}: the figures are 1 to 6"
+        )));
     }
     if args.runs == Some(0) {
         return Err(ErpError::Usage("--runs must be at least 1".into()));
@@ -277,7 +297,10 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
     };
     let progress = |what: &str| {
         if !json {
-            eprintln!("erp bench: {what} ({:.0} s so far)", t0.elapsed().as_secs_f64());
+            eprintln!(
+                "erp bench: {what} ({:.0} s so far)",
+                t0.elapsed().as_secs_f64()
+            );
         }
     };
     let outcome = (|| -> Result<(), ErpError> {
@@ -286,7 +309,10 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
             results.push(child(&spec("4", vec![], plan.runs), config)?);
         }
         if wanted(1) {
-            progress(&format!("figure 1, first sync of {} transactions", plan.transactions));
+            progress(&format!(
+                "figure 1, first sync of {} transactions",
+                plan.transactions
+            ));
             let (_sb, r) = start_sandbox(42, plan.transactions, 60)?;
             results.push(child(&spec("1", vec![r], plan.runs), config)?);
         }
@@ -301,7 +327,10 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
             results.push(child(&spec("5", vec![r], plan.runs), config)?);
         }
         if wanted(6) {
-            progress(&format!("figure 6, {} accounts × 200 transactions", plan.accounts));
+            progress(&format!(
+                "figure 6, {} accounts × 200 transactions",
+                plan.accounts
+            ));
             let mut sandboxes = Vec::new();
             let mut refs = Vec::new();
             for i in 0..plan.accounts {
@@ -318,7 +347,10 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
     outcome?;
     let report = build_report(&results, plan.runs, args.quick, t0.elapsed().as_secs_f64());
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         print!("{}", render(&report));
     }
@@ -326,8 +358,14 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
 }
 
 fn build_report(results: &[ChildResult], runs: u32, quick: bool, seconds: f64) -> Report {
-    let mut rows: Vec<Row> = results.iter().flat_map(|r| r.metrics.iter().map(row)).collect();
-    let mut notes: Vec<String> = results.iter().flat_map(|r| r.notes.iter().cloned()).collect();
+    let mut rows: Vec<Row> = results
+        .iter()
+        .flat_map(|r| r.metrics.iter().map(row))
+        .collect();
+    let mut notes: Vec<String> = results
+        .iter()
+        .flat_map(|r| r.notes.iter().cloned())
+        .collect();
     for r in results {
         if let Some(f) = &r.rss_figure {
             rows.push(Row {
@@ -343,7 +381,12 @@ fn build_report(results: &[ChildResult], runs: u32, quick: bool, seconds: f64) -
         }
     }
     // Figure 1 against the baseline of figure 3, median against median.
-    let median = |f: &str, k: &str| rows.iter().find(|r| r.figure == f && r.key == k).and_then(|r| r.summary).map(|s| s.median);
+    let median = |f: &str, k: &str| {
+        rows.iter()
+            .find(|r| r.figure == f && r.key == k)
+            .and_then(|r| r.summary)
+            .map(|s| s.median)
+    };
     if let (Some(a), Some(b)) = (median("1", "seconds"), median("3", "seconds")) {
         let target = Some(Target::AtMost(2.0));
         rows.push(Row {
@@ -393,10 +436,15 @@ pub fn render(report: &Report) -> String {
         report.seconds,
         report.machine
     ));
-    out.push_str("| fig | measure | median | min – max | unit | target |\n|---|---|---:|---:|---|---|\n");
+    out.push_str(
+        "| fig | measure | median | min – max | unit | target |\n|---|---|---:|---:|---|---|\n",
+    );
     for r in &report.rows {
         let (median, spread) = match r.summary {
-            Some(s) if r.runs > 1 => (fmt_num(s.median), format!("{} – {}", fmt_num(s.min), fmt_num(s.max))),
+            Some(s) if r.runs > 1 => (
+                fmt_num(s.median),
+                format!("{} – {}", fmt_num(s.min), fmt_num(s.max)),
+            ),
             Some(s) => (fmt_num(s.median), String::new()),
             None => ("-".into(), String::new()),
         };

@@ -22,7 +22,7 @@ use crate::erp::provider::{Provider, ProviderHost};
 /// Where the native provider's requests go.
 pub enum Transport {
     /// Over loopback HTTP, through the same capability code the component gets.
-    Http(RefCell<HttpCapability>),
+    Http(Box<RefCell<HttpCapability>>),
     /// Answered from recorded responses: no socket at all.
     Replay(Arc<Cache>),
 }
@@ -30,7 +30,11 @@ pub enum Transport {
 /// A loopback-only HTTP capability (the policy the component gets for a sandbox).
 pub fn loopback_http() -> Result<HttpCapability, ErpError> {
     let policy = HttpPolicy {
-        allowed: vec!["http://127.0.0.1:*".parse().map_err(|e: String| ErpError::Io(e))?],
+        allowed: vec![
+            "http://127.0.0.1:*"
+                .parse()
+                .map_err(|e: String| ErpError::Io(e))?,
+        ],
         ..HttpPolicy::default()
     };
     HttpCapability::new(policy, "bench", "bench").map_err(|e| ErpError::Io(format!("{e:#}")))
@@ -110,7 +114,12 @@ impl Host for NativeHost {
                         headers: c.headers.clone(),
                         body: c.body.clone(),
                     })
-                    .ok_or_else(|| ph::HttpError::Transport(format!("{method} {} was not recorded", request.url)))
+                    .ok_or_else(|| {
+                        ph::HttpError::Transport(format!(
+                            "{method} {} was not recorded",
+                            request.url
+                        ))
+                    })
             }
         };
         self.http_time.set(self.http_time.get() + t.elapsed());
@@ -129,9 +138,19 @@ impl Host for NativeHost {
         Ok(())
     }
     fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, ph::StorageError> {
-        Ok(self.store().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+        Ok(self
+            .store()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
     }
-    fn storage_compare_and_swap(&self, key: &str, expected: Option<&str>, new: Option<&str>) -> Result<bool, ph::StorageError> {
+    fn storage_compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<bool, ph::StorageError> {
         let mut s = self.store();
         if s.get(key).map(String::as_str) != expected {
             return Ok(false);
@@ -188,7 +207,9 @@ impl ProviderHost for NativeProviderHost {
         "ponto".into()
     }
     fn session(&self, _connection_id: &str) -> Result<Box<dyn Provider>, ErpError> {
-        Ok(Box::new(NativeProvider { host: self.host.clone() }))
+        Ok(Box::new(NativeProvider {
+            host: self.host.clone(),
+        }))
     }
 }
 
@@ -199,22 +220,41 @@ impl NativeProvider {
 }
 
 impl Provider for NativeProvider {
-    fn list_institutions(&mut self, filter: &wt::InstitutionFilter) -> Result<Vec<wt::Institution>, ErpError> {
+    fn list_institutions(
+        &mut self,
+        filter: &wt::InstitutionFilter,
+    ) -> Result<Vec<wt::Institution>, ErpError> {
         let f = m::InstitutionFilter {
             country: filter.country.clone(),
             name_contains: filter.name_contains.clone(),
         };
-        Ok(self.p().list_institutions(&f).map_err(native_error)?.into_iter().map(institution).collect())
+        Ok(self
+            .p()
+            .list_institutions(&f)
+            .map_err(native_error)?
+            .into_iter()
+            .map(institution)
+            .collect())
     }
-    fn begin_connect(&mut self, institution_id: &str, redirect_uri: &str) -> Result<wp::ConnectStart, ErpError> {
-        let s = self.p().begin_connect(institution_id, redirect_uri).map_err(native_error)?;
+    fn begin_connect(
+        &mut self,
+        institution_id: &str,
+        redirect_uri: &str,
+    ) -> Result<wp::ConnectStart, ErpError> {
+        let s = self
+            .p()
+            .begin_connect(institution_id, redirect_uri)
+            .map_err(native_error)?;
         Ok(wp::ConnectStart {
             authorization_url: s.authorization_url,
             state: s.state,
         })
     }
     fn complete_connect(&mut self, callback_url: &str) -> Result<wp::Connection, ErpError> {
-        let c = self.p().complete_connect(callback_url).map_err(native_error)?;
+        let c = self
+            .p()
+            .complete_connect(callback_url)
+            .map_err(native_error)?;
         Ok(wp::Connection {
             organization_id: c.organization_id,
             organization_name: c.organization_name,
@@ -223,8 +263,17 @@ impl Provider for NativeProvider {
             authorized_account_count: c.authorized_account_count,
         })
     }
-    fn list_accounts(&mut self, institution_id: Option<&str>) -> Result<Vec<wt::Account>, ErpError> {
-        Ok(self.p().list_accounts(institution_id).map_err(native_error)?.into_iter().map(account).collect())
+    fn list_accounts(
+        &mut self,
+        institution_id: Option<&str>,
+    ) -> Result<Vec<wt::Account>, ErpError> {
+        Ok(self
+            .p()
+            .list_accounts(institution_id)
+            .map_err(native_error)?
+            .into_iter()
+            .map(account)
+            .collect())
     }
     fn sync(&mut self, r: &wp::SyncRequest) -> Result<wp::SyncBatch, ErpError> {
         let request = m::SyncRequest {
@@ -237,8 +286,14 @@ impl Provider for NativeProvider {
         };
         self.p().sync(&request).map(batch).map_err(native_error)
     }
-    fn request_reauthorization(&mut self, account_id: &str, redirect_uri: &str) -> Result<String, ErpError> {
-        self.p().request_reauthorization(account_id, redirect_uri).map_err(native_error)
+    fn request_reauthorization(
+        &mut self,
+        account_id: &str,
+        redirect_uri: &str,
+    ) -> Result<String, ErpError> {
+        self.p()
+            .request_reauthorization(account_id, redirect_uri)
+            .map_err(native_error)
     }
     fn disconnect(&mut self) -> Result<(), ErpError> {
         self.p().disconnect().map_err(native_error)
@@ -365,7 +420,9 @@ pub fn batch(b: m::SyncBatch) -> wp::SyncBatch {
                     m::WarningKind::Maintenance => wt::WarningKind::Maintenance,
                     m::WarningKind::Deprecated => wt::WarningKind::Deprecated,
                     m::WarningKind::RecentlySynchronized => wt::WarningKind::RecentlySynchronized,
-                    m::WarningKind::SynchronizationPending => wt::WarningKind::SynchronizationPending,
+                    m::WarningKind::SynchronizationPending => {
+                        wt::WarningKind::SynchronizationPending
+                    }
                     m::WarningKind::BetaInstitution => wt::WarningKind::BetaInstitution,
                     m::WarningKind::Other => wt::WarningKind::Other,
                 },

@@ -37,7 +37,11 @@ impl Cache {
     /// The recorded answer to `method url` (an absolute URL on the proxy, or a path).
     pub fn get(&self, method: &str, url: &str) -> Option<Arc<Cached>> {
         let key = self.key(method, url);
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -77,8 +81,12 @@ struct Shared {
 impl Proxy {
     /// Proxy to `upstream` (`http://127.0.0.1:PORT`), on a free loopback port.
     pub fn start(upstream: &str) -> Result<Self, ErpError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| ErpError::Io(format!("proxy: cannot listen: {e}")))?;
-        let port = listener.local_addr().map_err(|e| ErpError::Io(e.to_string()))?.port();
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| ErpError::Io(format!("proxy: cannot listen: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| ErpError::Io(e.to_string()))?
+            .port();
         let origin = format!("http://127.0.0.1:{port}");
         let cache = Arc::new(Cache {
             origin: origin.clone(),
@@ -121,7 +129,11 @@ impl Proxy {
 
     /// The requests served since [`Proxy::start_log`].
     pub fn take_log(&self) -> Vec<Served> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default()
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default()
     }
 }
 
@@ -178,7 +190,8 @@ fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Incoming
         loop {
             let mut size = String::new();
             r.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             let mut chunk = vec![0; n + 2];
             r.read_exact(&mut chunk)?;
             if n == 0 {
@@ -205,7 +218,12 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     let mut reader = BufReader::new(stream);
     while let Ok(Some(req)) = read_request(&mut reader) {
-        if let Some(log) = shared.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(log) = shared
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
             log.push(Served {
                 method: req.method.clone(),
                 target: req.target.clone(),
@@ -216,7 +234,10 @@ fn serve(stream: TcpStream, shared: &Shared) {
             Some(c) => c,
             None => {
                 let fetched = Arc::new(forward(shared, &req));
-                if req.method == "GET" && fetched.status == 200 && shared.recording.load(Ordering::Relaxed) {
+                if req.method == "GET"
+                    && fetched.status == 200
+                    && shared.recording.load(Ordering::Relaxed)
+                {
                     let key = shared.cache.key(&req.method, &req.target);
                     shared
                         .cache
@@ -230,7 +251,10 @@ fn serve(stream: TcpStream, shared: &Shared) {
         };
         let mut head = format!("HTTP/1.1 {} X\r\n", answer.status);
         for (k, v) in &answer.headers {
-            if !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection" | "content-encoding") {
+            if !matches!(
+                k.as_str(),
+                "content-length" | "transfer-encoding" | "connection" | "content-encoding"
+            ) {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
         }
@@ -252,7 +276,12 @@ fn forward(shared: &Shared, req: &Incoming) -> Cached {
     let headers = req
         .headers
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length" | "transfer-encoding" | "connection" | "accept-encoding"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "host" | "content-length" | "transfer-encoding" | "connection" | "accept-encoding"
+            )
+        })
         .cloned()
         .collect();
     let request = wh::Request {
@@ -262,7 +291,11 @@ fn forward(shared: &Shared, req: &Incoming) -> Cached {
         body: req.body.clone(),
         timeout_ms: None,
     };
-    let result = shared.http.lock().unwrap_or_else(|e| e.into_inner()).send(request);
+    let result = shared
+        .http
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(request);
     let (up, me) = (shared.upstream.as_bytes(), shared.origin.as_bytes());
     match result {
         Ok(resp) => Cached {
@@ -271,7 +304,11 @@ fn forward(shared: &Shared, req: &Incoming) -> Cached {
                 .headers
                 .into_iter()
                 .map(|(k, v)| {
-                    let v = if k == "location" { v.replace(&shared.upstream, &shared.origin) } else { v };
+                    let v = if k == "location" {
+                        v.replace(&shared.upstream, &shared.origin)
+                    } else {
+                        v
+                    };
                     (k, v)
                 })
                 .collect(),
@@ -291,7 +328,14 @@ mod tests {
 
     #[test]
     fn replaces_every_occurrence_of_the_origin() {
-        let got = replace(b"a http://127.0.0.1:1/x and http://127.0.0.1:1/y", b"http://127.0.0.1:1", b"http://127.0.0.1:23456");
-        assert_eq!(got, b"a http://127.0.0.1:23456/x and http://127.0.0.1:23456/y");
+        let got = replace(
+            b"a http://127.0.0.1:1/x and http://127.0.0.1:1/y",
+            b"http://127.0.0.1:1",
+            b"http://127.0.0.1:23456",
+        );
+        assert_eq!(
+            got,
+            b"a http://127.0.0.1:23456/x and http://127.0.0.1:23456/y"
+        );
     }
 }

@@ -10,7 +10,8 @@ use crate::erp::errors::{Context, ErpError};
 use crate::erp::provider::{Provider, ProviderHost};
 use crate::erp::settings::Settings;
 use crate::runtime::types::{
-    Account, ConnectStart, Connection, Institution, InstitutionFilter, ProviderError, SyncBatch, SyncRequest,
+    Account, ConnectStart, Connection, Institution, InstitutionFilter, ProviderError, SyncBatch,
+    SyncRequest,
 };
 use crate::runtime::{CallError, Runtime, RuntimeOptions, Session, SessionGrants};
 
@@ -94,11 +95,18 @@ impl WasmProvider {
 }
 
 impl Provider for WasmProvider {
-    fn list_institutions(&mut self, filter: &InstitutionFilter) -> Result<Vec<Institution>, ErpError> {
+    fn list_institutions(
+        &mut self,
+        filter: &InstitutionFilter,
+    ) -> Result<Vec<Institution>, ErpError> {
         let r = self.session.list_institutions(filter);
         self.fold(r)
     }
-    fn begin_connect(&mut self, institution_id: &str, redirect_uri: &str) -> Result<ConnectStart, ErpError> {
+    fn begin_connect(
+        &mut self,
+        institution_id: &str,
+        redirect_uri: &str,
+    ) -> Result<ConnectStart, ErpError> {
         let r = self.session.begin_connect(institution_id, redirect_uri);
         self.fold(r)
     }
@@ -121,8 +129,14 @@ impl Provider for WasmProvider {
         }
         self.fold(r)
     }
-    fn request_reauthorization(&mut self, account_id: &str, redirect_uri: &str) -> Result<String, ErpError> {
-        let r = self.session.request_reauthorization(account_id, redirect_uri);
+    fn request_reauthorization(
+        &mut self,
+        account_id: &str,
+        redirect_uri: &str,
+    ) -> Result<String, ErpError> {
+        let r = self
+            .session
+            .request_reauthorization(account_id, redirect_uri);
         self.fold(r)
     }
     fn disconnect(&mut self) -> Result<(), ErpError> {

@@ -112,7 +112,7 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
 
     step(
         5,
-        "Bank statements with their balances (the latest 5 of each journal)",
+        "Bank statements with their balances (the latest of each journal; lines of the first)",
     );
     let mut journals: Vec<i64> = db
         .accounts(Some(outcome.link_id))?

@@ -438,6 +438,12 @@ fn run_with_plugin(
             }
             let host = load_host(settings, path)?;
             let report = sync::run(&mut db, &host, &opts, &mut Bars::new())?;
+            if report.accounts.is_empty()
+                && report.skipped_links.len() == 1
+                && let Some((link, pid, since)) = report.locked.clone()
+            {
+                return Err(ErpError::Locked { link, pid, since });
+            }
             if json {
                 println!(
                     "{}",
@@ -446,12 +452,14 @@ fn run_with_plugin(
             } else {
                 print_sync_report(&report);
             }
-            if report.accounts.is_empty()
-                && let Some((link, pid, since)) = report.locked.clone()
-            {
-                return Err(ErpError::Locked { link, pid, since });
-            }
-            Ok(if report.failed() { 1 } else { 0 })
+            // Any account in error or link skipped (locked): non-zero, after the summary.
+            Ok(if report.locked.is_some() && report.accounts.is_empty() {
+                3
+            } else if report.failed() {
+                1
+            } else {
+                0
+            })
         }
         Command::Reauthorize {
             account,

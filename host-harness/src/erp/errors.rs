@@ -26,15 +26,15 @@ pub enum ErpError {
     )]
     Db {
         path: PathBuf,
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
     #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(Box<LoadError>),
     #[error("{}", render_call(.0))]
     Call(CallError),
     #[error("{}", render_provider(.error, .context))]
     Provider {
-        error: ProviderError,
+        error: Box<ProviderError>,
         context: Context,
     },
     #[error(
@@ -49,16 +49,34 @@ pub enum ErpError {
     Io(String),
 }
 
+// Large payloads are boxed so every `Result<_, ErpError>` stays small.
+impl From<LoadError> for ErpError {
+    fn from(e: LoadError) -> Self {
+        Self::Load(Box::new(e))
+    }
+}
+
 impl ErpError {
     pub fn db(path: &Path, source: rusqlite::Error) -> Self {
         Self::Db {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 
     pub fn provider(error: ProviderError, context: Context) -> Self {
-        Self::Provider { error, context }
+        Self::Provider {
+            error: Box::new(error),
+            context,
+        }
+    }
+
+    /// The provider's own error, when that is what this is.
+    pub fn provider_error(&self) -> Option<&ProviderError> {
+        match self {
+            Self::Provider { error, .. } => Some(error),
+            _ => None,
+        }
     }
 
     /// Process exit code: 2 bad usage, 3 another sync holds the lock, 1 anything else.
@@ -72,19 +90,12 @@ impl ErpError {
 
     /// The account status a failed sync leaves, for `erp status`.
     pub fn account_status(&self) -> &'static str {
-        match self {
-            Self::Provider {
-                error: ProviderError::AuthorizationExpired(_),
-                ..
-            } => "consent-expired",
-            Self::Provider {
-                error: ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_),
-                ..
-            } => "reconnect-required",
-            Self::Provider {
-                error: ProviderError::RateLimited(_),
-                ..
-            } => "rate-limited",
+        match self.provider_error() {
+            Some(ProviderError::AuthorizationExpired(_)) => "consent-expired",
+            Some(ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_)) => {
+                "reconnect-required"
+            }
+            Some(ProviderError::RateLimited(_)) => "rate-limited",
             _ => "error",
         }
     }
@@ -92,11 +103,8 @@ impl ErpError {
     /// Whether the error concerns the whole link (its credentials), not one account.
     pub fn is_link_wide(&self) -> bool {
         matches!(
-            self,
-            Self::Provider {
-                error: ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_),
-                ..
-            }
+            self.provider_error(),
+            Some(ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_))
         )
     }
 }

@@ -114,9 +114,19 @@ impl Settings {
                     path: path.to_owned(),
                     reason: format!("cannot read the config file: {e}"),
                 })?;
-                let file: FileSettings = toml::from_str(&text).map_err(|e| ErpError::Config {
-                    path: path.to_owned(),
-                    reason: format!("not a valid config file: {}", one_line(&e.to_string())),
+                let file: FileSettings = toml::from_str(&text).map_err(|e| {
+                    // The message and line only: toml's snippet of the line could show a secret.
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                    ErpError::Config {
+                        path: path.to_owned(),
+                        reason: format!(
+                            "not a valid config file{}: {}",
+                            line.map(|l| format!(" (line {l})")).unwrap_or_default(),
+                            one_line(e.message())
+                        ),
+                    }
                 })?;
                 (file, path.parent().map(Path::to_owned).unwrap_or_default())
             }
@@ -262,6 +272,14 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n'), "{e}");
+        let p = write(&dir, "[provider]\nclient-secret = \"s3cr3t-value\n");
+        let e = Settings::load_with_env(Some(&p), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && !e.contains("s3cr3t"),
+            "the secret never shows: {e}"
+        );
     }
 
     #[test]
