@@ -604,7 +604,7 @@ pub fn print_connected(o: &ConnectOutcome) {
             a.id.to_string(),
             a.reference.clone(),
             a.currency.clone(),
-            opt(&a.balance),
+            amount_or_dash(&a.balance, &a.currency),
             a.journal_code.clone(),
             if *created {
                 "yes".into()
@@ -642,7 +642,7 @@ fn accounts_table(accounts: &[OnlineAccount], db: &Db) -> Result<Table, ErpError
             inst,
             a.reference.clone(),
             a.currency.clone(),
-            opt(&a.balance),
+            amount_or_dash(&a.balance, &a.currency),
             opt(&a.balance_date),
             a.journal_code.clone(),
             short_time(&a.last_sync),
@@ -709,15 +709,21 @@ pub fn print_statements(
         ">end",
         "check",
     ]);
+    // One journal holds one currency; its lines say which.
+    let currency = statements
+        .iter()
+        .find_map(|s| s.lines.first().map(|l| l.currency.clone()))
+        .unwrap_or_default();
+    let money = |amount: &str| crate::erp::money::display(amount, &currency);
     for s in &statements {
         t.row(vec![
             s.name.clone(),
             s.date_from.clone(),
             s.date_to.clone(),
-            s.balance_start.clone(),
+            money(&s.balance_start),
             s.lines.len().to_string(),
-            s.lines_total.clone(),
-            s.balance_end.clone(),
+            money(&s.lines_total),
+            money(&s.balance_end),
             if crate::erp::money::parse(&s.difference).is_some_and(|d| d.is_zero()) {
                 "ok".into()
             } else {
@@ -731,13 +737,17 @@ pub fn print_statements(
             println!();
             println!(
                 "{}  ({} → {}, start {}, end {})",
-                s.name, s.date_from, s.date_to, s.balance_start, s.balance_end
+                s.name,
+                s.date_from,
+                s.date_to,
+                money(&s.balance_start),
+                money(&s.balance_end)
             );
             let mut t = Table::new(&["date", ">amount", "cur", "partner", "reference"]);
             for l in &s.lines {
                 t.row(vec![
                     l.booking_date.clone(),
-                    l.amount.clone(),
+                    crate::erp::money::display(&l.amount, &l.currency),
                     l.currency.clone(),
                     opt(&l.partner_name),
                     l.payment_reference.chars().take(48).collect(),
@@ -747,6 +757,13 @@ pub fn print_statements(
         }
     }
     Ok(())
+}
+
+/// An optional amount for people, `-` when absent.
+fn amount_or_dash(amount: &Option<String>, currency: &str) -> String {
+    amount
+        .as_deref()
+        .map_or_else(|| "-".into(), |a| crate::erp::money::display(a, currency))
 }
 
 pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
@@ -836,7 +853,7 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
             a.link_id.to_string(),
             a.reference.clone(),
             a.journal_code.clone(),
-            opt(&a.balance),
+            amount_or_dash(&a.balance, &a.currency),
             a.consent_expires_at
                 .as_deref()
                 .map_or("-".into(), |s| s.chars().take(10).collect()),

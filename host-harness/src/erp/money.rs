@@ -32,6 +32,32 @@ pub fn format(d: Decimal) -> String {
     d.to_string()
 }
 
+/// Digits after the decimal point in a currency's minor unit (ISO 4217).
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    }
+}
+
+/// An amount for people: padded to the currency's minor unit (`-1245.8` EUR shows `-1245.80`),
+/// never rounded (a bank amount with more digits keeps them). Unparsable text is shown as is.
+pub fn display(amount: &str, currency: &str) -> String {
+    match parse(amount) {
+        Some(mut d) => {
+            let digits = minor_digits(currency);
+            if d.scale() < digits {
+                d.rescale(digits);
+            }
+            format(d)
+        }
+        None => amount.to_owned(),
+    }
+}
+
 /// Exact sum of decimal strings; unparsable ones are skipped (the batch check refuses them
 /// before they are stored).
 pub fn sum<'a>(amounts: impl IntoIterator<Item = &'a str>) -> Decimal {
@@ -43,6 +69,16 @@ pub fn sum<'a>(amounts: impl IntoIterator<Item = &'a str>) -> Decimal {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn displays_to_the_currency_minor_unit_without_rounding() {
+        assert_eq!(super::display("-1245.8", "EUR"), "-1245.80");
+        assert_eq!(super::display("1297", "EUR"), "1297.00");
+        assert_eq!(super::display("1500", "JPY"), "1500");
+        assert_eq!(super::display("1.5", "KWD"), "1.500");
+        assert_eq!(super::display("0.125", "EUR"), "0.125");
+        assert_eq!(super::display("n/a", "EUR"), "n/a");
+    }
+
     use super::*;
 
     #[test]
