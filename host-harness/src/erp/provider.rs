@@ -47,6 +47,9 @@ pub struct PluginHost {
     runtime: Runtime,
     settings: Settings,
     db_path: PathBuf,
+    /// Encrypts the plugin's stored tokens at rest (`ERP_STORAGE_KEY`, or a 0600 key file
+    /// beside the database, made on first use).
+    storage_key: [u8; 32],
 }
 
 impl PluginHost {
@@ -55,10 +58,16 @@ impl PluginHost {
         options.granted_origins = settings.granted_origins.clone();
         options.call_timeout = settings.call_timeout;
         let runtime = Runtime::load(&settings.plugin_path, options)?;
+        let key_file = db_path.with_extension("key");
+        let storage_key = crate::capabilities::storage::host_key(&key_file).map_err(|e| ErpError::Config {
+            path: key_file.clone(),
+            reason: format!("cannot read or create the storage key: {e}"),
+        })?;
         Ok(Self {
             runtime,
             settings: settings.clone(),
             db_path: db_path.to_owned(),
+            storage_key,
         })
     }
 
@@ -75,6 +84,7 @@ impl ProviderHost for PluginHost {
     fn session(&self, connection_id: &str) -> Result<Box<dyn Provider>, ErpError> {
         let mut grants = SessionGrants::new(connection_id, &self.db_path);
         grants.config = self.settings.provider_config.clone();
+        grants.storage_key = Some(self.storage_key);
         grants.http = self.settings.http_policy();
         let session = self.runtime.session(grants).map_err(ErpError::Call)?;
         Ok(Box::new(PluginProvider {

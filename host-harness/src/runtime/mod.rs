@@ -310,7 +310,8 @@ impl Runtime {
         let plugin = self.manifest.id.as_str();
         let http = HttpCapability::new(http_policy, plugin, &grants.connection_id).map_err(|e| setup(&e))?;
         let storage = StorageCapability::open(&grants.storage_path, plugin, &grants.connection_id, grants.storage_quota)
-            .map_err(|e| setup(&e))?;
+            .map_err(|e| setup(&e))?
+            .with_key(grants.storage_key);
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let mut wasi = WasiCtx::builder();
         wasi.stderr(stderr.clone());
@@ -363,6 +364,9 @@ pub struct SessionGrants {
     /// SQLite file holding the plugin's key-value storage.
     pub storage_path: PathBuf,
     pub storage_quota: Quota,
+    /// Key that encrypts the stored values at rest (see `capabilities::storage`); none stores
+    /// them as given.
+    pub storage_key: Option<[u8; 32]>,
     pub config: std::collections::BTreeMap<String, String>,
     /// Timeouts, size cap, client certificates; `allowed` is replaced by the manifest's origins.
     pub http: HttpPolicy,
@@ -377,6 +381,7 @@ impl SessionGrants {
             connection_id: connection_id.to_owned(),
             storage_path: storage_path.to_owned(),
             storage_quota: Quota::default(),
+            storage_key: None,
             config: Default::default(),
             http: HttpPolicy::default(),
             log_throttle: Throttle::default(),
