@@ -15,10 +15,14 @@ const GREEDY: &str = env!("GREEDY_DIR_WASM");
 const PONTO: &str = env!("PONTO_PROVIDER_WASM");
 
 fn loopback() -> Vec<AllowedOrigin> {
-    ["http://127.0.0.1:*", "http://localhost:*", "https://api.ibanity.com"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect()
+    [
+        "http://127.0.0.1:*",
+        "http://localhost:*",
+        "https://api.ibanity.com",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect()
 }
 
 fn options(dir: &Path) -> RuntimeOptions {
@@ -31,13 +35,24 @@ fn options(dir: &Path) -> RuntimeOptions {
 
 fn grants(dir: &Path, config: &[(&str, &str)]) -> SessionGrants {
     let mut g = SessionGrants::new("conn-1", &dir.join("kv.sqlite"));
-    g.config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    g.config = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     g
 }
 
-fn misbehave(rt: &Runtime, dir: &Path, how: &str, config: &[(&str, &str)]) -> Result<Result<Vec<host_harness::runtime::types::Institution>, ProviderError>, CallError> {
+fn misbehave(
+    rt: &Runtime,
+    dir: &Path,
+    how: &str,
+    config: &[(&str, &str)],
+) -> Result<Result<Vec<host_harness::runtime::types::Institution>, ProviderError>, CallError> {
     let mut session = rt.session(grants(dir, config)).expect("a session starts");
-    session.list_institutions(&InstitutionFilter { country: None, name_contains: Some(how.into()) })
+    session.list_institutions(&InstitutionFilter {
+        country: None,
+        name_contains: Some(how.into()),
+    })
 }
 
 /// After any misbehaviour, a new job on the same runtime works.
@@ -75,9 +90,15 @@ fn a_trapped_session_refuses_further_calls() {
     let dir = tempfile::tempdir().unwrap();
     let rt = hostile(dir.path());
     let mut session = rt.session(grants(dir.path(), &[])).unwrap();
-    let filter = |how: &str| InstitutionFilter { country: None, name_contains: Some(how.into()) };
+    let filter = |how: &str| InstitutionFilter {
+        country: None,
+        name_contains: Some(how.into()),
+    };
     assert!(session.list_institutions(&filter("memory")).is_err());
-    assert!(matches!(session.list_institutions(&filter("ok")), Err(CallError::Poisoned)));
+    assert!(matches!(
+        session.list_institutions(&filter("ok")),
+        Err(CallError::Poisoned)
+    ));
 }
 
 #[test]
@@ -86,7 +107,10 @@ fn a_host_off_the_allowlist_is_denied() {
     let rt = hostile(dir.path());
     let answer = misbehave(&rt, dir.path(), "off-allowlist", &[]).expect("no trap");
     match answer {
-        Err(ProviderError::Transport(msg)) => assert!(msg.contains("Denied") && msg.contains("exfiltrate.example.com"), "{msg}"),
+        Err(ProviderError::Transport(msg)) => assert!(
+            msg.contains("Denied") && msg.contains("exfiltrate.example.com"),
+            "{msg}"
+        ),
         other => panic!("expected a denied request, got {other:?}"),
     }
     assert_next_job_is_served(&rt, dir.path());
@@ -101,7 +125,9 @@ fn serve_big_body(body_len: usize) -> String {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\nContent-Type: application/json\r\n\r\n");
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\nContent-Type: application/json\r\n\r\n"
+            );
             let _ = stream.write_all(head.as_bytes());
             let chunk = vec![b' '; 64 * 1024];
             let mut left = body_len;
@@ -136,7 +162,10 @@ fn a_log_flood_is_throttled() {
     let rt = hostile(dir.path());
     let mut session = rt.session(grants(dir.path(), &[])).unwrap();
     let answer = session
-        .list_institutions(&InstitutionFilter { country: None, name_contains: Some("log-flood".into()) })
+        .list_institutions(&InstitutionFilter {
+            country: None,
+            name_contains: Some("log-flood".into()),
+        })
         .expect("no trap");
     assert!(answer.is_ok());
     let (written, dropped) = session.log_counts();
@@ -147,10 +176,15 @@ fn a_log_flood_is_throttled() {
 #[test]
 fn an_import_the_host_does_not_grant_is_rejected_at_load() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Runtime::load(Path::new(GREEDY), options(dir.path())).err().expect("refused");
+    let err = Runtime::load(Path::new(GREEDY), options(dir.path()))
+        .err()
+        .expect("refused");
     assert!(matches!(err, LoadError::ImportNotGranted { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("evil:guest/shell") && msg.contains("greedy_guest.wasm"), "{msg}");
+    assert!(
+        msg.contains("evil:guest/shell") && msg.contains("greedy_guest.wasm"),
+        "{msg}"
+    );
 }
 
 /// Copy the Ponto provider into a scratch dir, to spoil it or its manifest.
@@ -160,7 +194,11 @@ fn scratch_plugin(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&plugin_dir).unwrap();
     let wasm = plugin_dir.join("ponto_provider.wasm");
     std::fs::copy(src, &wasm).unwrap();
-    std::fs::copy(src.with_file_name("provider.toml"), plugin_dir.join("provider.toml")).unwrap();
+    std::fs::copy(
+        src.with_file_name("provider.toml"),
+        plugin_dir.join("provider.toml"),
+    )
+    .unwrap();
     wasm
 }
 
@@ -168,12 +206,20 @@ fn scratch_plugin(dir: &Path) -> PathBuf {
 fn bad_plugin_files_get_one_clear_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = scratch_plugin(dir.path());
-    let load = || Runtime::load(&wasm, options(dir.path())).err().map(|e| e.to_string()).unwrap_or_default();
+    let load = || {
+        Runtime::load(&wasm, options(dir.path()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
     let bytes = std::fs::read(&wasm).unwrap();
 
     std::fs::write(&wasm, &bytes[..bytes.len() / 2]).unwrap();
     let msg = load();
-    assert!(msg.contains("ponto_provider.wasm") && msg.contains("not a WebAssembly component"), "{msg}");
+    assert!(
+        msg.contains("ponto_provider.wasm") && msg.contains("not a WebAssembly component"),
+        "{msg}"
+    );
 
     std::fs::write(&wasm, b"").unwrap();
     assert!(load().contains("empty"));
@@ -189,7 +235,10 @@ fn bad_plugin_files_get_one_clear_error_naming_the_file() {
     let manifest = wasm.with_file_name("provider.toml");
     std::fs::write(&manifest, "id = [").unwrap();
     let msg = load();
-    assert!(msg.contains("provider.toml") && msg.contains("does not parse"), "{msg}");
+    assert!(
+        msg.contains("provider.toml") && msg.contains("does not parse"),
+        "{msg}"
+    );
 
     std::fs::write(
         &manifest,
@@ -197,9 +246,15 @@ fn bad_plugin_files_get_one_clear_error_naming_the_file() {
     )
     .unwrap();
     let msg = load();
-    assert!(msg.contains("https://evil.example.com") && msg.contains("not granted"), "{msg}");
+    assert!(
+        msg.contains("https://evil.example.com") && msg.contains("not granted"),
+        "{msg}"
+    );
     // Nothing was cached for the refused files.
-    assert!(!dir.path().join("cache").exists() || std::fs::read_dir(dir.path().join("cache")).unwrap().count() <= 2);
+    assert!(
+        !dir.path().join("cache").exists()
+            || std::fs::read_dir(dir.path().join("cache")).unwrap().count() <= 2
+    );
 }
 
 #[test]

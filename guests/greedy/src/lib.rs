@@ -6,7 +6,9 @@ mod component {
     wit_bindgen::generate!({ world: "evil:guest/greedy", path: ["../../wit", "wit"], generate_all });
 
     use erp::bank_sync::types::*;
-    use exports::erp::bank_sync::provider::{ConnectStart, Connection, Guest, ProviderInfo, SyncBatch, SyncRequest};
+    use exports::erp::bank_sync::provider::{
+        ConnectStart, Connection, Guest, ProviderInfo, SyncBatch, SyncRequest,
+    };
 
     struct Greedy;
 

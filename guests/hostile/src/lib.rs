@@ -7,7 +7,9 @@ mod component {
     wit_bindgen::generate!({ world: "bank-provider", path: "../../wit" });
 
     use erp::bank_sync::{config, http, log, types::*};
-    use exports::erp::bank_sync::provider::{ConnectStart, Connection, Guest, ProviderInfo, SyncBatch, SyncRequest};
+    use exports::erp::bank_sync::provider::{
+        ConnectStart, Connection, Guest, ProviderInfo, SyncBatch, SyncRequest,
+    };
 
     struct Hostile;
 
@@ -27,7 +29,10 @@ mod component {
     }
 
     fn unsupported() -> ProviderError {
-        ProviderError::InvalidArgument(ArgumentError { name: "call".into(), reason: "not supported by the hostile guest".into() })
+        ProviderError::InvalidArgument(ArgumentError {
+            name: "call".into(),
+            reason: "not supported by the hostile guest".into(),
+        })
     }
 
     impl Guest for Hostile {

@@ -57,7 +57,8 @@ impl LogCapability {
 
     fn take_token(&mut self) -> bool {
         let now = Instant::now();
-        let refill = now.duration_since(self.last_refill).as_secs_f64() * f64::from(self.throttle.per_second);
+        let refill = now.duration_since(self.last_refill).as_secs_f64()
+            * f64::from(self.throttle.per_second);
         self.tokens = (self.tokens + refill).min(f64::from(self.throttle.burst));
         self.last_refill = now;
         if self.tokens >= 1.0 {
@@ -123,7 +124,14 @@ mod tests {
 
     #[test]
     fn a_flood_is_throttled_to_the_burst() {
-        let mut cap = LogCapability::new("p", "c", Throttle { burst: 10, per_second: 0 });
+        let mut cap = LogCapability::new(
+            "p",
+            "c",
+            Throttle {
+                burst: 10,
+                per_second: 0,
+            },
+        );
         for i in 0..10_000 {
             cap.write(Level::Info, format!("line {i}"));
         }
@@ -132,7 +140,14 @@ mod tests {
 
     #[test]
     fn the_bucket_refills_over_time() {
-        let mut cap = LogCapability::new("p", "c", Throttle { burst: 1, per_second: 1000 });
+        let mut cap = LogCapability::new(
+            "p",
+            "c",
+            Throttle {
+                burst: 1,
+                per_second: 1000,
+            },
+        );
         cap.write(Level::Info, "a".into());
         std::thread::sleep(std::time::Duration::from_millis(20));
         cap.write(Level::Info, "b".into());

@@ -59,10 +59,11 @@ impl PluginHost {
         options.call_timeout = settings.call_timeout;
         let runtime = Runtime::load(&settings.plugin_path, options)?;
         let key_file = db_path.with_extension("key");
-        let storage_key = crate::capabilities::storage::host_key(&key_file).map_err(|e| ErpError::Config {
-            path: key_file.clone(),
-            reason: format!("cannot read or create the storage key: {e}"),
-        })?;
+        let storage_key =
+            crate::capabilities::storage::host_key(&key_file).map_err(|e| ErpError::Config {
+                path: key_file.clone(),
+                reason: format!("cannot read or create the storage key: {e}"),
+            })?;
         Ok(Self {
             runtime,
             settings: settings.clone(),

@@ -38,7 +38,10 @@ pub struct Capabilities {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: cannot read the plugin manifest: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: the plugin manifest does not parse: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {message}")]
@@ -78,8 +81,16 @@ impl Manifest {
             path: PathBuf::new(),
             message,
         };
-        if manifest.id.is_empty() || !manifest.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(invalid(format!("id `{}` must be non-empty letters, digits, - or _", manifest.id)));
+        if manifest.id.is_empty()
+            || !manifest
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(format!(
+                "id `{}` must be non-empty letters, digits, - or _",
+                manifest.id
+            )));
         }
         if !manifest.api_version.starts_with("0.1.") {
             return Err(invalid(format!(
@@ -121,7 +132,10 @@ mod tests {
     fn rejects_bad_manifests_with_a_reason() {
         let cases = [
             ("id = 1", "does not parse"),
-            (&GOOD.replace("0.1.0\"\n        [cap", "9.0.0\"\n        [cap"), "not supported"),
+            (
+                &GOOD.replace("0.1.0\"\n        [cap", "9.0.0\"\n        [cap"),
+                "not supported",
+            ),
             (&GOOD.replace("https://api.ibanity.com", "ftp://x"), "ftp"),
             (&format!("{GOOD}\nextra = 1"), "unknown field"),
         ];

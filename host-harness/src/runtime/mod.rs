@@ -96,12 +96,17 @@ impl RuntimeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: cannot read the plugin: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a WebAssembly component ({reason})")]
     NotAComponent { path: PathBuf, reason: String },
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
-    #[error("{path}: the manifest asks for {origin}, which the operator has not granted; grant it or remove it")]
+    #[error(
+        "{path}: the manifest asks for {origin}, which the operator has not granted; grant it or remove it"
+    )]
     NotGranted { path: PathBuf, origin: String },
     #[error("{path}: the plugin imports `{import}`, which this host does not grant")]
     ImportNotGranted { path: PathBuf, import: String },
@@ -163,10 +168,16 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
         reason: reason.to_owned(),
     };
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(not(if bytes.is_empty() { "the file is empty" } else { "no wasm header" }));
+        return Err(not(if bytes.is_empty() {
+            "the file is empty"
+        } else {
+            "no wasm header"
+        }));
     }
     if bytes[4..8] != [0x0d, 0x00, 0x01, 0x00] {
-        return Err(not("it is a core module or an unsupported version; build it for wasm32-wasip2"));
+        return Err(not(
+            "it is a core module or an unsupported version; build it for wasm32-wasip2",
+        ));
     }
     // Validate fully before compiling: a truncated or corrupt file gets a clear reason.
     let mut validator = wasmparser_validator();
@@ -184,7 +195,10 @@ fn wasmparser_validator() -> wasmparser::Validator {
 pub fn component_interface(component: &Component) -> (Vec<String>, Vec<String>) {
     let engine = engine();
     let ty = component.component_type();
-    let imports = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
+    let imports = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
     let exports = ty
         .exports(engine)
         .map(|(name, _)| name.to_owned())
@@ -207,9 +221,9 @@ impl HasData for IoTable {
 /// The WASI p2 interfaces Rust's std uses on wasm32-wasip2, and neither files nor sockets: a
 /// plugin that imports them is refused at load.
 fn add_wasi_without_network(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::p2::bindings::sync::{cli, clocks, io, random};
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::sync::{cli, clocks, io, random};
     use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
     type S = HostState;
     io::error::add_to_linker::<S, IoTable>(l, |t| &mut t.table)?;
@@ -251,9 +265,13 @@ impl Runtime {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
-        let (component, origin) = cache::load(engine(), &options.cache_dir, &bytes).map_err(incompatible)?;
+        let (component, origin) =
+            cache::load(engine(), &options.cache_dir, &bytes).map_err(incompatible)?;
         let (imports, exports) = component_interface(&component);
-        if let Some(import) = imports.iter().find(|i| !GRANTED_IMPORTS.iter().any(|g| i.starts_with(g))) {
+        if let Some(import) = imports
+            .iter()
+            .find(|i| !GRANTED_IMPORTS.iter().any(|g| i.starts_with(g)))
+        {
             return Err(LoadError::ImportNotGranted {
                 path: path.to_owned(),
                 import: import.clone(),
@@ -308,15 +326,23 @@ impl Runtime {
         // The plugin reaches what its manifest asked for and the operator granted, nothing else.
         http_policy.allowed = self.manifest.requested_origins().map_err(|e| setup(&e))?;
         let plugin = self.manifest.id.as_str();
-        let http = HttpCapability::new(http_policy, plugin, &grants.connection_id).map_err(|e| setup(&e))?;
-        let storage = StorageCapability::open(&grants.storage_path, plugin, &grants.connection_id, grants.storage_quota)
-            .map_err(|e| setup(&e))?
-            .with_key(grants.storage_key);
+        let http = HttpCapability::new(http_policy, plugin, &grants.connection_id)
+            .map_err(|e| setup(&e))?;
+        let storage = StorageCapability::open(
+            &grants.storage_path,
+            plugin,
+            &grants.connection_id,
+            grants.storage_quota,
+        )
+        .map_err(|e| setup(&e))?
+        .with_key(grants.storage_key);
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let mut wasi = WasiCtx::builder();
         wasi.stderr(stderr.clone());
         if let Some(at) = grants.wall_clock {
-            wasi.wall_clock(FixedClock(at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default()));
+            wasi.wall_clock(FixedClock(
+                at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
+            ));
         }
         let state = HostState {
             wasi: wasi.build(),
@@ -330,7 +356,10 @@ impl Runtime {
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.options.call_timeout));
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| CallError::Trap(format!("{e:#}")))?;
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| CallError::Trap(format!("{e:#}")))?;
         Ok(Session {
             store,
             bindings,
@@ -419,8 +448,14 @@ impl Session {
             } else if self.store.data().limits.exceeded {
                 CallError::MemoryLimit(self.max_memory / (1024 * 1024))
             } else {
-                let stderr = String::from_utf8_lossy(&self.stderr.contents()).trim().to_owned();
-                let detail = if stderr.is_empty() { format!("{e:#}") } else { format!("{e:#}; plugin said: {stderr}") };
+                let stderr = String::from_utf8_lossy(&self.stderr.contents())
+                    .trim()
+                    .to_owned();
+                let detail = if stderr.is_empty() {
+                    format!("{e:#}")
+                } else {
+                    format!("{e:#}; plugin said: {stderr}")
+                };
                 CallError::Trap(detail)
             }
         })
@@ -440,11 +475,18 @@ impl Session {
         self.call(|p, s| p.call_info(s))
     }
 
-    pub fn list_institutions(&mut self, filter: &types::InstitutionFilter) -> ProviderResult<Vec<types::Institution>> {
+    pub fn list_institutions(
+        &mut self,
+        filter: &types::InstitutionFilter,
+    ) -> ProviderResult<Vec<types::Institution>> {
         self.call(|p, s| p.call_list_institutions(s, filter))
     }
 
-    pub fn begin_connect(&mut self, institution_id: &str, redirect_uri: &str) -> ProviderResult<types::ConnectStart> {
+    pub fn begin_connect(
+        &mut self,
+        institution_id: &str,
+        redirect_uri: &str,
+    ) -> ProviderResult<types::ConnectStart> {
         self.call(|p, s| p.call_begin_connect(s, institution_id, redirect_uri))
     }
 
@@ -452,7 +494,10 @@ impl Session {
         self.call(|p, s| p.call_complete_connect(s, callback_url))
     }
 
-    pub fn list_accounts(&mut self, institution_id: Option<&str>) -> ProviderResult<Vec<types::Account>> {
+    pub fn list_accounts(
+        &mut self,
+        institution_id: Option<&str>,
+    ) -> ProviderResult<Vec<types::Account>> {
         self.call(|p, s| p.call_list_accounts(s, institution_id))
     }
 
@@ -460,7 +505,11 @@ impl Session {
         self.call(|p, s| p.call_sync(s, request))
     }
 
-    pub fn request_reauthorization(&mut self, account_id: &str, redirect_uri: &str) -> ProviderResult<String> {
+    pub fn request_reauthorization(
+        &mut self,
+        account_id: &str,
+        redirect_uri: &str,
+    ) -> ProviderResult<String> {
         self.call(|p, s| p.call_request_reauthorization(s, account_id, redirect_uri))
     }
 
@@ -486,9 +535,11 @@ pub fn inspect(path: &Path) -> Result<String, LoadError> {
     let manifest_path = Manifest::path_for(path);
     let manifest = Manifest::load(&manifest_path)?;
     let bytes = read_component(path)?;
-    let (component, _) = cache::load(engine(), &default_cache_dir(), &bytes).map_err(|e| LoadError::Incompatible {
-        path: path.to_owned(),
-        reason: format!("{e:#}"),
+    let (component, _) = cache::load(engine(), &default_cache_dir(), &bytes).map_err(|e| {
+        LoadError::Incompatible {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        }
     })?;
     let (imports, exports) = component_interface(&component);
     let mut out = String::new();
@@ -498,7 +549,12 @@ pub fn inspect(path: &Path) -> Result<String, LoadError> {
     let _ = writeln!(out, "name        {}", manifest.name);
     let _ = writeln!(out, "version     {}", manifest.version);
     let _ = writeln!(out, "api-version {}", manifest.api_version);
-    let _ = writeln!(out, "size        {} bytes (sha256 {})", bytes.len(), cache::sha256_hex(&bytes));
+    let _ = writeln!(
+        out,
+        "size        {} bytes (sha256 {})",
+        bytes.len(),
+        cache::sha256_hex(&bytes)
+    );
     let _ = writeln!(out, "http hosts:");
     for host in &manifest.capabilities.http {
         let _ = writeln!(out, "  {host}");
@@ -506,7 +562,11 @@ pub fn inspect(path: &Path) -> Result<String, LoadError> {
     let _ = writeln!(out, "imports:");
     for import in &imports {
         let granted = GRANTED_IMPORTS.iter().any(|g| import.starts_with(g));
-        let _ = writeln!(out, "  {import}{}", if granted { "" } else { "   (NOT GRANTED)" });
+        let _ = writeln!(
+            out,
+            "  {import}{}",
+            if granted { "" } else { "   (NOT GRANTED)" }
+        );
     }
     let _ = writeln!(out, "exports:");
     for export in &exports {
