@@ -352,7 +352,11 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, ErpError> {
         conn.busy_timeout(Duration::from_secs(15))?;
         // WAL: the plugin's storage capability writes through its own connection meanwhile.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // NORMAL is safe under WAL: a killed process never loses a committed batch, and a power
+        // cut can lose only the last batches, never consistency; since each batch is committed
+        // with its own cursor, the next sync fetches them again. (The plugin's token storage
+        // keeps FULL: a rotated refresh token cannot be fetched again.)
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(())
     };

@@ -17,8 +17,9 @@
 //! [host]
 //! granted-origins = ["https://api.ibanity.com", "http://127.0.0.1:*", "http://localhost:*"]
 //! refresh-hours = 12
-//! max-lines = 500
+//! max-lines = 1000
 //! call-timeout-secs = 60
+//! http-timeout-ms = 30000                   # per HTTP answer
 //! cache-dir = "/var/cache/erp"
 //!
 //! [[host.client-certificates]]               # Ponto's mutual TLS
@@ -59,6 +60,7 @@ struct HostFile {
     refresh_hours: Option<u32>,
     max_lines: Option<u32>,
     call_timeout_secs: Option<u64>,
+    http_timeout_ms: Option<u64>,
     cache_dir: Option<PathBuf>,
     #[serde(default)]
     client_certificates: Vec<CertFile>,
@@ -81,6 +83,8 @@ pub struct Settings {
     pub refresh_hours: u32,
     pub max_lines: u32,
     pub call_timeout: Duration,
+    /// Longest wait for one HTTP answer (the plugin may ask for less, never more).
+    pub http_timeout: Duration,
     pub cache_dir: PathBuf,
     pub client_certificates: Vec<ClientCertificate>,
 }
@@ -182,10 +186,15 @@ impl Settings {
         if refresh_hours == 0 {
             return Err(bad("[host] refresh-hours must be at least 1".into()));
         }
-        let max_lines = file.host.max_lines.unwrap_or(500);
+        let max_lines = file.host.max_lines.unwrap_or(1000);
         if max_lines == 0 {
             return Err(bad("[host] max-lines must be at least 1".into()));
         }
+        let http_timeout = match file.host.http_timeout_ms {
+            Some(0) => return Err(bad("[host] http-timeout-ms must be at least 1".into())),
+            Some(ms) => Duration::from_millis(ms),
+            None => HttpPolicy::default().timeout,
+        };
         let mut client_certificates = Vec::new();
         for c in &file.host.client_certificates {
             let read = |p: &Path| {
@@ -210,6 +219,7 @@ impl Settings {
             refresh_hours,
             max_lines,
             call_timeout: Duration::from_secs(file.host.call_timeout_secs.unwrap_or(60)),
+            http_timeout,
             cache_dir: file
                 .host
                 .cache_dir
@@ -222,6 +232,7 @@ impl Settings {
     pub fn http_policy(&self) -> HttpPolicy {
         HttpPolicy {
             client_certificates: self.client_certificates.clone(),
+            timeout: self.http_timeout,
             ..HttpPolicy::default()
         }
     }
@@ -258,6 +269,10 @@ mod tests {
         assert_eq!(s.provider_config["overlap-days"], "3");
         assert_eq!(s.refresh_hours, 6);
         assert_eq!(s.granted_origins.len(), 3);
+        assert_eq!(s.http_policy().timeout, Duration::from_secs(30), "default");
+        let p = write(&dir, "[host]\nhttp-timeout-ms = 250\n");
+        let s = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap();
+        assert_eq!(s.http_policy().timeout, Duration::from_millis(250));
     }
 
     #[test]

@@ -179,16 +179,22 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
             "it is a core module or an unsupported version; build it for wasm32-wasip2",
         ));
     }
-    // Validate fully before compiling: a truncated or corrupt file gets a clear reason.
-    let mut validator = wasmparser_validator();
-    validator
-        .validate_all(&bytes)
-        .map_err(|e| not(&format!("invalid: {}", e.message())))?;
+    // The body is validated in full before it is first compiled (`cache::load`).
     Ok(bytes)
 }
 
-fn wasmparser_validator() -> wasmparser::Validator {
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+/// Load a component through the cache, with errors that name the file.
+fn load_component(path: &Path, bytes: &[u8], cache_dir: &Path) -> Result<(Component, cache::Origin), LoadError> {
+    cache::load(engine(), cache_dir, bytes).map_err(|failure| match failure {
+        cache::Failure::Invalid(reason) => LoadError::NotAComponent {
+            path: path.to_owned(),
+            reason: format!("invalid: {reason}"),
+        },
+        cache::Failure::Compile(e) => LoadError::Incompatible {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        },
+    })
 }
 
 /// The import and export names of a component.
@@ -265,8 +271,7 @@ impl Runtime {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
-        let (component, origin) =
-            cache::load(engine(), &options.cache_dir, &bytes).map_err(incompatible)?;
+        let (component, origin) = load_component(path, &bytes, &options.cache_dir)?;
         let (imports, exports) = component_interface(&component);
         if let Some(import) = imports
             .iter()
@@ -535,12 +540,7 @@ pub fn inspect(path: &Path) -> Result<String, LoadError> {
     let manifest_path = Manifest::path_for(path);
     let manifest = Manifest::load(&manifest_path)?;
     let bytes = read_component(path)?;
-    let (component, _) = cache::load(engine(), &default_cache_dir(), &bytes).map_err(|e| {
-        LoadError::Incompatible {
-            path: path.to_owned(),
-            reason: format!("{e:#}"),
-        }
-    })?;
+    let (component, _) = load_component(path, &bytes, &default_cache_dir())?;
     let (imports, exports) = component_interface(&component);
     let mut out = String::new();
     let _ = writeln!(out, "plugin      {}", path.display());
@@ -551,9 +551,9 @@ pub fn inspect(path: &Path) -> Result<String, LoadError> {
     let _ = writeln!(out, "api-version {}", manifest.api_version);
     let _ = writeln!(
         out,
-        "size        {} bytes (sha256 {})",
+        "size        {} bytes (blake3 {})",
         bytes.len(),
-        cache::sha256_hex(&bytes)
+        cache::content_hash(&bytes)
     );
     let _ = writeln!(out, "http hosts:");
     for host in &manifest.capabilities.http {
