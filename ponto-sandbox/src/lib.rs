@@ -92,6 +92,15 @@ pub struct SandboxAccountInfo {
     pub seeded_transactions: u64,
 }
 
+/// See [`Sandbox::issued_secrets`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssuedSecrets {
+    pub access_tokens: Vec<String>,
+    pub refresh_tokens: Vec<String>,
+    pub authorization_codes: Vec<String>,
+    pub client_secret: String,
+}
+
 /// A transactions page being derived ahead of the request for it (see `api::transactions`).
 pub(crate) struct Prefetch {
     pub account: usize,
@@ -196,6 +205,23 @@ impl Sandbox {
         account_infos(&self.shared.data)
     }
 
+    /// Every secret this sandbox ever issued or holds, for tests that prove none leaks: the
+    /// token maps keep every entry for the sandbox's life (used and revoked ones are flagged,
+    /// never removed), so this is the complete list.
+    pub fn issued_secrets(&self) -> IssuedSecrets {
+        let w = self.shared.world.lock().expect("world lock");
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        IssuedSecrets {
+            access_tokens: sorted(w.access.keys().cloned().collect()),
+            refresh_tokens: sorted(w.refresh.keys().cloned().collect()),
+            authorization_codes: sorted(w.codes.keys().cloned().collect()),
+            client_secret: w.settings.client_secret.clone(),
+        }
+    }
+
     /// Queues `n` new bookings (dated today) that appear after the account's next successful
     /// transactions synchronization, as a bank reports them.
     pub fn add_transactions(&self, account_id: &str, n: u32) {
@@ -282,7 +308,7 @@ fn account_infos(data: &Generator) -> Vec<SandboxAccountInfo> {
 fn apply_fault(w: &mut World, fault: Fault) {
     let idx_of = |w: &World, id: &str| w.data.account(id).map(|a| a.idx as usize);
     match fault {
-        Fault::Http { failure, scope } => w.faults.push(ActiveFault { failure, scope }),
+        Fault::Http { failure, scope } => w.faults.push(ActiveFault::new(failure, scope)),
         Fault::ExpiredConsent { account_id } => {
             if let Some(i) = idx_of(w, &account_id) {
                 let st = &mut w.accounts[i];
@@ -406,11 +432,19 @@ async fn faults_mw(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> R
     if !path.starts_with("/ponto-connect") {
         return next.run(req).await;
     }
-    let failure = {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
+    let hit = {
         let mut w = sh.world.lock().expect("world lock");
-        faults::take_matching(&mut w.faults, &path)
+        faults::take_matching(&mut w.faults, &path, &path_and_query)
     };
-    let Some(failure) = failure else {
+    let Some(faults::Hit {
+        failure,
+        first_page,
+    }) = hit
+    else {
         return next.run(req).await;
     };
     match failure {
@@ -465,6 +499,100 @@ async fn faults_mw(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> R
              <center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
         )
             .into_response(),
+        HttpFailure::ConnectionReset => {
+            let resp = next.run(req).await;
+            let (mut parts, _) = resp.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from_stream(ResetStream { sent: false }))
+        }
+        HttpFailure::JsonApiErrorWithoutDetail { status, code } => {
+            let error = match code {
+                Some(c) => serde_json::json!({ "code": c }),
+                None => serde_json::json!({}),
+            };
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                [(header::CONTENT_TYPE, errors::JSON_API)],
+                serde_json::json!({ "errors": [error] }).to_string(),
+            )
+                .into_response()
+        }
+        HttpFailure::UnknownEnumValue { field, value } => {
+            let value = serde_json::to_vec(&value).unwrap_or_default();
+            rewrite_ok(next.run(req).await, |b| {
+                faults::rewrite_members(b, &field, |old| {
+                    old.starts_with(b"\"").then(|| value.clone())
+                })
+            })
+            .await
+        }
+        HttpFailure::MissingAttribute { field } => {
+            rewrite_ok(next.run(req).await, |b| {
+                faults::rewrite_members(b, &field, |_| None)
+            })
+            .await
+        }
+        HttpFailure::NullValue { field } => {
+            rewrite_ok(next.run(req).await, |b| {
+                faults::rewrite_members(b, &field, |_| Some(b"null".to_vec()))
+            })
+            .await
+        }
+        HttpFailure::ForeignNextLink { origin } => {
+            rewrite_ok(next.run(req).await, |b| {
+                faults::rewrite_next(b, |u| faults::with_origin(u, &origin))
+            })
+            .await
+        }
+        HttpFailure::LoopingNextLink => {
+            let back = format!("{}{}", sh.base_url(), first_page.unwrap_or_default());
+            rewrite_ok(next.run(req).await, |b| {
+                faults::rewrite_next(b, |_| back.clone())
+            })
+            .await
+        }
+        HttpFailure::HugePage { bytes } => {
+            rewrite_ok(next.run(req).await, |b| faults::pad(b, bytes)).await
+        }
+    }
+}
+
+/// A successful response with its body rewritten by `f` (errors pass unchanged).
+async fn rewrite_ok(resp: Response, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Response {
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let new = f(&bytes);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(new.len()));
+    Response::from_parts(parts, Body::from(new))
+}
+
+/// A body that sends a first chunk, then fails: hyper aborts the connection mid-response.
+struct ResetStream {
+    sent: bool,
+}
+
+impl futures_core::Stream for ResetStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.sent {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "sandbox fault: connection reset",
+            ))));
+        }
+        self.sent = true;
+        std::task::Poll::Ready(Some(Ok(Bytes::from_static(b"{\"data\":[{\"type\":"))))
     }
 }
 

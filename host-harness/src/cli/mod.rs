@@ -216,12 +216,21 @@ pub fn main() -> i32 {
 }
 
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     // Plugin logs and HTTP audit lines go to stderr, only when asked for (RUST_LOG=info).
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
+    // Never ureq's trace level, whatever RUST_LOG says: it prints Location headers in full (an
+    // authorization code) and raw request bytes (bearer tokens, client credentials).
+    let no_wire_dumps = tracing_subscriber::filter::filter_fn(|m| {
+        !(*m.level() == tracing::Level::TRACE && m.target().starts_with("ureq"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .finish()
+        .with(no_wire_dumps)
         .try_init();
 }
 
