@@ -3,9 +3,9 @@
 //! - [`runtime`]: the wasmtime embedding (engine, limits, compile cache, load-time checks).
 //! - [`capabilities`]: what a plugin is granted: `http`, `storage`, `log`, `config`.
 
-mod bindings;
 pub mod bench;
+mod bindings;
 pub mod capabilities;
-pub mod runtime;
 pub mod cli;
 pub mod erp;
+pub mod runtime;

@@ -71,7 +71,9 @@ pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> Result<(Component, Orig
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
         .validate_all(wasm)
         .map_err(|e| Failure::Invalid(e.message().to_owned()))?;
-    let compiled = engine.precompile_component(wasm).map_err(Failure::Compile)?;
+    let compiled = engine
+        .precompile_component(wasm)
+        .map_err(Failure::Compile)?;
     // SAFETY: these bytes were produced just now by this engine.
     let component = unsafe { Component::deserialize(engine, &compiled).map_err(Failure::Compile)? };
     let _ = store(&path, &digest_path, &compiled);

@@ -184,7 +184,11 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
 }
 
 /// Load a component through the cache, with errors that name the file.
-fn load_component(path: &Path, bytes: &[u8], cache_dir: &Path) -> Result<(Component, cache::Origin), LoadError> {
+fn load_component(
+    path: &Path,
+    bytes: &[u8],
+    cache_dir: &Path,
+) -> Result<(Component, cache::Origin), LoadError> {
     cache::load(engine(), cache_dir, bytes).map_err(|failure| match failure {
         cache::Failure::Invalid(reason) => LoadError::NotAComponent {
             path: path.to_owned(),
