@@ -130,7 +130,7 @@ fn run_suite(kills: u32, crash_max_lines: u32) {
         figures.places_searched,
         started.elapsed().as_secs_f64()
     );
-    println!(
+    let summary = format!(
         "reliability: faults tried {}, recovered {}, typed errors {}, crashes survived {}, fuzz cases {}, secrets found {}",
         figures.faults_tried,
         figures.recovered,
@@ -138,6 +138,12 @@ fn run_suite(kills: u32, crash_max_lines: u32) {
         figures.kills,
         fuzz,
         figures.secrets_found
+    );
+    println!("{summary}");
+    // `cargo test` captures output; CI prints the line from this file after the run.
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability-summary.txt"),
+        format!("{summary}\n"),
     );
     assert!(found.is_empty(), "secrets leaked (kind, where): {found:?}");
 }
