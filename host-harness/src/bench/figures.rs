@@ -545,7 +545,7 @@ fn figure4(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let mut cache_ms = metric(
         "4",
         "cache_ms",
-        "  cache read + sha256 check + deserialize",
+        "  cache read + blake3 check + deserialize",
         "ms",
         None,
     );
