@@ -313,6 +313,8 @@ pub struct StoredWarning {
 pub struct BatchOutcome {
     pub new_lines: u64,
     pub updated_lines: u64,
+    /// Updated lines whose amount the bank changed (each also recorded as a warning).
+    pub changed_amounts: u64,
     pub statements: u64,
     pub done: bool,
 }
@@ -880,6 +882,34 @@ impl Db {
                      WHERE journal_id = ?1 AND transaction_id = ?2",
                 )?;
                 for l in &batch.updated_lines {
+                    // A bank that changes a booked amount changes a statement the accountant may
+                    // already have reconciled: apply it (the bank is the truth) but say so.
+                    let before: Option<(String, String)> = tx
+                        .query_row(
+                            "SELECT amount, statement_key FROM statement_lines WHERE journal_id = ?1 AND transaction_id = ?2",
+                            params![account.journal_id, l.transaction_id],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    if let Some((old, key)) = before
+                        && money::parse(&old) != money::parse(&l.amount)
+                    {
+                        tx.execute(
+                            "INSERT INTO sync_warnings (sync_run_id, online_account_id, kind, message, created_at)
+                             VALUES (?1, ?2, 'other', ?3, ?4)",
+                            params![
+                                run_id,
+                                account.id,
+                                format!(
+                                    "the bank changed the amount of transaction {} (statement {key}) from {old} to {} {}; \
+                                     the line was updated: check any reconciliation made on it",
+                                    l.transaction_id, l.amount, l.currency
+                                ),
+                                at
+                            ],
+                        )?;
+                        out.changed_amounts += 1;
+                    }
                     out.updated_lines += update.execute(params![
                         account.journal_id,
                         l.transaction_id,
@@ -969,7 +999,7 @@ impl Db {
                             account.id,
                             state,
                             at,
-                            !batch.warnings.is_empty(),
+                            !batch.warnings.is_empty() || out.changed_amounts > 0,
                             batch.warnings.last().map(|w| w.message.clone())
                         ],
                     )?;
@@ -986,7 +1016,7 @@ impl Db {
                     out.new_lines,
                     out.updated_lines,
                     out.statements,
-                    batch.warnings.len() as u64,
+                    batch.warnings.len() as u64 + out.changed_amounts,
                     batch.transactions_read,
                     out.done,
                     at

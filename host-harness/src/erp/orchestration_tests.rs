@@ -390,6 +390,24 @@ fn pending_lines_are_replaced_wholesale_and_updated_lines_update() {
         ["p3"]
     );
     assert_eq!(db.lines(1).unwrap()[0].payment_reference, "corrected");
+    assert_eq!(out.changed_amounts, 0, "same amount: no warning");
+    // The bank changes the booked amount: applied, and said.
+    let mut recast = line("t1", "2026-11-24", "1.10");
+    recast.payment_reference = "corrected".into();
+    let mut third = batch(vec![], vec![], SyncProgress::Done("s2b".into()));
+    third.updated_lines = vec![recast];
+    let r = db.begin_run(&acc).unwrap();
+    let out = db.apply_batch(&acc, r.run_id, 1, &third).unwrap();
+    assert_eq!(out.changed_amounts, 1);
+    assert_eq!(db.lines(1).unwrap()[0].amount, "1.10");
+    let warned = db.latest_warnings().unwrap();
+    assert!(
+        warned.iter().any(
+            |w| w.message.contains("changed the amount of transaction t1")
+                && w.message.contains("from 1.00 to 1.10")
+        ),
+        "{warned:?}"
+    );
     // `None` leaves the pending list alone.
     let r = db.begin_run(&acc).unwrap();
     db.apply_batch(
