@@ -1,19 +1,18 @@
-//! The ERP's provider host for benchmarks: the same component and grants as
-//! [`crate::erp::provider::PluginHost`], plus what the figures need to see: the plugin's peak
-//! linear memory and the time spent inside `sync` calls.
+//! The ERP's provider host for benchmarks: the ERP's own [`PluginHost`] (same component, same
+//! grants), with each provider wrapped to record what the figures need: the plugin's peak linear
+//! memory and the time spent inside `sync` calls.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::erp::errors::{Context, ErpError};
-use crate::erp::provider::{Provider, ProviderHost};
+use crate::erp::provider::{PluginHost, Provider, ProviderHost};
 use crate::erp::settings::Settings;
+use crate::runtime::Session;
 use crate::runtime::types::{
-    Account, ConnectStart, Connection, Institution, InstitutionFilter, ProviderError, SyncBatch,
-    SyncRequest,
+    Account, ConnectStart, Connection, Institution, InstitutionFilter, SyncBatch, SyncRequest,
 };
-use crate::runtime::{CallError, Runtime, RuntimeOptions, Session, SessionGrants};
 
 /// What the sessions of a [`WasmHost`] measured, summed over sessions.
 #[derive(Clone, Copy, Debug, Default)]
@@ -26,21 +25,14 @@ pub struct WasmStats {
 }
 
 pub struct WasmHost {
-    runtime: Runtime,
-    settings: Settings,
-    db_path: PathBuf,
-    stats: std::sync::Arc<Mutex<WasmStats>>,
+    inner: PluginHost,
+    stats: Arc<Mutex<WasmStats>>,
 }
 
 impl WasmHost {
     pub fn load(settings: &Settings, db_path: &Path) -> Result<Self, ErpError> {
-        let mut options = RuntimeOptions::new(settings.cache_dir.clone());
-        options.granted_origins = settings.granted_origins.clone();
-        options.call_timeout = settings.call_timeout;
         Ok(Self {
-            runtime: Runtime::load(&settings.plugin_path, options)?,
-            settings: settings.clone(),
-            db_path: db_path.to_owned(),
+            inner: PluginHost::load(settings, db_path)?,
             stats: Default::default(),
         })
     }
@@ -55,95 +47,87 @@ impl WasmHost {
 
     /// A bare session (figure 2 drives `sync` itself).
     pub fn raw_session(&self, connection_id: &str) -> Result<Session, ErpError> {
-        let mut grants = SessionGrants::new(connection_id, &self.db_path);
-        grants.config = self.settings.provider_config.clone();
-        grants.http = self.settings.http_policy();
-        self.runtime.session(grants).map_err(ErpError::Call)
+        self.inner.raw_session(connection_id)
     }
 }
 
 impl ProviderHost for WasmHost {
     fn provider_id(&self) -> String {
-        self.runtime.manifest().id.clone()
+        self.inner.provider_id()
     }
 
     fn session(&self, connection_id: &str) -> Result<Box<dyn Provider>, ErpError> {
-        Ok(Box::new(WasmProvider {
-            session: self.raw_session(connection_id)?,
-            context: Context::default(),
+        Ok(Box::new(Measured {
+            inner: self.inner.session(connection_id)?,
             stats: self.stats.clone(),
         }))
     }
 }
 
-struct WasmProvider {
-    session: Session,
-    context: Context,
-    stats: std::sync::Arc<Mutex<WasmStats>>,
+/// A provider that records its peak memory and its time in `sync`.
+struct Measured {
+    inner: Box<dyn Provider>,
+    stats: Arc<Mutex<WasmStats>>,
 }
 
-impl WasmProvider {
-    fn fold<T>(&self, r: Result<Result<T, ProviderError>, CallError>) -> Result<T, ErpError> {
+impl Measured {
+    fn record<T>(&self, result: T, sync_time: Option<Duration>) -> T {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        stats.peak_memory = stats.peak_memory.max(self.session.peak_memory());
-        match r {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ErpError::provider(e, self.context.clone())),
-            Err(e) => Err(ErpError::Call(e)),
+        stats.peak_memory = stats.peak_memory.max(self.inner.peak_memory().unwrap_or(0));
+        if let Some(t) = sync_time {
+            stats.sync_time += t;
+            stats.sync_calls += 1;
         }
+        result
     }
 }
 
-impl Provider for WasmProvider {
+impl Provider for Measured {
     fn list_institutions(
         &mut self,
         filter: &InstitutionFilter,
     ) -> Result<Vec<Institution>, ErpError> {
-        let r = self.session.list_institutions(filter);
-        self.fold(r)
+        let r = self.inner.list_institutions(filter);
+        self.record(r, None)
     }
     fn begin_connect(
         &mut self,
         institution_id: &str,
         redirect_uri: &str,
     ) -> Result<ConnectStart, ErpError> {
-        let r = self.session.begin_connect(institution_id, redirect_uri);
-        self.fold(r)
+        let r = self.inner.begin_connect(institution_id, redirect_uri);
+        self.record(r, None)
     }
     fn complete_connect(&mut self, callback_url: &str) -> Result<Connection, ErpError> {
-        let r = self.session.complete_connect(callback_url);
-        self.fold(r)
+        let r = self.inner.complete_connect(callback_url);
+        self.record(r, None)
     }
     fn list_accounts(&mut self, institution_id: Option<&str>) -> Result<Vec<Account>, ErpError> {
-        let r = self.session.list_accounts(institution_id);
-        self.fold(r)
+        let r = self.inner.list_accounts(institution_id);
+        self.record(r, None)
     }
     fn sync(&mut self, request: &SyncRequest) -> Result<SyncBatch, ErpError> {
         let t = Instant::now();
-        let r = self.session.sync(request);
+        let r = self.inner.sync(request);
         let elapsed = t.elapsed();
-        {
-            let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-            stats.sync_time += elapsed;
-            stats.sync_calls += 1;
-        }
-        self.fold(r)
+        self.record(r, Some(elapsed))
     }
     fn request_reauthorization(
         &mut self,
         account_id: &str,
         redirect_uri: &str,
     ) -> Result<String, ErpError> {
-        let r = self
-            .session
-            .request_reauthorization(account_id, redirect_uri);
-        self.fold(r)
+        let r = self.inner.request_reauthorization(account_id, redirect_uri);
+        self.record(r, None)
     }
     fn disconnect(&mut self) -> Result<(), ErpError> {
-        let r = self.session.disconnect();
-        self.fold(r)
+        let r = self.inner.disconnect();
+        self.record(r, None)
     }
     fn set_context(&mut self, context: Context) {
-        self.context = context;
+        self.inner.set_context(context);
+    }
+    fn peak_memory(&self) -> Option<usize> {
+        self.inner.peak_memory()
     }
 }

@@ -33,6 +33,10 @@ pub trait Provider {
     fn disconnect(&mut self) -> Result<(), ErpError>;
     /// Set what errors are about, for the advice they carry.
     fn set_context(&mut self, context: Context);
+    /// Largest linear memory the provider's instance reached, when it runs in wasm.
+    fn peak_memory(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Starts provider jobs, one per connection (a crashed job is replaced by a fresh one).
@@ -75,6 +79,15 @@ impl PluginHost {
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
+
+    /// A bare job for one connection, with this ERP's grants (settings, HTTP policy, storage key).
+    pub fn raw_session(&self, connection_id: &str) -> Result<Session, ErpError> {
+        let mut grants = SessionGrants::new(connection_id, &self.db_path);
+        grants.config = self.settings.provider_config.clone();
+        grants.storage_key = Some(self.storage_key);
+        grants.http = self.settings.http_policy();
+        self.runtime.session(grants).map_err(ErpError::Call)
+    }
 }
 
 impl ProviderHost for PluginHost {
@@ -83,13 +96,8 @@ impl ProviderHost for PluginHost {
     }
 
     fn session(&self, connection_id: &str) -> Result<Box<dyn Provider>, ErpError> {
-        let mut grants = SessionGrants::new(connection_id, &self.db_path);
-        grants.config = self.settings.provider_config.clone();
-        grants.storage_key = Some(self.storage_key);
-        grants.http = self.settings.http_policy();
-        let session = self.runtime.session(grants).map_err(ErpError::Call)?;
         Ok(Box::new(PluginProvider {
-            session,
+            session: self.raw_session(connection_id)?,
             context: Context::default(),
         }))
     }
@@ -161,5 +169,9 @@ impl Provider for PluginProvider {
 
     fn set_context(&mut self, context: Context) {
         self.context = context;
+    }
+
+    fn peak_memory(&self) -> Option<usize> {
+        Some(self.session.peak_memory())
     }
 }
