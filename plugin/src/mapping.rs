@@ -2,7 +2,7 @@
 
 use crate::config::DateField;
 use crate::decimal::Decimal;
-use crate::jsonapi::{Resource, When, timestamp};
+use crate::jsonapi::{Attributes, Resource, When, timestamp};
 use crate::model::{
     Account, Availability, Balance, Institution, InstitutionStatus, Maintenance, PendingLine,
     ProviderError, Result, StatementLine,
@@ -241,6 +241,21 @@ pub struct Mapped {
     pub amount: Decimal,
 }
 
+/// The required `amount` (exact) and `currency` of a (pending) transaction.
+fn amount_and_currency(
+    a: &Attributes,
+    bad: &dyn Fn(&str, String) -> ProviderError,
+) -> Result<(Decimal, String)> {
+    let amount = a
+        .decimal("amount")
+        .map_err(|e| bad("amount", e))?
+        .ok_or_else(|| bad("amount", "the amount is missing".into()))?;
+    let currency = a
+        .text("currency")
+        .ok_or_else(|| bad("currency", "the currency is missing".into()))?;
+    Ok((amount, currency))
+}
+
 /// Ponto transaction → statement line.
 pub fn transaction(raw: &RawValue, tz: Tz, date_field: DateField) -> Result<Mapped> {
     const WHAT: &str = "transaction";
@@ -250,13 +265,7 @@ pub fn transaction(raw: &RawValue, tz: Tz, date_field: DateField) -> Result<Mapp
     let bad = |field: &str, reason: String| {
         ProviderError::malformed(WHAT, Some(field), Some(&id), reason)
     };
-    let amount = a
-        .decimal("amount")
-        .map_err(|e| bad("amount", e))?
-        .ok_or_else(|| bad("amount", "the amount is missing".into()))?;
-    let currency = a
-        .text("currency")
-        .ok_or_else(|| bad("currency", "the currency is missing".into()))?;
+    let (amount, currency) = amount_and_currency(a, &bad)?;
     let date_name = match date_field {
         DateField::Execution => "executionDate",
         DateField::Value => "valueDate",
@@ -306,13 +315,7 @@ pub fn pending(raw: &RawValue, tz: Tz) -> Result<PendingLine> {
     let bad = |field: &str, reason: String| {
         ProviderError::malformed(WHAT, Some(field), Some(&id), reason)
     };
-    let amount = a
-        .decimal("amount")
-        .map_err(|e| bad("amount", e))?
-        .ok_or_else(|| bad("amount", "the amount is missing".into()))?;
-    let currency = a
-        .text("currency")
-        .ok_or_else(|| bad("currency", "the currency is missing".into()))?;
+    let (amount, currency) = amount_and_currency(a, &bad)?;
     let mut date = None;
     for name in ["executionDate", "valueDate", "createdAt"] {
         if let Some(w) = a.when(name).map_err(|e| bad(name, e))? {
