@@ -10,17 +10,42 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PACKAGES: &[(&str, &str, &str)] = &[
-    // (package, artifact, env var naming its path)
-    (
-        "ponto-provider",
-        "ponto_provider.wasm",
-        "PONTO_PROVIDER_WASM",
-    ),
-    ("hostile-guest", "hostile_guest.wasm", "HOSTILE_GUEST_WASM"),
-    ("greedy-guest", "greedy_guest.wasm", "GREEDY_GUEST_WASM"),
+/// What the nested build makes, and where each component is handed over with its manifest.
+struct Component {
+    package: &'static str,
+    artifact: &'static str,
+    /// Environment variable (for the crate and its tests) naming the component's path.
+    env: &'static str,
+    /// Its `provider.toml`, relative to the workspace root.
+    manifest: &'static str,
+    /// A directory of its own under the output dir, so guests' manifests do not collide with
+    /// the provider's; none leaves it where cargo put it.
+    dir: Option<&'static str>,
+}
+
+const COMPONENTS: &[Component] = &[
+    Component {
+        package: "ponto-provider",
+        artifact: "ponto_provider.wasm",
+        env: "PONTO_PROVIDER_WASM",
+        manifest: "plugin/provider.toml",
+        dir: None,
+    },
+    Component {
+        package: "hostile-guest",
+        artifact: "hostile_guest.wasm",
+        env: "HOSTILE_GUEST_WASM",
+        manifest: "guests/hostile/provider.toml",
+        dir: Some("hostile-guest"),
+    },
+    Component {
+        package: "greedy-guest",
+        artifact: "greedy_guest.wasm",
+        env: "GREEDY_GUEST_WASM",
+        manifest: "guests/greedy/provider.toml",
+        dir: Some("greedy-guest"),
+    },
 ];
-// Each guest also gets a directory of its own, with its manifest beside it (`*_DIR_WASM`).
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -54,8 +79,8 @@ fn main() {
         .args(["--config", "profile.release.lto=true"])
         .args(["--config", "profile.release.codegen-units=1"])
         .args(["--config", "profile.release.strip=true"]);
-    for (package, _, _) in PACKAGES {
-        cmd.args(["-p", package]);
+    for c in COMPONENTS {
+        cmd.args(["-p", c.package]);
     }
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
@@ -93,9 +118,7 @@ fn main() {
         }
         // While someone edits the plugin, keep serving the last good build rather than blocking
         // every host build; a clean clone has none, so there a broken plugin still fails loudly.
-        let stale_ok = PACKAGES
-            .iter()
-            .all(|(_, artifact, _)| out.join(artifact).exists());
+        let stale_ok = COMPONENTS.iter().all(|c| out.join(c.artifact).exists());
         if !stale_ok {
             panic!("building the WebAssembly components failed:\n{stderr}");
         }
@@ -104,30 +127,17 @@ fn main() {
             log.display()
         );
     }
-    for (_, artifact, var) in PACKAGES {
-        println!("cargo:rustc-env={var}={}", out.join(artifact).display());
-    }
-    // The provider ships with its manifest beside it.
-    copy(
-        &root.join("plugin/provider.toml"),
-        &out.join("provider.toml"),
-    );
-    for guest in ["hostile", "greedy"] {
-        let dir = out.join(format!("{guest}-guest"));
+    for c in COMPONENTS {
+        let built = out.join(c.artifact);
+        let dir = c.dir.map_or_else(|| out.clone(), |d| out.join(d));
         std::fs::create_dir_all(&dir).unwrap();
-        copy(
-            &out.join(format!("{guest}_guest.wasm")),
-            &dir.join(format!("{guest}_guest.wasm")),
-        );
-        copy(
-            &root.join(format!("guests/{guest}/provider.toml")),
-            &dir.join("provider.toml"),
-        );
-        println!(
-            "cargo:rustc-env={}_DIR_WASM={}",
-            guest.to_uppercase(),
-            dir.join(format!("{guest}_guest.wasm")).display()
-        );
+        let shipped = dir.join(c.artifact);
+        if shipped != built {
+            copy(&built, &shipped);
+        }
+        // Every component ships with its manifest beside it.
+        copy(&root.join(c.manifest), &dir.join("provider.toml"));
+        println!("cargo:rustc-env={}={}", c.env, shipped.display());
     }
 }
 

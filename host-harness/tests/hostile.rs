@@ -10,8 +10,8 @@ use host_harness::capabilities::http::AllowedOrigin;
 use host_harness::runtime::types::{InstitutionFilter, ProviderError};
 use host_harness::runtime::{CallError, LoadError, Runtime, RuntimeOptions, SessionGrants};
 
-const HOSTILE: &str = env!("HOSTILE_DIR_WASM");
-const GREEDY: &str = env!("GREEDY_DIR_WASM");
+const HOSTILE: &str = env!("HOSTILE_GUEST_WASM");
+const GREEDY: &str = env!("GREEDY_GUEST_WASM");
 const PONTO: &str = env!("PONTO_PROVIDER_WASM");
 
 fn loopback() -> Vec<AllowedOrigin> {
