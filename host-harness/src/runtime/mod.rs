@@ -216,11 +216,19 @@ pub fn component_interface(component: &Component) -> (Vec<String>, Vec<String>) 
     (imports, exports)
 }
 
-fn linker() -> wasmtime::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine());
-    add_wasi_without_network(&mut linker)?;
-    capabilities::add_to_linker(&mut linker)?;
-    Ok(linker)
+/// The process-wide linker: the same host functions serve every plugin, so they are registered
+/// once (this is a measurable part of a cached load).
+fn linker() -> Result<&'static Linker<HostState>, String> {
+    static LINKER: OnceLock<Result<Linker<HostState>, String>> = OnceLock::new();
+    LINKER
+        .get_or_init(|| {
+            let mut linker = Linker::new(engine());
+            add_wasi_without_network(&mut linker).map_err(|e| format!("{e:#}"))?;
+            capabilities::add_to_linker(&mut linker).map_err(|e| format!("{e:#}"))?;
+            Ok(linker)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 struct IoTable;
@@ -292,7 +300,10 @@ impl Runtime {
                 export: "erp:bank-sync/provider@0.1.0".into(),
             });
         }
-        let linker = linker().map_err(incompatible)?;
+        let linker = linker().map_err(|reason| LoadError::Incompatible {
+            path: path.to_owned(),
+            reason,
+        })?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             // wasmtime names the import it could not satisfy.
             LoadError::ImportNotGranted {
