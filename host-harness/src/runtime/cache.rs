@@ -98,5 +98,62 @@ fn store(path: &Path, digest_path: &Path, compiled: &[u8]) -> std::io::Result<()
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     fs::write(&tmp, compiled)?;
     fs::write(digest_path, content_hash(compiled))?;
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        prune(dir, KEEP);
+    }
+    Ok(())
+}
+
+/// Compiled entries kept per cache directory: each plugin upgrade (or wasmtime upgrade) writes a
+/// new ~3 MB entry, and nothing else would ever remove the old ones.
+const KEEP: usize = 8;
+
+/// Removes all but the `keep` most recently written entries (and their digests). An entry removed
+/// while another process still uses it costs that process nothing (it is mapped) and the next
+/// load one recompile.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut compiled: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    compiled.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in compiled.into_iter().skip(keep) {
+        let _ = fs::remove_file(old.with_extension("cwasm.blake3"));
+        let _ = fs::remove_file(old);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_entries_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for i in 0..5u64 {
+            let p = dir.path().join(format!("{i}.cwasm"));
+            fs::write(&p, b"x").unwrap();
+            fs::write(p.with_extension("cwasm.blake3"), b"d").unwrap();
+            let f = fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(t0 + std::time::Duration::from_secs(i * 60)).unwrap();
+        }
+        fs::write(dir.path().join("unrelated.txt"), b"kept").unwrap();
+        prune(dir.path(), 2);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["3.cwasm", "3.cwasm.blake3", "4.cwasm", "4.cwasm.blake3", "unrelated.txt"]
+        );
+    }
 }
