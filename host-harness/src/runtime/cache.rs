@@ -142,7 +142,8 @@ mod tests {
             fs::write(&p, b"x").unwrap();
             fs::write(p.with_extension("cwasm.blake3"), b"d").unwrap();
             let f = fs::File::options().write(true).open(&p).unwrap();
-            f.set_modified(t0 + std::time::Duration::from_secs(i * 60)).unwrap();
+            f.set_modified(t0 + std::time::Duration::from_secs(i * 60))
+                .unwrap();
         }
         fs::write(dir.path().join("unrelated.txt"), b"kept").unwrap();
         prune(dir.path(), 2);
@@ -153,7 +154,13 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            ["3.cwasm", "3.cwasm.blake3", "4.cwasm", "4.cwasm.blake3", "unrelated.txt"]
+            [
+                "3.cwasm",
+                "3.cwasm.blake3",
+                "4.cwasm",
+                "4.cwasm.blake3",
+                "unrelated.txt"
+            ]
         );
     }
 }
