@@ -59,6 +59,13 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
+/// A page's resources, checked next link and `meta`.
+pub type PageWithMeta = (
+    Vec<Box<RawValue>>,
+    Option<String>,
+    Option<serde_json::Value>,
+);
+
 /// The Ponto client for one provider call.
 pub struct Api<'h> {
     pub host: &'h dyn Host,
@@ -337,7 +344,37 @@ impl<'h> Api<'h> {
         let doc: Collection = serde_json::from_slice(&body).map_err(|e| {
             ProviderError::malformed(what, Some("data"), None, format!("not a collection: {e}"))
         })?;
-        let next = match doc.links.and_then(|l| l.next) {
+        let next = self.next_of(doc.links, url, what)?;
+        Ok((doc.data, next))
+    }
+
+    /// Like [`Api::page`], with the collection's `meta` (where Ponto says which synchronization
+    /// the list reflects).
+    pub fn page_with_meta(&self, url: &str, auth: Auth, what: &str) -> Result<PageWithMeta> {
+        #[derive(Deserialize)]
+        struct WithMeta {
+            data: Vec<Box<RawValue>>,
+            #[serde(default)]
+            links: Option<crate::jsonapi::Links>,
+            #[serde(default)]
+            meta: Option<serde_json::Value>,
+        }
+        let body = self.get(url, auth, what)?;
+        let doc: WithMeta = serde_json::from_slice(&body).map_err(|e| {
+            ProviderError::malformed(what, Some("data"), None, format!("not a collection: {e}"))
+        })?;
+        let next = self.next_of(doc.links, url, what)?;
+        Ok((doc.data, next, doc.meta))
+    }
+
+    /// The checked `links.next` of a page read from `url`.
+    fn next_of(
+        &self,
+        links: Option<crate::jsonapi::Links>,
+        url: &str,
+        what: &str,
+    ) -> Result<Option<String>> {
+        Ok(match links.and_then(|l| l.next) {
             Some(n) if !n.is_empty() => {
                 let n = self.check_next(&n, what)?;
                 if n == url {
@@ -351,8 +388,7 @@ impl<'h> Api<'h> {
                 Some(n)
             }
             _ => None,
-        };
-        Ok((doc.data, next))
+        })
     }
 
     /// Walks every page of a collection, handing each resource to `each`.

@@ -13,7 +13,8 @@
 //! | `client-id`, `client-secret` | none | the Ponto Connect application; required to connect and for token calls |
 //! | `date-field` | `execution` | `execution` or `value`: which Ponto date is the booking date |
 //! | `statement-grouping` | `day` | `day`, `week` (ISO), `month` or `sync` |
-//! | `overlap-days` | `7` | an incremental sync reads back to the previous watermark minus this many days |
+//! | `overlap-days` | `7` | how far back an incremental sync re-reads when it walks the overlap: to the previous watermark minus this many days |
+//! | `overlap-walk-hours` | `24` | an incremental sync normally ends at the previous sync's newest transaction when the balance adds up; it walks the whole overlap (and re-reads the institution and pending list) once the last such walk is this many hours old; `0` walks it on every sync |
 //! | `page-size` | `100` | Ponto page size (1–100; also capped by the host's max-lines) |
 //! | `sync-poll-attempts` | `10` | how often a bank refresh is polled before reading what is there |
 //! | `sync-poll-interval-ms` | `1000` | wait between polls |

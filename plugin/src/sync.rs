@@ -5,17 +5,44 @@
 //! doubles a line. One call holds at most one page plus one batch.
 //!
 //! Steps: on the first call, ask Ponto for fresh data when the user is present (customer IP),
-//! read the account (balance, consent, availability) and its institution (time zone, status);
-//! then walk `/transactions` newest first until a whole page is older than the stop date
-//! (previous watermark − `overlap-days`, or `since` if that is earlier), finishing the statement
-//! in progress; then the synchronization's updated transactions; then the pending list.
+//! read the account (balance, consent, availability) and, when the state does not hold it or it
+//! is a day old, its institution (time zone, status); then walk `/transactions` newest first;
+//! then the synchronization's updated transactions; then, by the rule below, the pending list.
+//!
+//! Where the walk ends (Ponto synchronises every account 4×/day by itself, so an unattended
+//! sync usually just reads what Ponto holds):
+//! - Normally at the previous sync's newest transaction id (kept in the state), with the
+//!   account's `currentBalance` as a checksum: it must equal the previous sync's balance plus
+//!   the lines above that id. Then one page (plus the account) is the whole sync.
+//! - When the balance does not add up, a back-dated booking or an edit is hidden deeper in the
+//!   newest-first list: the walk goes on, as it always did, until a whole page is older than the
+//!   stop date (previous watermark − `overlap-days`, or `since` if that is earlier), finishing the
+//!   statement in progress; the balance-gap warning then reports what even that leaves
+//!   unexplained. The walk also goes that deep when the state does not say enough (first sync, a
+//!   state written by an older version, another grouping, date field, overlap or time zone),
+//!   for `since`, when a line above the known id falls in a period older than the previous
+//!   newest statement, and at least every `overlap-walk-hours` (24) as a safety net for moves
+//!   that cancel out.
+//!
+//! Pending rule: Ponto replaces an account's pending list only at a synchronization of subtype
+//! `accountTransactionsWithUnsettled` (api-notes §2.6), so the list is read again only when
+//! something could have changed it: nothing is known about the last read (first sync, older
+//! state), the user asked for a bank refresh, the walk went deep (safety net or a balance that
+//! did not add up), or the account's `meta.latestSynchronization` or the transactions list's
+//! `meta.latestSynchronization` names a synchronization not seen at the last read whose subtype
+//! is neither `accountTransactions` nor `accountDetails` (or the account names none at all).
+//! Otherwise the batch carries no pending list and the host keeps the previous one. Whether the
+//! last list was empty is deliberately not a reason either way: a plain `accountTransactions`
+//! sync books settlements but leaves Ponto's list as it was, so re-reading it would give the same
+//! list.
 //!
 //! Statements are runs of lines in walk order sharing a period (day, ISO week, month, or the whole
 //! sync). Balances are derived backwards from the account's `currentBalance`: a statement's end is
 //! the running balance before its lines are subtracted, its start is end − sum(lines). A line
 //! whose period is newer than the statement in progress (Ponto orders by execution date, not
 //! value date) joins that statement, which widens its dates, so keys stay unique and balances
-//! chain.
+//! chain. When the walk ends at the known id, the previous newest statement (kept in the state)
+//! is re-sent with the new lines of its period: its start stays, its end moves.
 
 use crate::client::{Api, Auth};
 use crate::config::{Config, DateField, Grouping};
@@ -43,7 +70,9 @@ pub const CONSENT_ADVICE: &str = "The bank consent of this account has ended. Re
 pub const BETA_ADVICE: &str = "This institution is in beta at Ponto: errors are expected while \
     Ponto collects feedback. Contact Ponto directly about problems with it.";
 
-/// What is kept between syncs of an account.
+/// What is kept between syncs of an account. Every field added after the first version is
+/// optional: a state written by an older version loads, and what it lacks makes this sync walk
+/// the whole overlap and read the institution and pending list, as that version did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncState {
     /// Newest booking date seen so far.
@@ -53,7 +82,79 @@ pub struct SyncState {
     pub anchor: Option<Anchor>,
     /// When that sync finished.
     pub synced_at: Option<String>,
+    /// Id of the newest booked transaction (the first of Ponto's newest-first list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_id: Option<String>,
+    /// The account's `currentBalance` at that sync: the checksum of the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Decimal>,
+    /// The newest statement sent, which lines of its period arriving later extend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<NewestStatement>,
+    /// Sums per booking date from watermark − overlap on: what a walk of the overlap would read,
+    /// so a sync that reads only new lines can still hand the next one its anchor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Vec<(NaiveDate, Decimal)>>,
+    /// When the overlap was last walked (the safety net's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walked_at: Option<String>,
+    /// The settings the window and statements were built with; another value walks the overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk: Option<WalkSettings>,
+    /// The institution as last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institution: Option<KnownInstitution>,
+    /// The synchronizations Ponto named when the pending list was last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_read: Option<PendingRead>,
 }
+
+/// The newest statement of an account as last sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewestStatement {
+    pub key: String,
+    pub period_start: NaiveDate,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub start: Decimal,
+}
+
+/// Settings that shape the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkSettings {
+    pub date_field: DateField,
+    pub grouping: Grouping,
+    pub overlap: u32,
+}
+
+/// What a sync needs of the institution; it rarely changes, so it is read at most daily.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownInstitution {
+    pub id: String,
+    pub name: String,
+    pub time_zone: String,
+    /// `stable`, `beta` or `experimental`.
+    pub status: String,
+    pub deprecated: bool,
+    pub read_at: String,
+}
+
+/// Ids of the synchronizations Ponto named (account and transactions list) at the last read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRead {
+    pub synchronizations: Vec<String>,
+}
+
+/// What lets a walk end at the previous sync's newest line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Known {
+    id: String,
+    balance: Decimal,
+    newest: Option<NewestStatement>,
+}
+
+/// How old the stored institution may be.
+const INSTITUTION_MAX_AGE_HOURS: i64 = 24;
 
 /// A derived balance at the start of a day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +225,32 @@ struct Cursor {
     /// Pages read in this phase; longer loops end at `MAX_SYNC_PAGES`.
     #[serde(default)]
     pages: u32,
+    /// Set while the walk may end at the previous newest line; cleared once it must go deeper.
+    #[serde(default)]
+    known: Option<Known>,
+    /// The walk ended at the known line with the balance adding up.
+    #[serde(default)]
+    ended_at_known: bool,
+    /// Id of the first line taken (the newest).
+    #[serde(default)]
+    first_id: Option<String>,
+    /// Key of the first statement opened, and that statement as last sent.
+    #[serde(default)]
+    first_key: Option<String>,
+    #[serde(default)]
+    first: Option<NewestStatement>,
+    /// Whether this sync reads the pending list (see the module doc).
+    #[serde(default = "yes")]
+    read_pending: bool,
+    /// Synchronization ids Ponto named during this sync.
+    #[serde(default)]
+    synchronizations: Vec<String>,
+    #[serde(default)]
+    institution: Option<KnownInstitution>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How many page hashes the cursor keeps (8 bytes each).
@@ -264,11 +391,21 @@ impl Cursor {
     /// Adds one line: statement bookkeeping and running balance.
     fn take(&mut self, m: Mapped, batch: &mut Batch) -> Result<()> {
         let (key, name, start, end) = self.key_of(m.booking);
+        if let Some(p) = self.known.as_ref().and_then(|k| k.newest.as_ref())
+            && start < p.period_start
+        {
+            // A new line in a period older than the newest statement sent: that statement's
+            // lines must be read again, so the walk goes through the overlap.
+            self.go_deep();
+        }
         if !self.joins_open(m.booking) {
             if let Some(o) = self.open.take()
                 && self.current.is_some()
             {
-                batch.statements.push(statement_of(&o)?);
+                self.emit(&o, batch)?;
+            }
+            if self.first_key.is_none() {
+                self.first_key = Some(key.clone());
             }
             let (from, to) = if self.grouping == Grouping::Sync {
                 (m.booking, m.booking)
@@ -303,8 +440,57 @@ impl Cursor {
             self.sum_since_anchor = add(self.sum_since_anchor, m.amount)?;
         }
         self.read += 1;
+        if self.first_id.is_none() {
+            self.first_id = Some(line.transaction_id.clone());
+        }
         batch.lines.push(line);
         Ok(())
+    }
+
+    /// Sends a statement; the first one of the walk (the newest) is kept for the state.
+    fn emit(&mut self, o: &Open, batch: &mut Batch) -> Result<()> {
+        let statement = statement_of(o)?;
+        if self.first_key.as_deref() == Some(o.key.as_str()) {
+            self.first = Some(NewestStatement {
+                key: o.key.clone(),
+                period_start: o.period_start,
+                from: o.from,
+                to: o.to,
+                start: sub(o.end, o.sum)?,
+            });
+        }
+        batch.statements.push(statement);
+        Ok(())
+    }
+
+    /// The walk can no longer end at the known line: it goes down to the stop date, and this
+    /// sync reads the pending list too (see the module doc).
+    fn go_deep(&mut self) {
+        self.known = None;
+        self.read_pending = true;
+    }
+
+    /// Notes a synchronization Ponto names (`meta.latestSynchronization`); one not seen at the
+    /// last pending read whose subtype may have replaced the pending list makes this sync read
+    /// it.
+    fn note_synchronization(&mut self, sync: Option<&serde_json::Value>) {
+        let Some(id) = sync.and_then(|s| s.get("id")).and_then(|v| v.as_str()) else {
+            return;
+        };
+        let subtype = sync
+            .and_then(|s| s.pointer("/attributes/subtype"))
+            .and_then(|v| v.as_str());
+        let seen = self
+            .prev
+            .as_ref()
+            .and_then(|p| p.pending_read.as_ref())
+            .is_some_and(|r| r.synchronizations.iter().any(|x| x == id));
+        if !seen && !matches!(subtype, Some("accountTransactions" | "accountDetails")) {
+            self.read_pending = true;
+        }
+        if !self.synchronizations.iter().any(|x| x == id) {
+            self.synchronizations.push(id.to_string());
+        }
     }
 
     /// First day of the next sync's anchor window.
@@ -341,6 +527,7 @@ impl Cursor {
         let limit = Self::limit(&api.config, max_lines);
         let tz = self.tz();
         loop {
+            let first_page = self.next.is_none();
             let url = match &self.next {
                 Some(u) => u.clone(),
                 None => api.url(&format!(
@@ -349,7 +536,15 @@ impl Cursor {
                 )),
             };
             self.visit(&url, "transactions")?;
-            let (data, next) = api.page(&url, Auth::Bearer, "transactions")?;
+            let (data, next) = if first_page {
+                let (data, next, meta) = api.page_with_meta(&url, Auth::Bearer, "transactions")?;
+                self.note_synchronization(
+                    meta.as_ref().and_then(|m| m.get("latestSynchronization")),
+                );
+                (data, next)
+            } else {
+                api.page(&url, Auth::Bearer, "transactions")?
+            };
             // Map the whole page first: a malformed transaction rejects the batch.
             let mut seen = HashSet::new();
             let mut page = Vec::with_capacity(data.len());
@@ -368,6 +563,24 @@ impl Cursor {
             }
             let mut ended = page.is_empty() || next.is_none();
             for m in page {
+                if let Some(k) = &self.known
+                    && m.line.transaction_id == k.id
+                {
+                    // The previous sync's newest line: everything above it is new. If the
+                    // balance adds up, nothing is hidden below it.
+                    // Compared by value: Ponto writes `12.5` and `12.50` alike.
+                    let adds_up = self
+                        .running
+                        .and_then(|r| r.checked_sub(k.balance))
+                        .is_some_and(Decimal::is_zero);
+                    if adds_up {
+                        self.ended_at_known = true;
+                        ended = true;
+                        break;
+                    }
+                    // A back-dated booking or an edit below: walk the overlap as always.
+                    self.go_deep();
+                }
                 if self.stopping && !self.joins_open(m.booking) {
                     ended = true;
                     break;
@@ -386,13 +599,25 @@ impl Cursor {
 
     /// Closes the walk: last statement and the balance-gap check.
     fn finish_transactions(&mut self, batch: &mut Batch) -> Result<()> {
-        if let Some(o) = self.open.take()
+        if let Some(mut o) = self.open.take()
             && self.current.is_some()
         {
-            batch.statements.push(statement_of(&o)?);
+            if self.ended_at_known
+                && let Some(k) = &self.known
+                && let Some(p) = k.newest.as_ref().filter(|p| p.key == o.key)
+            {
+                // New lines of the newest statement's period: it is sent again whole, with the
+                // start it had and the lines it held (previous balance − its start).
+                o.sum = add(o.sum, sub(k.balance, p.start)?)?;
+                o.from = o.from.min(p.from);
+                o.to = o.to.max(p.to);
+            }
+            self.emit(&o, batch)?;
         }
         let covered = |date: NaiveDate| self.stop.is_none_or(|s| s <= date);
-        if let (Some(current), Some(prev)) = (self.current, self.prev.as_ref())
+        // Ended at the known line, the balance check already held.
+        if !self.ended_at_known
+            && let (Some(current), Some(prev)) = (self.current, self.prev.as_ref())
             && let Some(anchor) = &prev.anchor
             && covered(anchor.date)
         {
@@ -488,14 +713,40 @@ impl Cursor {
         }
     }
 
-    /// The state to keep after a completed sync: the watermark, and the derived balance at the
-    /// start of the next sync's stop date (watermark − overlap), where the next sync checks it.
-    fn final_state(&self, now: String) -> SyncState {
-        let covered = |date: NaiveDate| self.stop.is_none_or(|s| s <= date);
+    /// The state to keep after a completed sync: the watermark, the derived balance at the
+    /// start of the next sync's stop date (watermark − overlap), where the next sync checks it,
+    /// and what lets the next sync end at this one's newest line. `pending_read`: this sync
+    /// read the pending list.
+    fn final_state(&self, now: String, pending_read: bool) -> SyncState {
+        let prev = self.prev.as_ref();
+        let early = self.ended_at_known;
+        // Ended at the known line, only new lines were read: the window is the previous one
+        // plus them (the balance check proved nothing else moved).
+        let window: Vec<(NaiveDate, Decimal)> = if early {
+            let start = self.window_start();
+            let mut merged: Vec<(NaiveDate, Decimal)> = Vec::new();
+            let previous = prev.and_then(|p| p.window.as_deref()).unwrap_or_default();
+            for &(day, v) in previous.iter().chain(self.window.iter()) {
+                if start.is_some_and(|s| day < s) {
+                    continue;
+                }
+                match merged.iter_mut().find(|(d, _)| *d == day) {
+                    Some((_, sum)) => match sum.checked_add(v) {
+                        Some(x) => *sum = x,
+                        None => return self.bare_state(now),
+                    },
+                    None => merged.push((day, v)),
+                }
+            }
+            merged
+        } else {
+            self.window.clone()
+        };
+        let covered = |date: NaiveDate| early || self.stop.is_none_or(|s| s <= date);
         let anchor = match (self.current, self.window_start()) {
             (Some(c), Some(date)) if covered(date) => {
                 let mut sum = Some(Decimal::ZERO);
-                for (_, v) in &self.window {
+                for (_, v) in &window {
                     sum = sum.and_then(|s| s.checked_add(*v));
                 }
                 sum.and_then(|s| c.checked_sub(s))
@@ -503,10 +754,61 @@ impl Cursor {
             }
             _ => None,
         };
+        let kept =
+            |f: fn(&SyncState) -> Option<String>| if early { prev.and_then(f) } else { None };
         SyncState {
             watermark: self.newest,
             anchor,
+            synced_at: Some(now.clone()),
+            last_id: self
+                .first_id
+                .clone()
+                .or_else(|| kept(|p| p.last_id.clone())),
+            balance: self.current,
+            newest: self.first.clone().or_else(|| {
+                if early {
+                    prev.and_then(|p| p.newest.clone())
+                } else {
+                    None
+                }
+            }),
+            window: Some(window),
+            walked_at: if early {
+                kept(|p| p.walked_at.clone())
+            } else {
+                Some(now)
+            },
+            walk: Some(WalkSettings {
+                date_field: self.date_field,
+                grouping: self.grouping,
+                overlap: self.overlap,
+            }),
+            institution: self.institution.clone(),
+            pending_read: if pending_read {
+                Some(PendingRead {
+                    synchronizations: self.synchronizations.clone(),
+                })
+            } else {
+                prev.and_then(|p| p.pending_read.clone())
+            },
+        }
+    }
+
+    /// A state that makes the next sync walk the overlap and read everything (amounts too
+    /// large to sum up exactly).
+    fn bare_state(&self, now: String) -> SyncState {
+        SyncState {
+            watermark: self.newest,
+            anchor: None,
             synced_at: Some(now),
+            last_id: None,
+            balance: None,
+            newest: None,
+            window: None,
+            walked_at: None,
+            walk: None,
+            institution: None,
+            pending_read: None,
         }
     }
 }
@@ -684,12 +986,14 @@ fn start(
     };
     let account_id = request.account_id.as_str();
     let mut sync_id = None;
+    let mut asked_refresh = false;
     if let Some(ip) = request
         .customer_ip
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
+        asked_refresh = true;
         sync_id = refresh_from_bank(api, account_id, ip, &mut batch.warnings)?;
     }
     let url = api.url(&format!("/accounts/{}", crate::url::encode(account_id)));
@@ -709,19 +1013,76 @@ fn start(
         .relationship_id("financialInstitution")
         .unwrap_or_default()
         .to_string();
-    let institution = fetch_institution(api, &institution_id)?;
-    let tz = mapping::time_zone(&institution.time_zone).unwrap_or(chrono_tz::Europe::Brussels);
     let now = host.now();
+    let config = &api.config;
+    let settings = WalkSettings {
+        date_field: config.date_field,
+        grouping: config.grouping,
+        overlap: config.overlap_days,
+    };
+    let age_hours = |stamp: Option<&str>| {
+        stamp
+            .and_then(crate::jsonapi::When::parse)
+            .map(|w| (now - w.instant()).num_hours())
+    };
+    // The overlap is walked when the state does not say enough, or as the periodic safety net.
+    let walk_due = match prev.as_ref() {
+        None => true,
+        Some(p) => {
+            p.walk != Some(settings)
+                // One sum per day of the window: more is not a state this provider wrote.
+                || p
+                    .window
+                    .as_ref()
+                    .is_none_or(|w| w.len() > config.overlap_days as usize + 1)
+                || age_hours(p.walked_at.as_deref())
+                    .is_none_or(|h| h < 0 || h >= i64::from(config.overlap_walk_hours))
+        }
+    };
+    let stored = prev
+        .as_ref()
+        .and_then(|p| p.institution.clone())
+        .filter(|i| {
+            !walk_due
+                && i.id == institution_id
+                && age_hours(Some(&i.read_at))
+                    .is_some_and(|h| (0..INSTITUTION_MAX_AGE_HOURS).contains(&h))
+        });
+    let (institution, maintenance) = match stored {
+        Some(i) => (i, None),
+        None => {
+            let i = fetch_institution(api, &institution_id)?;
+            let known = KnownInstitution {
+                id: i.id.clone(),
+                name: i.name.clone(),
+                time_zone: i.time_zone.clone(),
+                status: match i.status {
+                    InstitutionStatus::Stable => "stable",
+                    InstitutionStatus::Beta => "beta",
+                    InstitutionStatus::Experimental => "experimental",
+                }
+                .to_string(),
+                deprecated: i.deprecated,
+                read_at: timestamp(now),
+            };
+            (known, i.maintenance)
+        }
+    };
+    let tz = mapping::time_zone(&institution.time_zone).unwrap_or(chrono_tz::Europe::Brussels);
+    // A zone the provider does not carry falls back to Brussels: never silently.
+    batch
+        .warnings
+        .extend(mapping::zone_warning(&institution.time_zone));
     let account = mapping::account(&resource, tz, now)?;
 
-    if institution.status != InstitutionStatus::Stable {
+    if institution.status != "stable" {
         *api.advice.borrow_mut() = Some(BETA_ADVICE.to_string());
         batch.warnings.push(Warning::new(
             WarningKind::BetaInstitution,
             format!(
                 "{} is a {} institution at Ponto. {BETA_ADVICE}",
                 institution.name,
-                if institution.status == InstitutionStatus::Beta {
+                if institution.status == "beta" {
                     "beta"
                 } else {
                     "experimental"
@@ -739,7 +1100,9 @@ fn start(
             ),
         ));
     }
-    if let Some(m) = &institution.maintenance {
+    // Maintenance is known only when the institution was read; the account's availability
+    // says it too.
+    if let Some(m) = &maintenance {
         batch.warnings.push(Warning::new(
             WarningKind::Maintenance,
             format!(
@@ -800,7 +1163,32 @@ fn start(
     };
     let stamp = now.format("%Y%m%dT%H%M%SZ");
     let newest = prev.as_ref().and_then(|p| p.watermark);
-    let cursor = Cursor {
+    let same_zone = prev
+        .as_ref()
+        .and_then(|p| p.institution.as_ref())
+        .is_some_and(|i| i.time_zone == institution.time_zone);
+    let known = match prev.as_ref() {
+        Some(SyncState {
+            last_id: Some(id),
+            balance: Some(balance),
+            newest,
+            ..
+        }) if !walk_due && since.is_none() && same_zone && current.is_some() => Some(Known {
+            id: id.clone(),
+            balance: *balance,
+            newest: newest.clone(),
+        }),
+        _ => None,
+    };
+    let read_pending =
+        known.is_none() || asked_refresh || prev.as_ref().is_none_or(|p| p.pending_read.is_none());
+    let latest_sync = resource
+        .meta
+        .as_ref()
+        .and_then(|m| m.get("latestSynchronization"))
+        .filter(|v| !v.is_null())
+        .cloned();
+    let mut cursor = Cursor {
         account_id: account_id.to_string(),
         phase: Phase::Transactions,
         next: None,
@@ -825,7 +1213,20 @@ fn start(
         advice: api.advice.borrow().clone(),
         recent_pages: Vec::new(),
         pages: 0,
+        known,
+        ended_at_known: false,
+        first_id: None,
+        first_key: None,
+        first: None,
+        read_pending,
+        synchronizations: Vec::new(),
+        institution: Some(institution),
     };
+    match latest_sync {
+        Some(sync) => cursor.note_synchronization(Some(&sync)),
+        // Ponto names no synchronization: nothing tells whether the list changed.
+        None => cursor.read_pending = true,
+    }
     Ok((cursor, account))
 }
 
@@ -866,19 +1267,22 @@ pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
     if cursor.phase == Phase::Transactions {
         if cursor.transactions(&api, max, &mut batch)? {
             cursor.finish_transactions(&mut batch)?;
-        } else if let Some(o) = &cursor.open
+        } else if let Some(o) = cursor.open.clone()
             && cursor.current.is_some()
         {
             // The statement in progress as now known; a later batch widens it.
-            batch.statements.push(statement_of(o)?);
+            cursor.emit(&o, &mut batch)?;
         }
     }
     if cursor.phase == Phase::Updated && cursor.updated(&api, max, &mut batch)? {
         cursor.next_phase(Phase::Pending);
     }
     let progress = if cursor.phase == Phase::Pending {
-        batch.pending = cursor.pending(&api)?;
-        let state = cursor.final_state(timestamp(host.now()));
+        let read = cursor.read_pending;
+        if read {
+            batch.pending = cursor.pending(&api)?;
+        }
+        let state = cursor.final_state(timestamp(host.now()), read);
         SyncProgress::Done(
             serde_json::to_string(&state).map_err(|e| ProviderError::Storage(e.to_string()))?,
         )

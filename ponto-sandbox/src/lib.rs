@@ -9,7 +9,10 @@
 //!
 //! Control endpoints for out-of-process tests (not part of Ponto):
 //! `GET /_sandbox/accounts`, `POST /_sandbox/faults` (a [`Fault`] as JSON),
-//! `DELETE /_sandbox/faults`, `POST /_sandbox/accounts/{id}/transactions` (`{"count": n}`).
+//! `DELETE /_sandbox/faults`, `POST /_sandbox/accounts/{id}/transactions` (`{"count": n}`),
+//! `POST /_sandbox/accounts/{id}/synchronizations` (Ponto's own scheduled sync, see
+//! [`Sandbox::background_sync`]; body `{}` or `{"subtype": "accountTransactionsWithUnsettled"}`;
+//! answers `201 {"id": ...}`).
 
 mod api;
 mod errors;
@@ -231,6 +234,27 @@ impl Sandbox {
             w.accounts[idx].queued_new += n;
         }
     }
+
+    /// Ponto's own scheduled synchronization of the account (Ponto runs one 4×/day): a finished
+    /// `accountTransactions` synchronization with `customerOnline` false that makes the queued
+    /// and back-dated bookings visible now, as the account's latest synchronization. It leaves
+    /// the pending list as it is (only `accountTransactionsWithUnsettled` refreshes it). Returns
+    /// the synchronization id, none for an unknown account.
+    pub fn background_sync(&self, account_id: &str) -> Option<String> {
+        self.background(account_id, "accountTransactions")
+    }
+
+    /// Same as [`Sandbox::background_sync`] with subtype `accountTransactionsWithUnsettled`:
+    /// pending transactions also settle (booked under new ids) and the pending list is renewed.
+    pub fn background_sync_with_unsettled(&self, account_id: &str) -> Option<String> {
+        self.background(account_id, "accountTransactionsWithUnsettled")
+    }
+
+    fn background(&self, account_id: &str, subtype: &'static str) -> Option<String> {
+        let idx = self.shared.data.account(account_id)?.idx as usize;
+        let mut w = self.shared.world.lock().expect("world lock");
+        Some(w.background_sync(idx, subtype))
+    }
 }
 
 impl Drop for Sandbox {
@@ -400,6 +424,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/_sandbox/accounts/{id}/transactions",
             post(control_add_transactions),
+        )
+        .route(
+            "/_sandbox/accounts/{id}/synchronizations",
+            post(control_background_sync),
         )
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), faults_mw))
@@ -640,4 +668,56 @@ async fn control_add_transactions(
     let idx = a.idx as usize;
     sh.world.lock().expect("world lock").accounts[idx].queued_new += req.count;
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct BackgroundSync {
+    #[serde(default)]
+    subtype: Option<String>,
+}
+
+async fn control_background_sync(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let req = if body.iter().all(u8::is_ascii_whitespace) {
+        BackgroundSync { subtype: None }
+    } else {
+        match serde_json::from_slice::<BackgroundSync>(&body) {
+            Ok(r) => r,
+            Err(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "expected {} or {\"subtype\": \"accountTransactions\" | \"accountTransactionsWithUnsettled\"}\n",
+                )
+                    .into_response();
+            }
+        }
+    };
+    let subtype: &'static str = match req.subtype.as_deref() {
+        None | Some("accountTransactions") => "accountTransactions",
+        Some("accountTransactionsWithUnsettled") => "accountTransactionsWithUnsettled",
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "subtype must be accountTransactions or accountTransactionsWithUnsettled\n",
+            )
+                .into_response();
+        }
+    };
+    let Some(a) = sh.data.account(&id) else {
+        return (StatusCode::NOT_FOUND, "unknown account id\n").into_response();
+    };
+    let idx = a.idx as usize;
+    let sync_id = sh
+        .world
+        .lock()
+        .expect("world lock")
+        .background_sync(idx, subtype);
+    (
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({ "id": sync_id })),
+    )
+        .into_response()
 }

@@ -71,6 +71,8 @@ pub struct Sync {
     pub updated: Vec<crate::generator::TxRecord>,
     pub updated_pending: Vec<crate::generator::TxRecord>,
     pub customer_online: bool,
+    /// Started by Ponto itself (its scheduled sync), not through the API.
+    pub background: bool,
 }
 
 pub struct AuthCode {
@@ -240,6 +242,7 @@ impl World {
                         updated: Vec::new(),
                         updated_pending: Vec::new(),
                         customer_online: false,
+                        background: true,
                     },
                 );
                 w.accounts[idx].latest_sync = id.clone();
@@ -360,6 +363,9 @@ impl World {
         }
         s.status = SyncStatus::Success;
         let subtype = s.subtype;
+        // API-created syncs of any transactions subtype settle pending (the sandbox's model
+        // the other tests rely on); Ponto's scheduled plain one does not (see background_sync).
+        let settles = !(s.background && subtype == "accountTransactions");
         let st = &mut self.accounts[idx];
         st.latest_sync = id.to_string();
         st.synchronized_at = now;
@@ -382,7 +388,11 @@ impl World {
         }
         let top = data.accounts[idx].booked as i64 - 1;
         // 2. Pending transactions settle under new ids, then 3. new bookings of today.
-        let settling = std::mem::take(&mut st.pending);
+        let settling = if settles {
+            std::mem::take(&mut st.pending)
+        } else {
+            Vec::new()
+        };
         let mut fresh = Vec::new();
         for p in settling.iter().rev() {
             let mut rec = make_extra(&data, idx, st, data.anchor, true);
@@ -478,9 +488,42 @@ impl World {
                 updated: Vec::new(),
                 updated_pending: Vec::new(),
                 customer_online,
+                background: false,
             },
         );
         Ok(id)
+    }
+
+    /// Ponto's own scheduled synchronization (customerOnline false), finished at once: the
+    /// bank's late and queued bookings become visible as at any transactions synchronization.
+    /// A plain `accountTransactions` one leaves the pending list alone (Ponto refreshes it only at
+    /// `accountTransactionsWithUnsettled` syncs, api-notes §2.6), so nothing settles; the
+    /// `accountTransactionsWithUnsettled` one settles and renews pending as API-created syncs do.
+    /// It does not start the cooldown of API-created synchronizations.
+    pub fn background_sync(&mut self, idx: usize, subtype: &'static str) -> String {
+        let id = self.new_uuid();
+        let now = Utc::now();
+        self.syncs.insert(
+            id.clone(),
+            Sync {
+                id: id.clone(),
+                account: idx,
+                subtype,
+                started: Instant::now(),
+                created_at: now - Duration::milliseconds(180),
+                updated_at: now,
+                polls: 0,
+                status: SyncStatus::Pending,
+                planned_error: None,
+                errors: Vec::new(),
+                updated: Vec::new(),
+                updated_pending: Vec::new(),
+                customer_online: false,
+                background: true,
+            },
+        );
+        self.finish_sync(&id);
+        id
     }
 
     /// Position of a transaction id in the account's list, if it is listed there.

@@ -419,3 +419,95 @@ fn pages_derived_ahead_are_dropped_when_a_sync_lands() {
     )));
     assert_ne!(p2["data"][0]["id"].as_str().unwrap(), last);
 }
+
+#[test]
+fn pontos_own_sync_shows_queued_bookings_and_leaves_pending_alone() {
+    let sb = start(60);
+    let ids = all_account_ids(&sb);
+    let (tok, _) = connect(&sb, &[&ids[0]]);
+    let tx_url = format!(
+        "{}/accounts/{}/transactions?page[limit]=100",
+        sb.api_url(),
+        ids[0]
+    );
+    let pending_url = format!("{}/accounts/{}/pending-transactions", sb.api_url(), ids[0]);
+    let pending_ids = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = walk(&tx_url, &tok);
+    let pend_before = pending_ids(&get(&pending_url, Some(&tok)).json());
+    assert_eq!(pend_before.len(), 2);
+    sb.add_transactions(&ids[0], 3);
+    // Queued bookings stay invisible until a transactions synchronization.
+    assert_eq!(walk(&tx_url, &tok).len(), before.len());
+
+    let sync_id = sb.background_sync(&ids[0]).unwrap();
+    let after = walk(&tx_url, &tok);
+    assert_eq!(after.len(), before.len() + 3 + 2, "3 new + 2 back-dated");
+    assert_eq!(
+        pending_ids(&get(&pending_url, Some(&tok)).json()),
+        pend_before,
+        "a plain accountTransactions sync does not touch the pending list"
+    );
+    let acc = get(&format!("{}/accounts/{}", sb.api_url(), ids[0]), Some(&tok)).json();
+    let latest = &acc["data"]["meta"]["latestSynchronization"];
+    assert_eq!(latest["id"], sync_id.as_str());
+    assert_eq!(latest["attributes"]["subtype"], "accountTransactions");
+    assert_eq!(latest["attributes"]["status"], "success");
+    assert_eq!(latest["attributes"]["customerOnline"], false);
+    let page = get(&tx_url, Some(&tok)).json();
+    assert_eq!(
+        page["meta"]["latestSynchronization"]["id"],
+        sync_id.as_str()
+    );
+    // Its updated transactions are readable like those of any synchronization.
+    let upd = walk(
+        &format!(
+            "{}/synchronizations/{sync_id}/updated-transactions",
+            sb.api_url()
+        ),
+        &tok,
+    );
+    assert_eq!(upd.len(), 5);
+
+    // The same through the control endpoint, with unsettled: pending settles and is renewed.
+    let r = post_json(
+        &format!(
+            "{}/_sandbox/accounts/{}/synchronizations",
+            sb.base_url(),
+            ids[0]
+        ),
+        None,
+        &json!({"subtype": "accountTransactionsWithUnsettled"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sync2 = r.json()["id"].as_str().unwrap().to_string();
+    let pend_after = pending_ids(&get(&pending_url, Some(&tok)).json());
+    assert_eq!(pend_after.len(), 1);
+    assert!(pend_after.iter().all(|p| !pend_before.contains(p)));
+    assert_eq!(walk(&tx_url, &tok).len(), after.len() + 2, "2 settled");
+    let acc = get(&format!("{}/accounts/{}", sb.api_url(), ids[0]), Some(&tok)).json();
+    assert_eq!(
+        acc["data"]["meta"]["latestSynchronization"]["id"],
+        sync2.as_str()
+    );
+    assert_eq!(
+        acc["data"]["meta"]["latestSynchronization"]["attributes"]["subtype"],
+        "accountTransactionsWithUnsettled"
+    );
+    let bad = post_json(
+        &format!(
+            "{}/_sandbox/accounts/{}/synchronizations",
+            sb.base_url(),
+            ids[0]
+        ),
+        None,
+        &json!({"subtype": "accountDetails"}),
+    );
+    assert_eq!(bad.status, 400);
+}
