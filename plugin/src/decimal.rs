@@ -59,14 +59,16 @@ impl Decimal {
         {
             return Err(format!("`{text}` is not a decimal number"));
         }
-        let digits = format!("{int_part}{frac_part}");
-        let significant = digits.trim_start_matches('0');
-        if significant.len() > max_digits as usize {
+        // The digits of both parts without building a string (amounts are read by the
+        // hundred thousand in a first sync).
+        let digits = int_part.bytes().chain(frac_part.bytes());
+        let significant = digits.skip_while(|b| *b == b'0');
+        if significant.clone().count() > max_digits as usize {
             return Err(format!("`{text}` has too many digits"));
         }
         let too_large = || format!("`{text}` is too large");
         let mut mantissa: i128 = 0;
-        for b in significant.bytes() {
+        for b in significant {
             mantissa = mantissa
                 .checked_mul(10)
                 .and_then(|m| m.checked_add(i128::from(b - b'0')))
@@ -143,15 +145,29 @@ impl Decimal {
 
 impl fmt::Display for Decimal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.mantissa < 0 { "-" } else { "" };
-        let digits = self.mantissa.unsigned_abs().to_string();
-        if self.scale == 0 {
-            return write!(f, "{sign}{digits}");
-        }
+        // Written into a stack buffer from the right: no allocation per amount. 39 digits of
+        // an i128, a point, up to MAX_SCALE leading zeros and a sign fit in 64 bytes.
+        let mut buf = [0u8; 64];
+        let mut at = buf.len();
+        let mut m = self.mantissa.unsigned_abs();
         let scale = self.scale as usize;
-        let padded = format!("{digits:0>width$}", width = scale + 1);
-        let (int_part, frac_part) = padded.split_at(padded.len() - scale);
-        write!(f, "{sign}{int_part}.{frac_part}")
+        let mut written = 0;
+        while m > 0 || written <= scale {
+            if written == scale && scale > 0 {
+                at -= 1;
+                buf[at] = b'.';
+            }
+            at -= 1;
+            buf[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+            written += 1;
+        }
+        if self.mantissa < 0 {
+            at -= 1;
+            buf[at] = b'-';
+        }
+        // Only ASCII digits, '.' and '-' were written.
+        f.write_str(std::str::from_utf8(&buf[at..]).map_err(|_| fmt::Error)?)
     }
 }
 

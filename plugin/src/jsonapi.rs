@@ -6,9 +6,12 @@ use crate::model::{ProviderError, Result};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A collection document: resources kept as raw JSON until each is mapped.
 #[derive(Debug, Deserialize)]
@@ -100,11 +103,7 @@ impl Attributes {
 
     /// Text attribute; absent, null, empty or not text gives none.
     pub fn text(&self, name: &str) -> Option<String> {
-        let raw = self.raw(name)?;
-        match serde_json::from_str::<Value>(raw).ok()? {
-            Value::String(s) if !s.trim().is_empty() => Some(s),
-            _ => None,
-        }
+        text_of(self.raw(name)?).map(Cow::into_owned)
     }
 
     /// Boolean attribute; anything but `true` is false.
@@ -114,28 +113,247 @@ impl Attributes {
 
     /// Exact decimal attribute (JSON number or numeric string); none when absent or null.
     pub fn decimal(&self, name: &str) -> std::result::Result<Option<Decimal>, String> {
-        let Some(raw) = self.raw(name) else {
-            return Ok(None);
-        };
-        let text = if raw.starts_with('"') {
-            serde_json::from_str::<String>(raw).map_err(|e| e.to_string())?
-        } else {
-            raw.to_string()
-        };
-        Decimal::parse(&text).map(Some)
+        self.raw(name).map(decimal_of).transpose()
     }
 
     /// Timestamp attribute; none when absent, an error when present but unreadable.
     pub fn when(&self, name: &str) -> std::result::Result<Option<When>, String> {
-        match self.text(name) {
-            None => match self.raw(name) {
-                None => Ok(None),
-                Some(other) => Err(format!("{other} is not a date")),
-            },
-            Some(s) => When::parse(&s)
-                .map(Some)
-                .ok_or_else(|| format!("`{s}` is not a date")),
+        self.raw(name).map(when_of).transpose()
+    }
+}
+
+// The readings of one raw attribute (never `null`: callers filter it out as absent), shared by
+// the generic `Attributes` and the borrowing `Fields` of transactions.
+
+/// Text, borrowed when the JSON string has no escapes; empty, blank or not text gives none.
+fn text_of(raw: &str) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    let text = if inner.contains('\\') {
+        Cow::Owned(serde_json::from_str::<String>(raw).ok()?)
+    } else {
+        // A JSON string without escapes is its own content (control characters cannot appear
+        // unescaped in valid JSON, and the raw text was validated by serde_json).
+        Cow::Borrowed(inner)
+    };
+    (!text.trim().is_empty()).then_some(text)
+}
+
+fn decimal_of(raw: &str) -> std::result::Result<Decimal, String> {
+    match text_or_string(raw)? {
+        Some(text) => Decimal::parse(&text),
+        None => Decimal::parse(raw),
+    }
+}
+
+/// The content of a JSON string (also a blank one), none for any other JSON value.
+fn text_or_string(raw: &str) -> std::result::Result<Option<Cow<'_, str>>, String> {
+    if !raw.starts_with('"') {
+        return Ok(None);
+    }
+    match raw.get(1..raw.len() - 1) {
+        Some(inner) if !inner.contains('\\') => Ok(Some(Cow::Borrowed(inner))),
+        _ => serde_json::from_str::<String>(raw)
+            .map(|s| Some(Cow::Owned(s)))
+            .map_err(|e| e.to_string()),
+    }
+}
+
+fn when_of(raw: &str) -> std::result::Result<When, String> {
+    match text_of(raw) {
+        None => Err(format!("{raw} is not a date")),
+        Some(s) => When::parse(&s).ok_or_else(|| format!("`{s}` is not a date")),
+    }
+}
+
+/// A transaction or pending transaction read without building a tree: the id and attributes
+/// borrow from the raw JSON, other members (`type`, `relationships`, `links`, `meta`, unknown
+/// ones) are skipped. Same rules as [`Resource`]: `id` must be text or null, `attributes` an
+/// object (or absent), a repeated attribute takes its last value, a repeated `id` or
+/// `attributes` is refused.
+#[derive(Debug, Default)]
+pub struct Lite<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub attributes: Fields<'a>,
+}
+
+/// The attributes of a (pending) transaction the mapping reads, borrowed from the raw JSON;
+/// others are skipped. Fixed slots rather than a map or list: no allocation per transaction,
+/// and a lookup is a `match` on the name.
+#[derive(Debug, Default)]
+pub struct Fields<'a>([Option<&'a RawValue>; FIELDS.len()]);
+
+/// The attributes [`Fields`] keeps.
+const FIELDS: [&str; 16] = [
+    "amount",
+    "currency",
+    "executionDate",
+    "valueDate",
+    "createdAt",
+    "remittanceInformation",
+    "remittanceInformationType",
+    "description",
+    "additionalInformation",
+    "counterpartName",
+    "counterpartReference",
+    "endToEndId",
+    "bankTransactionCode",
+    "mandateId",
+    "creditorId",
+    "cardReference",
+];
+
+fn field_slot(name: &str) -> Option<usize> {
+    FIELDS.iter().position(|f| *f == name)
+}
+
+impl<'a> Lite<'a> {
+    /// Parses one raw resource of kind `what`.
+    pub fn parse(raw: &'a RawValue, what: &str) -> Result<Lite<'a>> {
+        serde_json::from_str(raw.get()).map_err(|e| {
+            ProviderError::malformed(what, None, None, format!("not a JSON:API resource: {e}"))
+        })
+    }
+
+    /// The id, required.
+    pub fn require_id(&self, what: &str) -> Result<&str> {
+        match self.id.as_deref() {
+            Some(id) if !id.is_empty() => Ok(id),
+            _ => Err(ProviderError::malformed(
+                what,
+                Some("id"),
+                None,
+                "the id is missing",
+            )),
         }
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn raw(&self, name: &str) -> Option<&'a str> {
+        // A name outside FIELDS reads as absent (the mapping asks only for kept ones; a unit
+        // test checks each).
+        self.0[field_slot(name)?]
+            .map(RawValue::get)
+            .filter(|t| *t != "null")
+    }
+
+    /// Text attribute; absent, null, empty or not text gives none.
+    pub fn text(&self, name: &str) -> Option<Cow<'a, str>> {
+        text_of(self.raw(name)?)
+    }
+
+    /// Whether two attributes are present with the very same JSON text.
+    pub fn same(&self, a: &str, b: &str) -> bool {
+        self.raw(a).is_some_and(|t| Some(t) == self.raw(b))
+    }
+
+    /// Text attribute, owned.
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.text(name).map(Cow::into_owned)
+    }
+
+    /// Exact decimal attribute (JSON number or numeric string); none when absent or null.
+    pub fn decimal(&self, name: &str) -> std::result::Result<Option<Decimal>, String> {
+        self.raw(name).map(decimal_of).transpose()
+    }
+
+    /// Timestamp attribute; none when absent, an error when present but unreadable.
+    pub fn when(&self, name: &str) -> std::result::Result<Option<When>, String> {
+        self.raw(name).map(when_of).transpose()
+    }
+}
+
+/// A JSON string, borrowed when it has no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Fields::default();
+                while let Some(CowStr(k)) = map.next_key()? {
+                    match field_slot(&k) {
+                        // Last wins, as in a map built in document order.
+                        Some(i) => out.0[i] = Some(map.next_value::<&'de RawValue>()?),
+                        None => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lite<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lite<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON:API resource object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Lite::default();
+                // As serde's derived `Resource`: a repeated id or attributes is an error.
+                let (mut id, mut attributes) = (false, false);
+                while let Some(CowStr(k)) = map.next_key()? {
+                    match &*k {
+                        "id" if std::mem::replace(&mut id, true) => {
+                            return Err(de::Error::duplicate_field("id"));
+                        }
+                        "attributes" if std::mem::replace(&mut attributes, true) => {
+                            return Err(de::Error::duplicate_field("attributes"));
+                        }
+                        "id" => out.id = map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0),
+                        "attributes" => out.attributes = map.next_value()?,
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -194,6 +412,38 @@ impl When {
             When::Date(d) => d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
         }
     }
+}
+
+/// `YYYY-MM-DD`, as `NaiveDate`'s `Display` writes it, without going through the formatter
+/// (two dates per line of a first sync of 100,000).
+pub fn date_text(d: NaiveDate) -> String {
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if !(0..=9999).contains(&y) {
+        // chrono writes a sign and more digits out there; keep its form.
+        return d.to_string();
+    }
+    let digits = [
+        y / 1000,
+        y / 100 % 10,
+        y / 10 % 10,
+        y % 10,
+        -1,
+        (m / 10) as i32,
+        (m % 10) as i32,
+        -1,
+        (day / 10) as i32,
+        (day % 10) as i32,
+    ];
+    digits
+        .iter()
+        .map(|&n| {
+            if n < 0 {
+                '-'
+            } else {
+                char::from(b'0' + n as u8)
+            }
+        })
+        .collect()
 }
 
 /// RFC 3339 UTC with milliseconds, the contract's timestamp form.
@@ -285,6 +535,67 @@ mod tests {
             s.local_date(chrono_tz::America::New_York).to_string(),
             "2022-06-30"
         );
+    }
+
+    #[test]
+    fn date_text_is_chronos_form() {
+        for (y, m, d) in [
+            (1, 1, 1),
+            (999, 12, 31),
+            (2026, 11, 25),
+            (9999, 12, 31),
+            (2000, 2, 29),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(date_text(date), date.to_string());
+        }
+        // A 9999-12-31 evening in UTC is year 10000 in Brussels: chrono's own form.
+        let far = NaiveDate::from_ymd_opt(10000, 1, 1).unwrap();
+        assert_eq!(date_text(far), far.to_string());
+    }
+
+    #[test]
+    fn lite_reads_like_resource() {
+        let raw = RawValue::from_string(
+            r#"{"type":"t","id":"a\u0062","attributes":{"description":"x","counterpartName":"  ","mandateId":null,"creditorId":{"a":[1]},"currency":"12.5","amount":-1.50,"endToEndId":"tab\there","valueDate":"2026-01-01","cardReference":1,"description":"last","unknown":[{"deep":[[]]}]},"relationships":{"x":[[[]]]},"meta":7}"#
+                .to_string(),
+        )
+        .unwrap();
+        let r = Lite::parse(&raw, "x").unwrap();
+        assert_eq!(r.require_id("x").unwrap(), "ab");
+        let a = &r.attributes;
+        assert_eq!(
+            a.text("description").as_deref(),
+            Some("last"),
+            "the last of a repeated member"
+        );
+        assert_eq!(a.text("counterpartName"), None, "blank");
+        assert_eq!(a.text("mandateId"), None, "null");
+        assert_eq!(a.text("creditorId"), None, "an object");
+        assert_eq!(a.text("cardReference"), None, "a number");
+        assert_eq!(a.string("endToEndId").as_deref(), Some("tab\there"));
+        assert_eq!(a.decimal("amount").unwrap().unwrap().to_string(), "-1.50");
+        assert_eq!(a.decimal("currency").unwrap().unwrap().to_string(), "12.5");
+        assert_eq!(a.decimal("mandateId").unwrap(), None);
+        assert!(a.decimal("description").is_err());
+        assert_eq!(a.when("valueDate").unwrap(), When::parse("2026-01-01"));
+        assert!(a.when("cardReference").is_err());
+        assert_eq!(a.when("executionDate").unwrap(), None);
+        assert_eq!(a.text("unknown"), None, "not kept");
+        // Shapes `Resource` refuses are refused too.
+        for bad in [
+            r#"{"id":5}"#,
+            r#"{"id":"a","attributes":null}"#,
+            r#"{"id":"a","attributes":[]}"#,
+            r#"{"id":"a","id":"b"}"#,
+            r#"{"attributes":{},"attributes":{}}"#,
+        ] {
+            let raw = RawValue::from_string(bad.to_string()).unwrap();
+            assert!(Lite::parse(&raw, "x").is_err(), "{bad}");
+            assert!(Resource::parse(&raw, "x").is_err(), "{bad}");
+        }
+        let raw = RawValue::from_string(r#"{"id":null}"#.to_string()).unwrap();
+        assert!(Lite::parse(&raw, "x").unwrap().require_id("x").is_err());
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn prune(dir: &Path, keep: usize) {
         .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
         .collect();
-    compiled.sort_by(|a, b| b.0.cmp(&a.0));
+    compiled.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (_, old) in compiled.into_iter().skip(keep) {
         let _ = fs::remove_file(old.with_extension("cwasm.blake3"));
         let _ = fs::remove_file(old);
