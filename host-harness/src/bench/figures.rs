@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::native::{NativeHost, NativeProviderHost, Transport, loopback_http};
+use super::native::{NativeHost, NativeProviderHost, Stopwatch, Transport, loopback_http};
 use super::proxy::Proxy;
 use super::wasm::WasmHost;
 use super::{ChildResult, Metric, Target};
@@ -210,7 +210,7 @@ fn figure1(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let mut in_erp = metric(
         "1",
         "in_erp",
-        "first sync: ERP side (SQLite commits, orchestration)",
+        "first sync: ERP side left on the sync's path (commits overlap the plugin's next page)",
         "s",
         None,
     );
@@ -383,7 +383,7 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     for run in 0..spec.runs {
         // Native: the provider's own code over pages replayed from memory.
         let host = replay_host(&r);
-        let t = Instant::now();
+        let t = Stopwatch::start();
         let n_native = drain(
             |req| {
                 let request = ponto_provider::model::SyncRequest {
@@ -405,7 +405,7 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         // The component, the proxy serving the same pages from memory.
         let mut session = r.wasm.raw_session(&r.connection_id)?;
         r.proxy.start_log();
-        let t = Instant::now();
+        let t = Stopwatch::start();
         let n_wasm = drain(
             |req| match session.sync(req) {
                 Ok(Ok(b)) => Ok(b),
@@ -424,7 +424,7 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         }
         // The same requests again from the host, through a fresh http capability: their cost.
         let mut http = loopback_http()?;
-        let t = Instant::now();
+        let t = Stopwatch::start();
         for s in &served {
             let headers = s
                 .headers
@@ -482,8 +482,14 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         remove_db(&path);
     }
     out.notes.push(format!(
-        "{} responses recorded by the replay proxy",
-        r.proxy.cache.len()
+        "{} responses recorded by the replay proxy; figure 2 times are the bench thread's CPU \
+         time ({})",
+        r.proxy.cache.len(),
+        if super::native::thread_cpu().is_some() {
+            "/proc/thread-self/schedstat"
+        } else {
+            "not available here: wall clock"
+        }
     ));
     out.metrics
         .extend([native_ms, wasm_ms, http_ms, ratio, base_s, base_rate]);
@@ -618,12 +624,38 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let host = WasmHost::load(&settings, &path)?;
     let account = connect_link(&mut db, &host, sb)?;
     sync_one(&mut db, &host, &account, &settings, None)?;
+    // The seeded history hides back-dated bookings until the first transactions
+    // synchronization (they make that one sync walk the overlap, which the e2e tests cover):
+    // one person's sync releases them before anything is measured.
+    sync_one(&mut db, &host, &account, &settings, Some("127.0.0.1"))?;
+    let mut req_u = metric(
+        "5",
+        "requests_unattended",
+        "incremental after Ponto's own sync, unattended, 10 new: HTTP requests",
+        "req",
+        Some(Target::AtMost(2.0)),
+    );
+    let mut ms_u = metric(
+        "5",
+        "ms_unattended",
+        "incremental after Ponto's own sync, unattended: time",
+        "ms",
+        None,
+    );
+    let mut new_u = metric(
+        "5",
+        "new_lines_unattended",
+        "incremental after Ponto's own sync, unattended: new lines stored",
+        "lines",
+        None,
+    );
+    // A bank refresh always costs the synchronization POSTs and polls: no target.
     let mut req = metric(
         "5",
         "requests",
         "incremental, user present (bank refresh), 10 new: HTTP requests",
         "req",
-        Some(Target::AtMost(2.0)),
+        None,
     );
     let mut ms = metric(
         "5",
@@ -639,21 +671,18 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         "lines",
         None,
     );
-    let mut req_u = metric(
-        "5",
-        "requests_unattended",
-        "incremental, unattended (no bank refresh): HTTP requests",
-        "req",
-        Some(Target::AtMost(2.0)),
-    );
-    let mut ms_u = metric(
-        "5",
-        "ms_unattended",
-        "incremental, unattended: time",
-        "ms",
-        None,
-    );
     for _ in 0..spec.runs {
+        add_transactions(&mut http, sb, 10)?;
+        pontos_own_sync(&mut http, sb)?;
+        let before = request_counter(&mut http, sb)?;
+        let t = Instant::now();
+        let report = sync_one(&mut db, &host, &account, &settings, None)?;
+        let elapsed = t.elapsed();
+        let after = request_counter(&mut http, sb)?;
+        req_u.samples.push((after - before - 1) as f64);
+        ms_u.samples.push(elapsed.as_secs_f64() * 1000.0);
+        new_u.samples.push(report.new_lines() as f64);
+
         add_transactions(&mut http, sb, 10)?;
         let before = request_counter(&mut http, sb)?;
         let t = Instant::now();
@@ -663,16 +692,8 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         req.samples.push((after - before - 1) as f64);
         ms.samples.push(elapsed.as_secs_f64() * 1000.0);
         new.samples.push(report.new_lines() as f64);
-
-        let before = request_counter(&mut http, sb)?;
-        let t = Instant::now();
-        sync_one(&mut db, &host, &account, &settings, None)?;
-        let elapsed = t.elapsed();
-        let after = request_counter(&mut http, sb)?;
-        req_u.samples.push((after - before - 1) as f64);
-        ms_u.samples.push(elapsed.as_secs_f64() * 1000.0);
     }
-    out.metrics.extend([req, ms, new, req_u, ms_u]);
+    out.metrics.extend([req_u, ms_u, new_u, req, ms, new]);
     // Which requests: one more pass of each kind through a logging (not caching) proxy.
     let proxy = Proxy::start(&sb.base_url)?;
     proxy
@@ -680,8 +701,14 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         .store(false, std::sync::atomic::Ordering::Relaxed);
     let via_proxy = settings_for(spec, &proxy.origin)?;
     let logged = WasmHost::load(&via_proxy, &path)?;
-    add_transactions(&mut http, sb, 10)?;
-    for (what, ip) in [("user present", Some("127.0.0.1")), ("unattended", None)] {
+    for (what, ip) in [
+        ("unattended after Ponto's own sync", None),
+        ("user present", Some("127.0.0.1")),
+    ] {
+        add_transactions(&mut http, sb, 10)?;
+        if ip.is_none() {
+            pontos_own_sync(&mut http, sb)?;
+        }
         proxy.start_log();
         sync_one(&mut db, &logged, &account, &via_proxy, ip)?;
         out.notes.push(format!(
@@ -697,17 +724,46 @@ fn figure5(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
 }
 
 fn add_transactions(http: &mut HttpCapability, sb: &SandboxRef, n: u32) -> Result<(), ErpError> {
-    http.send(wh::Request {
-        method: wh::Method::Post,
-        url: format!(
+    sandbox_control(
+        http,
+        &format!(
             "{}/_sandbox/accounts/{}/transactions",
             sb.base_url, sb.account_id
         ),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: format!(r#"{{"count": {n}}}"#).into_bytes(),
-        timeout_ms: None,
-    })
-    .map_err(|e| io(format!("sandbox control: {e:?}")))?;
+        format!(r#"{{"count": {n}}}"#),
+    )
+}
+
+/// Ponto's own scheduled synchronization of the account (`accountTransactions`, customer
+/// offline): the queued bookings become visible without the ERP asking the bank.
+fn pontos_own_sync(http: &mut HttpCapability, sb: &SandboxRef) -> Result<(), ErpError> {
+    sandbox_control(
+        http,
+        &format!(
+            "{}/_sandbox/accounts/{}/synchronizations",
+            sb.base_url, sb.account_id
+        ),
+        "{}".into(),
+    )
+}
+
+fn sandbox_control(http: &mut HttpCapability, url: &str, body: String) -> Result<(), ErpError> {
+    let resp = http
+        .send(wh::Request {
+            method: wh::Method::Post,
+            url: url.to_owned(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into_bytes(),
+            timeout_ms: None,
+        })
+        .map_err(|e| io(format!("sandbox control: {e:?}")))?;
+    if !(200..300).contains(&resp.status) {
+        return Err(io(format!(
+            "sandbox control {url}: HTTP {}: {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        )));
+    }
     Ok(())
 }
 
@@ -756,75 +812,99 @@ fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<BenchLink>)
     Ok((path, links))
 }
 
-/// 6. Many accounts: one by one vs in parallel (one Session per thread, separate links).
+/// The ERP's host for figure 6: each link's sessions come from that link's own host (each
+/// sandbox has its own api-url), so one `sync` covers every link.
+struct PerLinkHost(BTreeMap<String, WasmHost>);
+
+impl ProviderHost for PerLinkHost {
+    fn provider_id(&self) -> String {
+        "ponto".into()
+    }
+
+    fn session(
+        &self,
+        connection_id: &str,
+    ) -> Result<Box<dyn crate::erp::provider::Provider>, ErpError> {
+        self.0
+            .get(connection_id)
+            .ok_or_else(|| io(format!("no bench host for connection {connection_id}")))?
+            .session(connection_id)
+    }
+}
+
+/// Every link of a fresh database, ready for the ERP's own `sync` of all links.
+fn connect_all_hosted(
+    spec: &ChildSpec,
+    name: &str,
+) -> Result<(PathBuf, Db, PerLinkHost, SyncOptions), ErpError> {
+    let (path, links) = connect_all(spec, name)?;
+    let db = Db::open(&path)?;
+    let mut opts = SyncOptions::default();
+    let mut hosts = BTreeMap::new();
+    for (host, account, settings) in links {
+        opts.max_lines = settings.max_lines;
+        opts.refresh_hours = settings.refresh_hours;
+        // The figure is one account of 200 transactions per link: the sandbox's second account
+        // of each link (24 transactions) is left out of the ERP before the sync.
+        db.conn()
+            .execute(
+                "DELETE FROM online_accounts WHERE link_id = ?1 AND id != ?2",
+                [account.link_id, account.id],
+            )
+            .map_err(|e| ErpError::db(&path, e))?;
+        hosts.insert(db.link(account.link_id)?.connection_id, host);
+    }
+    Ok((path, db, PerLinkHost(hosts), opts))
+}
+
+/// Figure 6, many accounts: the ERP's own `sync` of every link, one by one (`--jobs 1`) vs
+/// its parallel sync (`--jobs` default: one worker per CPU, each with its own DB connection
+/// and Session).
 fn figure6(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+    let jobs = sync::default_jobs();
     let k = spec.sandboxes.len();
     let mut seq = metric(
         "6",
         "sequential_s",
-        &format!("{k} accounts one by one: time"),
+        &format!("{k} accounts one by one (`erp sync --jobs 1`): time"),
         "s",
         None,
     );
     let mut par = metric(
         "6",
         "parallel_s",
-        &format!("{k} accounts on {threads} threads: time"),
+        &format!("{k} accounts, `erp sync --jobs {jobs}`: time"),
         "s",
         None,
     );
     let mut speedup = metric("6", "speedup", "parallel speed-up", "×", None);
     let mut lines_m = metric("6", "lines", "lines stored per pass", "lines", None);
-    for run in 0..spec.runs {
-        let (path, links) = connect_all(spec, &format!("fig6-seq-{run}.sqlite"))?;
-        let mut db = Db::open(&path)?;
-        let t = Instant::now();
-        let mut lines = 0;
-        for (host, account, settings) in &links {
-            lines += sync_one(&mut db, host, account, settings, None)?.new_lines();
+    let check = |report: &SyncReport| -> Result<u64, ErpError> {
+        match report.accounts.iter().find_map(|a| a.error.clone()) {
+            Some(e) => Err(io(format!("the benchmark sync failed: {e}"))),
+            None if report.accounts.len() != k || !report.skipped_links.is_empty() => Err(io(
+                format!("{} of {k} accounts synchronised", report.accounts.len()),
+            )),
+            None => Ok(report.new_lines()),
         }
+    };
+    for run in 0..spec.runs {
+        let (path, mut db, host, opts) =
+            connect_all_hosted(spec, &format!("fig6-seq-{run}.sqlite"))?;
+        let t = Instant::now();
+        let lines = check(&sync::run_jobs(&mut db, &host, &opts, 1, &mut Quiet)?)?;
         let s = t.elapsed();
         drop(db);
-        drop(links);
+        drop(host);
         remove_db(&path);
 
-        let (path, links) = connect_all(spec, &format!("fig6-par-{run}.sqlite"))?;
-        let queue = std::sync::Mutex::new(links);
+        let (path, mut db, host, opts) =
+            connect_all_hosted(spec, &format!("fig6-par-{run}.sqlite"))?;
         let t = Instant::now();
-        let results: Vec<Result<u64, ErpError>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| -> Result<u64, ErpError> {
-                        let mut db = Db::open(&path)?;
-                        let mut n = 0;
-                        loop {
-                            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
-                            let Some((host, account, settings)) = next else {
-                                return Ok(n);
-                            };
-                            n += sync_one(&mut db, &host, &account, &settings, None)?.new_lines();
-                        }
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|_| Err(io("a bench thread panicked")))
-                })
-                .collect()
-        });
+        let par_lines = check(&sync::run_jobs(&mut db, &host, &opts, jobs, &mut Quiet)?)?;
         let p = t.elapsed();
-        let par_lines: u64 = results
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .sum();
+        drop(db);
+        drop(host);
         remove_db(&path);
         if par_lines != lines {
             return Err(io(format!(

@@ -92,6 +92,10 @@ pub enum Command {
         /// unattended reads only a few times a day).
         #[arg(long)]
         customer_ip: Option<String>,
+        /// Links synchronised at once (each on its own thread, database connection and plugin
+        /// instance). Default: one per CPU, at most 8. The summary keeps the links' order.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=8))]
+        jobs: Option<u16>,
     },
     /// Show a journal's bank statements with their balances.
     Statements {
@@ -421,6 +425,7 @@ fn run_with_plugin(
             due,
             since,
             customer_ip,
+            jobs,
         } => {
             let mut db = Db::open_existing(path)?;
             let opts = SyncOptions {
@@ -446,7 +451,8 @@ fn run_with_plugin(
                 return Ok(0);
             }
             let host = load_host(settings, path)?;
-            let report = sync::run(&mut db, &host, &opts, &mut Bars::new())?;
+            let jobs = jobs.map_or_else(sync::default_jobs, usize::from);
+            let report = sync::run_jobs(&mut db, &host, &opts, jobs, &mut Bars::new())?;
             if report.accounts.is_empty()
                 && report.skipped_links.len() == 1
                 && let Some((link, pid, since)) = report.locked.clone()

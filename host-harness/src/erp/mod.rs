@@ -9,8 +9,12 @@ pub mod errors;
 pub mod money;
 #[cfg(test)]
 mod orchestration_tests;
+#[cfg(test)]
+mod parallel_tests;
 pub mod provider;
 pub mod settings;
+#[cfg(test)]
+mod store_bench;
 pub mod sync;
 
 use chrono::{DateTime, Utc};

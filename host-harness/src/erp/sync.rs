@@ -4,10 +4,10 @@
 use chrono::{NaiveDate, TimeDelta};
 use serde::Serialize;
 
-use super::db::{Db, Link, OnlineAccount, now, warning_kind_name};
+use super::db::{BatchOutcome, Db, Link, OnlineAccount, now, warning_kind_name};
 use super::errors::{Context, ErpError};
 use super::provider::{Provider, ProviderHost};
-use crate::runtime::types::SyncRequest;
+use crate::runtime::types::{SyncBatch, SyncProgress, SyncRequest};
 
 #[derive(Clone, Debug, Default)]
 pub struct SyncOptions {
@@ -134,23 +134,191 @@ pub fn run(
     let plan = plan(db, opts)?;
     let mut report = SyncReport::default();
     for (link, only) in plan {
-        match db.acquire_lock(link.id) {
-            Ok(()) => {}
-            Err(e @ ErpError::Locked { .. }) => {
-                report.skipped_links.push((link.id, e.to_string()));
-                if let ErpError::Locked { link, pid, since } = e {
-                    report.locked.get_or_insert((link, pid, since));
-                }
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
-        let result = sync_link(db, host, &link, only, opts, observer, &mut report);
-        let released = db.release_lock(link.id);
-        result?;
-        released?;
+        run_link(db, host, &link, only, opts, observer)?.merge_into(&mut report);
     }
     Ok(report)
+}
+
+/// Most links synchronised at once: beyond this, more threads only queue on SQLite's write
+/// lock and the bank's rate limits.
+pub const MAX_JOBS: usize = 8;
+
+/// The default `--jobs`: one per CPU, at most [`MAX_JOBS`].
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_JOBS)
+}
+
+/// [`run`] with up to `jobs` links at a time. Each worker thread has its own database connection
+/// and its own provider sessions; the per-link lock is taken as in [`run`]. The report lists the
+/// links in the order of the plan whatever order they finish in, and observer events are
+/// serialised (they may interleave between links). A database error stops the handing out of
+/// links and is returned once the workers have finished, the first in plan order.
+pub fn run_jobs(
+    db: &mut Db,
+    host: &(dyn ProviderHost + Sync),
+    opts: &SyncOptions,
+    jobs: usize,
+    observer: &mut (dyn Observer + Send),
+) -> Result<SyncReport, ErpError> {
+    let plan = plan(db, opts)?;
+    let workers = jobs.clamp(1, MAX_JOBS).min(plan.len());
+    if workers <= 1 {
+        let mut report = SyncReport::default();
+        for (link, only) in plan {
+            run_link(db, host, &link, only, opts, observer)?.merge_into(&mut report);
+        }
+        return Ok(report);
+    }
+    let path = db.path().to_owned();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let shared = std::sync::Mutex::new(observer);
+    let mut results: Vec<Option<Result<LinkReport, ErpError>>> =
+        (0..plan.len()).map(|_| None).collect();
+    let done: Vec<Vec<(usize, Result<LinkReport, ErpError>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let mut out = Vec::new();
+                    let mut db = match Db::open(&path) {
+                        Ok(db) => db,
+                        Err(e) => {
+                            stop.store(true, SeqCst);
+                            out.push((usize::MAX, Err(e)));
+                            return out;
+                        }
+                    };
+                    let mut observer = Serialised(&shared);
+                    while !stop.load(SeqCst) {
+                        let i = next.fetch_add(1, SeqCst);
+                        let Some((link, only)) = plan.get(i) else {
+                            break;
+                        };
+                        let r = run_link(&mut db, host, link, *only, opts, &mut observer);
+                        if r.is_err() {
+                            stop.store(true, SeqCst);
+                        }
+                        out.push((i, r));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![(
+                        usize::MAX,
+                        Err(ErpError::Io(
+                            "a sync worker stopped unexpectedly; run the sync again".into(),
+                        )),
+                    )]
+                })
+            })
+            .collect()
+    });
+    let mut report = SyncReport::default();
+    let mut first_error = None;
+    for (i, r) in done.into_iter().flatten() {
+        match results.get_mut(i) {
+            Some(slot) => *slot = Some(r),
+            None => {
+                if let Err(e) = r {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    for r in results.into_iter().flatten() {
+        match r {
+            Ok(l) => l.merge_into(&mut report),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Forwards a worker's progress to the caller's observer, one event at a time.
+struct Serialised<'a, 'o>(&'a std::sync::Mutex<&'o mut (dyn Observer + Send)>);
+
+impl Observer for Serialised<'_, '_> {
+    fn account_started(&mut self, account: &OnlineAccount) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .account_started(account);
+    }
+    fn batch(&mut self, account: &OnlineAccount, transactions_read: u64, new_lines: u64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).batch(
+            account,
+            transactions_read,
+            new_lines,
+        );
+    }
+    fn account_finished(&mut self, outcome: &AccountOutcome) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .account_finished(outcome);
+    }
+}
+
+/// What one link's sync adds to the report.
+#[derive(Default)]
+struct LinkReport {
+    accounts: Vec<AccountOutcome>,
+    skipped: Option<(i64, String)>,
+    locked: Option<(i64, i64, String)>,
+}
+
+impl LinkReport {
+    fn merge_into(self, report: &mut SyncReport) {
+        report.accounts.extend(self.accounts);
+        report.skipped_links.extend(self.skipped);
+        if report.locked.is_none() {
+            report.locked = self.locked;
+        }
+    }
+}
+
+/// One link under its lock; a link another process holds is skipped, not an error.
+fn run_link(
+    db: &mut Db,
+    host: &dyn ProviderHost,
+    link: &Link,
+    only: Option<i64>,
+    opts: &SyncOptions,
+    observer: &mut dyn Observer,
+) -> Result<LinkReport, ErpError> {
+    let mut out = LinkReport::default();
+    match db.acquire_lock(link.id) {
+        Ok(()) => {}
+        Err(e @ ErpError::Locked { .. }) => {
+            out.skipped = Some((link.id, e.to_string()));
+            if let ErpError::Locked { link, pid, since } = e {
+                out.locked = Some((link, pid, since));
+            }
+            return Ok(out);
+        }
+        Err(e) => return Err(e),
+    }
+    let mut report = SyncReport::default();
+    let result = sync_link(db, host, link, only, opts, observer, &mut report);
+    let released = db.release_lock(link.id);
+    result?;
+    released?;
+    out.accounts = report.accounts;
+    Ok(out)
 }
 
 fn sync_link(
@@ -232,6 +400,10 @@ fn sync_link(
     Ok(())
 }
 
+/// One account: the provider reads batch N+1 while a writer thread commits batch N (each with its
+/// cursor, in order, in one transaction), so the bank's pages and the ERP's SQLite work overlap.
+/// At most one batch waits between them. Whatever fails, every batch fetched before the failure
+/// is committed or refused whole, and the run is closed only after the writer is done.
 fn sync_account(
     db: &mut Db,
     provider: &mut dyn Provider,
@@ -241,67 +413,114 @@ fn sync_account(
     outcome: &mut AccountOutcome,
 ) -> Result<(), ErpError> {
     let resume = db.begin_run(account)?;
-    let mut cursor = resume.cursor.clone();
+    let run_id = resume.run_id;
+    let (to_writer, batches) = std::sync::mpsc::sync_channel::<SyncBatch>(1);
+    let (applied_tx, applied) =
+        std::sync::mpsc::channel::<(SyncBatch, Result<BatchOutcome, ErpError>)>();
     let mut statement_keys = std::collections::BTreeSet::new();
-    loop {
-        let request = SyncRequest {
-            account_id: account.provider_account_id.clone(),
-            cursor: cursor.clone(),
-            state: resume.state.clone(),
-            customer_ip: opts.customer_ip.clone(),
-            since: opts.since.map(|d| d.format("%Y-%m-%d").to_string()),
-            max_lines: opts.max_lines.max(1),
-        };
-        let batch = match provider.sync(&request) {
-            Ok(b) => b,
+    // A refused batch (or a database error) comes first: it concerns a batch fetched before
+    // anything the provider said afterwards, as in a one-thread sync.
+    let mut write_failure: Option<ErpError> = None;
+    // The provider's error, or a repeated cursor.
+    let mut fetch_failure: Option<ErpError> = None;
+    let mut take = |batch: SyncBatch,
+                    result: Result<BatchOutcome, ErpError>,
+                    failure: &mut Option<ErpError>,
+                    observer: &mut dyn Observer| {
+        match result {
+            Ok(a) => {
+                outcome.batches += 1;
+                outcome.new_lines += a.new_lines;
+                outcome.updated_lines += a.updated_lines;
+                statement_keys.extend(batch.statements.iter().map(|s| s.key.clone()));
+                outcome.statements = statement_keys.len() as u64;
+                outcome.transactions_read = batch.transactions_read;
+                outcome.warnings.extend(
+                    batch
+                        .warnings
+                        .iter()
+                        .map(|w| (warning_kind_name(w.kind).to_owned(), w.message.clone())),
+                );
+                observer.batch(account, batch.transactions_read, outcome.new_lines);
+            }
             Err(e) => {
-                db.fail_run(
-                    account.id,
-                    resume.run_id,
-                    e.account_status(),
-                    &e.to_string(),
-                )?;
-                return Err(e);
+                failure.get_or_insert(e);
             }
-        };
-        let applied = match db.apply_batch(account, resume.run_id, account.link_id, &batch) {
-            Ok(a) => a,
-            Err(e) => {
-                if !matches!(e, ErpError::Db { .. }) {
-                    db.fail_run(account.id, resume.run_id, "error", &e.to_string())?;
+        }
+    };
+    let db_ref = &mut *db;
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            for batch in batches {
+                let result = db_ref.apply_batch(account, run_id, account.link_id, &batch);
+                let failed = result.is_err();
+                if applied_tx.send((batch, result)).is_err() || failed {
+                    // Nothing after a refused batch is written.
+                    return;
                 }
-                return Err(e);
             }
-        };
-        outcome.batches += 1;
-        outcome.new_lines += applied.new_lines;
-        outcome.updated_lines += applied.updated_lines;
-        statement_keys.extend(batch.statements.iter().map(|s| s.key.clone()));
-        outcome.statements = statement_keys.len() as u64;
-        let _ = applied.statements;
-        outcome.transactions_read = batch.transactions_read;
-        outcome.warnings.extend(
-            batch
-                .warnings
-                .iter()
-                .map(|w| (warning_kind_name(w.kind).to_owned(), w.message.clone())),
-        );
-        observer.batch(account, batch.transactions_read, outcome.new_lines);
-        match batch.progress {
-            crate::runtime::types::SyncProgress::More(next) => {
-                if cursor.as_deref() == Some(next.as_str()) {
-                    // A provider that hands back the same cursor would loop forever.
-                    let e = ErpError::BadBatch(format!(
-                        "the provider repeated its cursor after {} batches",
-                        outcome.batches
-                    ));
-                    db.fail_run(account.id, resume.run_id, "error", &e.to_string())?;
-                    return Err(e);
+        });
+        let mut cursor = resume.cursor.clone();
+        let mut sent = 0u64;
+        loop {
+            let request = SyncRequest {
+                account_id: account.provider_account_id.clone(),
+                cursor: cursor.clone(),
+                state: resume.state.clone(),
+                customer_ip: opts.customer_ip.clone(),
+                since: opts.since.map(|d| d.format("%Y-%m-%d").to_string()),
+                max_lines: opts.max_lines.max(1),
+            };
+            let batch = match provider.sync(&request) {
+                Ok(b) => b,
+                Err(e) => {
+                    fetch_failure = Some(e);
+                    break;
                 }
-                cursor = Some(next);
+            };
+            let progress = batch.progress.clone();
+            if to_writer.send(batch).is_err() {
+                break; // The writer stopped on a refused batch: its error follows.
             }
-            crate::runtime::types::SyncProgress::Done(_) => break,
+            sent += 1;
+            while let Ok((b, r)) = applied.try_recv() {
+                take(b, r, &mut write_failure, observer);
+            }
+            if write_failure.is_some() {
+                break;
+            }
+            match progress {
+                SyncProgress::More(next) => {
+                    if cursor.as_deref() == Some(next.as_str()) {
+                        // A provider that hands back the same cursor would loop forever.
+                        fetch_failure = Some(ErpError::BadBatch(format!(
+                            "the provider repeated its cursor after {sent} batches"
+                        )));
+                        break;
+                    }
+                    cursor = Some(next);
+                }
+                SyncProgress::Done(_) => break,
+            }
+        }
+        drop(to_writer);
+        let joined = writer.join();
+        while let Ok((b, r)) = applied.try_recv() {
+            take(b, r, &mut write_failure, observer);
+        }
+        if joined.is_err() {
+            write_failure.get_or_insert(ErpError::Io(
+                "the ERP's database writer stopped unexpectedly; run the sync again".into(),
+            ));
+        }
+    });
+    match write_failure.or(fetch_failure) {
+        None => Ok(()),
+        // The database itself failed: recording the failure in it would fail too.
+        Some(e @ ErpError::Db { .. }) => Err(e),
+        Some(e) => {
+            db.fail_run(account.id, run_id, e.account_status(), &e.to_string())?;
+            Err(e)
         }
     }
-    Ok(())
 }
