@@ -12,6 +12,7 @@
 //! date-field = "execution"                  # or "value"
 //! statement-grouping = "day"                # day | week | month | sync
 //! overlap-days = 7
+//! overlap-walk-hours = 24                   # re-read the overlap at least this often (0: every sync)
 //! page-size = 100
 //!
 //! [host]
