@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::host::{Host, HttpError, Level, Method, Request, Response};
-use crate::jsonapi::{ApiError, Collection, When, timestamp};
+use crate::jsonapi::{ApiError, Collection, FastItem, Links, Lite, When, timestamp};
 use crate::model::{ProviderError, RateLimit, Result, UpstreamError};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -59,12 +59,129 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
-/// A page's resources, checked next link and `meta`.
-pub type PageWithMeta = (
-    Vec<Box<RawValue>>,
-    Option<String>,
-    Option<serde_json::Value>,
-);
+/// A collection page read by [`Page::parse`]: each resource's text (borrowed from the body)
+/// with, when the one-pass read succeeded, its [`Lite`] reading; the checked next link; `meta`.
+#[derive(Debug)]
+pub struct Page<'a> {
+    pub items: Vec<Item<'a>>,
+    pub next: Option<String>,
+    pub meta: Option<serde_json::Value>,
+}
+
+/// One resource of a [`Page`].
+#[derive(Debug)]
+pub struct Item<'a> {
+    /// The resource's JSON text exactly as Ponto wrote it (a complete JSON value, validated).
+    pub raw: &'a str,
+    /// Its reading, made in the page's own pass; none when the page was read in two passes.
+    pub lite: Option<Lite<'a>>,
+}
+
+/// The text of a resource read in the page's pass: from the `{` before its first key to the
+/// `}` closing it after its last value (JSON allows only whitespace in between).
+fn span<'a>(body: &'a str, f: &FastItem<'a>) -> Option<&'a str> {
+    let b = body.as_bytes();
+    let base = body.as_ptr() as usize;
+    let is_ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    let mut start = (f.first_key.as_ptr() as usize).checked_sub(base)?;
+    start = start.checked_sub(1)?;
+    if b.get(start) != Some(&b'"') {
+        return None;
+    }
+    loop {
+        start = start.checked_sub(1)?;
+        match *b.get(start)? {
+            b'{' => break,
+            c if is_ws(c) => {}
+            _ => return None,
+        }
+    }
+    let mut end = (f.last.as_ptr() as usize).checked_sub(base)? + f.last.len();
+    for _ in 0..=f.closers {
+        while b.get(end).is_some_and(|&c| is_ws(c)) {
+            end += 1;
+        }
+        if b.get(end) != Some(&b'}') {
+            return None;
+        }
+        end += 1;
+    }
+    body.get(start..end)
+}
+
+impl<'a> Page<'a> {
+    /// Parses a collection body, once for a plain page: each resource is read as it is met and
+    /// keeps its text as a slice of `body` (issue 6: no second pass, no copy per resource). A
+    /// page the one-pass read does not take (see [`FastItem`]) is read the two-pass way. `next`
+    /// is left for the caller to check against the links returned.
+    pub fn parse(body: &'a str, what: &str) -> Result<(Page<'a>, Option<Links>)> {
+        #[derive(Deserialize)]
+        struct Fast<'a> {
+            #[serde(borrow)]
+            data: Vec<FastItem<'a>>,
+            #[serde(default)]
+            links: Option<Links>,
+            #[serde(default)]
+            meta: Option<serde_json::Value>,
+        }
+        if let Ok(doc) = serde_json::from_str::<Fast>(body) {
+            let items = doc
+                .data
+                .into_iter()
+                .map(|f| {
+                    Some(Item {
+                        raw: span(body, &f)?,
+                        lite: Some(f.lite),
+                    })
+                })
+                .collect::<Option<Vec<_>>>();
+            if let Some(items) = items {
+                let page = Page {
+                    items,
+                    next: None,
+                    meta: doc.meta,
+                };
+                return Ok((page, doc.links));
+            }
+        }
+        Self::parse_two_pass(body, what)
+    }
+
+    /// The page's resources kept as raw text, each read later by [`Lite::parse_text`].
+    fn parse_two_pass(body: &'a str, what: &str) -> Result<(Page<'a>, Option<Links>)> {
+        #[derive(Deserialize)]
+        struct Doc<'a> {
+            #[serde(borrow)]
+            data: Vec<&'a RawValue>,
+            #[serde(default)]
+            links: Option<Links>,
+            #[serde(default)]
+            meta: Option<serde_json::Value>,
+        }
+        let doc: Doc = serde_json::from_str(body).map_err(|e| {
+            ProviderError::malformed(what, Some("data"), None, format!("not a collection: {e}"))
+        })?;
+        let items = doc
+            .data
+            .into_iter()
+            .map(|r| Item {
+                raw: r.get(),
+                lite: None,
+            })
+            .collect();
+        let page = Page {
+            items,
+            next: None,
+            meta: doc.meta,
+        };
+        Ok((page, doc.links))
+    }
+
+    /// Whether the page holds no resource.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
 
 /// The Ponto client for one provider call.
 pub struct Api<'h> {
@@ -348,32 +465,30 @@ impl<'h> Api<'h> {
         Ok((doc.data, next))
     }
 
-    /// Like [`Api::page`], with the collection's `meta` (where Ponto says which synchronization
-    /// the list reflects).
-    pub fn page_with_meta(&self, url: &str, auth: Auth, what: &str) -> Result<PageWithMeta> {
-        #[derive(Deserialize)]
-        struct WithMeta {
-            data: Vec<Box<RawValue>>,
-            #[serde(default)]
-            links: Option<crate::jsonapi::Links>,
-            #[serde(default)]
-            meta: Option<serde_json::Value>,
-        }
+    /// GETs a collection page as text (checked as UTF-8 once, without a copy), for
+    /// [`Api::parse_page`].
+    pub fn page_text(&self, url: &str, auth: Auth, what: &str) -> Result<String> {
         let body = self.get(url, auth, what)?;
-        let doc: WithMeta = serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::malformed(what, Some("data"), None, format!("not a collection: {e}"))
-        })?;
-        let next = self.next_of(doc.links, url, what)?;
-        Ok((doc.data, next, doc.meta))
+        String::from_utf8(body).map_err(|e| {
+            ProviderError::malformed(
+                what,
+                Some("data"),
+                None,
+                format!("not a collection: {}", e.utf8_error()),
+            )
+        })
+    }
+
+    /// Parses a collection body read from `url` by [`Api::page_text`], with its next link
+    /// checked.
+    pub fn parse_page<'b>(&self, body: &'b str, url: &str, what: &str) -> Result<Page<'b>> {
+        let (mut page, links) = Page::parse(body, what)?;
+        page.next = self.next_of(links, url, what)?;
+        Ok(page)
     }
 
     /// The checked `links.next` of a page read from `url`.
-    fn next_of(
-        &self,
-        links: Option<crate::jsonapi::Links>,
-        url: &str,
-        what: &str,
-    ) -> Result<Option<String>> {
+    fn next_of(&self, links: Option<Links>, url: &str, what: &str) -> Result<Option<String>> {
         Ok(match links.and_then(|l| l.next) {
             Some(n) if !n.is_empty() => {
                 let n = self.check_next(&n, what)?;
@@ -564,5 +679,96 @@ impl<'h> Api<'h> {
                 format!("not a token response: {e}"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DateField;
+    use crate::mapping::transaction_item;
+
+    fn both(body: &str) -> (Page<'_>, Page<'_>) {
+        let (fast, _) = Page::parse(body, "transactions").unwrap();
+        let (slow, _) = Page::parse_two_pass(body, "transactions").unwrap();
+        (fast, slow)
+    }
+
+    /// The one-pass read gives each resource the very text and reading of the two-pass read.
+    fn assert_same(body: &str, one_pass: bool) {
+        let (fast, slow) = both(body);
+        assert_eq!(fast.items.len(), slow.items.len());
+        assert_eq!(fast.meta, slow.meta);
+        for (f, s) in fast.items.into_iter().zip(slow.items) {
+            assert_eq!(f.raw, s.raw, "{body}");
+            assert_eq!(f.lite.is_some(), one_pass, "{body}");
+            let tz = chrono_tz::Europe::Brussels;
+            let a = transaction_item(f.raw, f.lite, tz, DateField::Execution);
+            let b = transaction_item(s.raw, None, tz, DateField::Execution);
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{body}");
+        }
+    }
+
+    #[test]
+    fn one_pass_page_matches_two_pass_on_recorded_pages() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz-corpus");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.starts_with("transactions-") && !name.starts_with("pending") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            if Page::parse_two_pass(&text, "x").is_err() {
+                continue;
+            }
+            assert_same(&text, true);
+            n += 1;
+        }
+        assert!(n > 0, "no recorded transaction page");
+    }
+
+    #[test]
+    fn one_pass_page_spans_and_fallbacks() {
+        let a = r#""attributes":{"amount":-1.5,"currency":"EUR","executionDate":"2026-01-02"}"#;
+        // Whitespace everywhere, the attributes first or last, ids and members in any order.
+        assert_same(
+            &format!(
+                "{{ \"data\" : [ {{ \"id\" : \"x\" , {a} }} ,\n\t{{\r{a} , \"id\":\"y\" }},\
+                 {{\"type\":\"t\",{a},\"id\":\"z\",\"meta\":{{\"k\":[1,{{}}]}} }} ] ,\
+                 \"meta\":{{\"paging\":{{}}}} }}"
+            ),
+            true,
+        );
+        assert_same(r#"{"data":[]}"#, true);
+        // What the one-pass read does not take: the page is read in two passes, alike.
+        for odd in [
+            format!(r#"{{"data":[{{"i\u0064":"x",{a}}}]}}"#),
+            format!(r#"{{"data":[{{"id":"x\u0079",{a}}}]}}"#),
+            r#"{"data":[{"id":"x","attributes":{"amo\u0075nt":1,"currency":"EUR","executionDate":"2026-01-02"}}]}"#
+                .to_string(),
+            r#"{"data":[{"id":"x","attributes":{}}]}"#.to_string(),
+            r#"{"data":[{}]}"#.to_string(),
+            r#"{"data":[{"id":5}]}"#.to_string(),
+            r#"{"data":[{"id":"a","attributes":null}]}"#.to_string(),
+            format!(r#"{{"data":[{{"id":"x",{a}}},{{"id":"x","id":"y"}}]}}"#),
+            format!(r#"{{"data":[{{"id":"x",{a}}},7]}}"#),
+        ] {
+            assert_same(&odd, false);
+        }
+        // Not a collection: the same error either way.
+        for bad in [
+            r#"{"data":[{"id":"x"}"#,
+            r#"{"links":{}}"#,
+            r#"{"data":{}}"#,
+            "[]",
+        ] {
+            let e = Page::parse(bad, "transactions").unwrap_err();
+            assert!(
+                format!("{e:?}").contains("not a collection"),
+                "{bad}: {e:?}"
+            );
+        }
     }
 }

@@ -279,6 +279,19 @@ fn sub(a: Decimal, b: Decimal) -> Result<Decimal> {
     a.checked_sub(b).ok_or_else(overflow)
 }
 
+/// The first day of the period a date falls in, without building its key (every line asks).
+fn period_start(g: Grouping, d: NaiveDate) -> NaiveDate {
+    match g {
+        Grouping::Day => d,
+        // Checked: a cursor handed back by the host may carry any date chrono can hold.
+        Grouping::Week => d
+            .checked_sub_days(Days::new(u64::from(d.weekday().num_days_from_monday())))
+            .unwrap_or(d),
+        Grouping::Month => d.with_day(1).unwrap_or(d),
+        Grouping::Sync => NaiveDate::MIN,
+    }
+}
+
 /// The period a date falls in: key, name, first and last day.
 fn period(
     g: Grouping,
@@ -294,16 +307,13 @@ fn period(
         }
         Grouping::Week => {
             let w = d.iso_week();
-            // Checked: a cursor handed back by the host may carry any date chrono can hold.
-            let start = d
-                .checked_sub_days(Days::new(u64::from(d.weekday().num_days_from_monday())))
-                .unwrap_or(d);
+            let start = period_start(g, d);
             let end = start.checked_add_days(Days::new(6)).unwrap_or(d);
             let key = format!("{}-W{:02}", w.year(), w.week());
             (key.clone(), key, start, end)
         }
         Grouping::Month => {
-            let start = d.with_day(1).unwrap_or(d);
+            let start = period_start(g, d);
             let next = if d.month() == 12 {
                 NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
             } else {
@@ -387,22 +397,23 @@ impl Cursor {
     /// Whether a line of date `d` belongs to the statement in progress (same or newer period).
     fn joins_open(&self, d: NaiveDate) -> bool {
         match &self.open {
-            Some(o) => self.key_of(d).2 >= o.period_start,
+            Some(o) => period_start(self.grouping, d) >= o.period_start,
             None => false,
         }
     }
 
     /// Adds one line: statement bookkeeping and running balance.
     fn take(&mut self, m: Mapped, batch: &mut Batch) -> Result<()> {
-        let (key, name, start, end) = self.key_of(m.booking);
         if let Some(p) = self.known.as_ref().and_then(|k| k.newest.as_ref())
-            && start < p.period_start
+            && period_start(self.grouping, m.booking) < p.period_start
         {
             // A new line in a period older than the newest statement sent: that statement's
             // lines must be read again, so the walk goes through the overlap.
             self.go_deep();
         }
         if !self.joins_open(m.booking) {
+            // The key is built only for a new statement, not for every line.
+            let (key, name, start, end) = self.key_of(m.booking);
             if let Some(o) = self.open.take()
                 && self.current.is_some()
             {
@@ -540,25 +551,26 @@ impl Cursor {
                 )),
             };
             self.visit(&url, "transactions")?;
-            let (data, next) = if first_page {
-                let (data, next, meta) = api.page_with_meta(&url, Auth::Bearer, "transactions")?;
+            let body = api.page_text(&url, Auth::Bearer, "transactions")?;
+            let data = api.parse_page(&body, &url, "transactions")?;
+            if first_page {
                 self.note_synchronization(
-                    meta.as_ref().and_then(|m| m.get("latestSynchronization")),
+                    data.meta
+                        .as_ref()
+                        .and_then(|m| m.get("latestSynchronization")),
                 );
-                (data, next)
-            } else {
-                api.page(&url, Auth::Bearer, "transactions")?
-            };
+            }
+            let next = data.next.clone();
             // Map the whole page first: a malformed transaction rejects the batch.
-            let mut seen = HashSet::new();
-            let mut page = Vec::with_capacity(data.len());
-            for raw in &data {
-                let m = mapping::transaction(raw, tz, self.date_field)?;
+            let mut seen = HashSet::with_capacity(data.items.len());
+            let mut page = Vec::with_capacity(data.items.len());
+            for item in data.items {
+                let m = mapping::transaction_item(item.raw, item.lite, tz, self.date_field)?;
                 if seen.insert(m.line.transaction_id.clone()) {
                     page.push(m);
                 }
             }
-            drop(data);
+            drop(body);
             if let Some(stop) = self.stop
                 && !page.is_empty()
                 && page.iter().all(|m| m.booking < stop)
@@ -674,21 +686,24 @@ impl Cursor {
                 )),
             };
             self.visit(&url, "updated transactions")?;
-            let (data, next) = match api.page(&url, Auth::Bearer, "updated transactions") {
+            let body = match api.page_text(&url, Auth::Bearer, "updated transactions") {
                 Err(ProviderError::NotFound(m)) => {
                     api.log(Level::Warn, &format!("no updated transactions: {m}"));
                     return Ok(true);
                 }
                 other => other?,
             };
-            for raw in &data {
-                let m = mapping::transaction(raw, tz, self.date_field)?;
+            let data = api.parse_page(&body, &url, "updated transactions")?;
+            let empty = data.is_empty();
+            batch.updated.reserve(data.items.len());
+            for item in data.items {
+                let m = mapping::transaction_item(item.raw, item.lite, tz, self.date_field)?;
                 let mut line = m.line;
                 line.statement_key = self.key_of(m.booking).0;
                 batch.updated.push(line);
             }
-            self.next = next;
-            if self.next.is_none() || data.is_empty() {
+            self.next = data.next;
+            if self.next.is_none() || empty {
                 return Ok(true);
             }
             if batch.lines.len() + batch.updated.len() + limit as usize > max_lines as usize {
