@@ -18,6 +18,9 @@ use crate::runtime::types::*;
 struct SharedHost {
     pages: Arc<BTreeMap<String, Vec<SyncBatch>>>,
     threads: Arc<Mutex<BTreeSet<String>>>,
+    /// When set, a session waits (up to 5 s) until this many threads have opened one, so that
+    /// "every worker was used" does not depend on how fast a loaded machine starts threads.
+    rendezvous: Option<usize>,
 }
 
 struct SharedProvider(Arc<BTreeMap<String, Vec<SyncBatch>>>);
@@ -31,6 +34,12 @@ impl ProviderHost for SharedHost {
             .lock()
             .unwrap()
             .insert(format!("{:?}", std::thread::current().id()));
+        if let Some(n) = self.rendezvous {
+            let until = std::time::Instant::now() + Duration::from_secs(5);
+            while self.threads.lock().unwrap().len() < n && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         Ok(Box::new(SharedProvider(self.pages.clone())))
     }
 }
@@ -130,6 +139,7 @@ fn host() -> SharedHost {
                 .collect(),
         ),
         threads: Default::default(),
+        rendezvous: None,
     }
 }
 
@@ -195,7 +205,10 @@ fn two_links_in_parallel_store_what_one_by_one_stores() {
 
     let (_d2, mut par) = temp_db();
     two_links(&mut par);
-    let h = host();
+    let h = SharedHost {
+        rendezvous: Some(2),
+        ..host()
+    };
     let report_par = sync::run_jobs(&mut par, &h, &opts(), 2, &mut Quiet).unwrap();
 
     assert_eq!(
@@ -271,7 +284,7 @@ fn a_refused_batch_is_reported_before_what_the_provider_said_after_it() {
     pages.truncate(2);
     let h = SharedHost {
         pages: Arc::new([("a".to_owned(), pages), ("b".to_owned(), batches("b"))].into()),
-        threads: Default::default(),
+        ..SharedHost::default()
     };
     let report = sync::run(&mut db, &h, &opts(), &mut Quiet).unwrap();
     let a = &report.accounts[0];
