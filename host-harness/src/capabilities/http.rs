@@ -17,6 +17,8 @@ use ureq::Agent;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 use url::Url;
 
+pub use super::http_signature::RequestSigning;
+use super::http_signature::Signer;
 use crate::bindings::http::{Host, HttpError, Method, Request, Response};
 
 /// One origin the plugin may reach: scheme, host and port (`None` = any port, loopback only).
@@ -104,11 +106,20 @@ impl std::str::FromStr for AllowedOrigin {
 }
 
 /// A PEM client certificate and key presented to one host (Ponto's mutual TLS).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientCertificate {
     pub host: String,
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("ClientCertificate")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the operator allows one plugin to do over HTTP.
@@ -122,6 +133,8 @@ pub struct HttpPolicy {
     /// only: a public host is always verified against the webpki roots, so a test CA can never
     /// vouch for a bank.
     pub extra_roots_pem: Vec<Vec<u8>>,
+    /// Hosts whose requests the host signs (Ibanity's `Digest` + `Signature` headers).
+    pub request_signing: Vec<RequestSigning>,
 }
 
 impl Default for HttpPolicy {
@@ -132,6 +145,7 @@ impl Default for HttpPolicy {
             max_response_bytes: 16 * 1024 * 1024,
             client_certificates: Vec::new(),
             extra_roots_pem: Vec::new(),
+            request_signing: Vec::new(),
         }
     }
 }
@@ -151,6 +165,8 @@ pub struct HttpCapability {
     loopback: Agent,
     /// Hosts (lower case, no brackets) that get a client certificate, each with its own agent.
     with_cert: HashMap<String, Agent>,
+    /// Hosts (lower case, no brackets) whose requests are signed.
+    signers: HashMap<String, Signer>,
 }
 
 impl HttpCapability {
@@ -187,7 +203,21 @@ impl HttpCapability {
             }
         }
 
+        let mut signers = HashMap::new();
+        for s in &policy.request_signing {
+            if signers
+                .insert(normalise_host(&s.host), Signer::new(s)?)
+                .is_some()
+            {
+                bail!(
+                    "two request-signing keys are configured for host `{}`",
+                    s.host
+                );
+            }
+        }
+
         Ok(Self {
+            signers,
             public: new_agent(TlsConfig::builder().root_certs(RootCerts::WebPki).build()),
             loopback: new_agent(TlsConfig::builder().root_certs(loopback_roots).build()),
             with_cert,
@@ -248,6 +278,52 @@ impl HttpCapability {
         Ok(host)
     }
 
+    /// The signature headers this request gets, if its host signs requests of its method.
+    fn signing_headers(
+        &self,
+        request: &Request,
+        url: &Url,
+        host: &str,
+    ) -> Result<Option<[(String, String); 2]>, HttpError> {
+        let method = method_name(request.method);
+        let Some(signer) = self.signers.get(host).filter(|s| s.applies_to(method)) else {
+            return Ok(None);
+        };
+        if let Some((name, _)) = request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("digest") || n.eq_ignore_ascii_case("signature"))
+        {
+            return Err(HttpError::InvalidRequest(format!(
+                "header `{name}` is set by the host, which signs requests to {host}; leave it out"
+            )));
+        }
+        // As the Host header is sent: with the port only when it is not the scheme's default.
+        let host_header = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        let mut target = url.path().to_owned();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        signer
+            .headers(
+                method,
+                &target,
+                &host_header,
+                &request.body,
+                &request.headers,
+                created,
+            )
+            .map(Some)
+            .map_err(|e| HttpError::InvalidRequest(format!("{e:#}")))
+    }
+
     fn agent_for(&self, host: &str) -> &Agent {
         if let Some(agent) = self.with_cert.get(host) {
             agent
@@ -287,6 +363,15 @@ impl HttpCapability {
             }
         }
 
+        let signed = self.signing_headers(request, url, host)?;
+        let signed_headers;
+        let headers = match signed {
+            Some(extra) => {
+                signed_headers = request.headers.iter().cloned().chain(extra).collect();
+                &signed_headers
+            }
+            None => &request.headers,
+        };
         let agent = self.agent_for(host);
         let timeout = self.effective_timeout(request.timeout_ms);
         // A fragment is never sent on the wire (and `http::Uri` would refuse it).
@@ -295,26 +380,17 @@ impl HttpCapability {
         let url = url.as_str();
         let body = request.body.as_slice();
         let sent = match (request.method, body.is_empty()) {
-            (Method::Get, true) => prepare_call(agent.get(url), &request.headers, timeout).call(),
+            (Method::Get, true) => prepare_call(agent.get(url), headers, timeout).call(),
             (Method::Get, false) => {
-                prepare_call(agent.get(url).force_send_body(), &request.headers, timeout).send(body)
+                prepare_call(agent.get(url).force_send_body(), headers, timeout).send(body)
             }
-            (Method::Delete, true) => {
-                prepare_call(agent.delete(url), &request.headers, timeout).call()
+            (Method::Delete, true) => prepare_call(agent.delete(url), headers, timeout).call(),
+            (Method::Delete, false) => {
+                prepare_call(agent.delete(url).force_send_body(), headers, timeout).send(body)
             }
-            (Method::Delete, false) => prepare_call(
-                agent.delete(url).force_send_body(),
-                &request.headers,
-                timeout,
-            )
-            .send(body),
-            (Method::Post, _) => {
-                prepare_call(agent.post(url), &request.headers, timeout).send(body)
-            }
-            (Method::Put, _) => prepare_call(agent.put(url), &request.headers, timeout).send(body),
-            (Method::Patch, _) => {
-                prepare_call(agent.patch(url), &request.headers, timeout).send(body)
-            }
+            (Method::Post, _) => prepare_call(agent.post(url), headers, timeout).send(body),
+            (Method::Put, _) => prepare_call(agent.put(url), headers, timeout).send(body),
+            (Method::Patch, _) => prepare_call(agent.patch(url), headers, timeout).send(body),
         };
         let response = sent.map_err(map_error)?;
 
@@ -644,6 +720,65 @@ mod tests {
             }
         });
         (addr, rx)
+    }
+
+    /// The value of header `name` (lower case) in a request's text.
+    fn header_of(request: &str, name: &str) -> Option<String> {
+        request.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+
+    #[test]
+    fn requests_to_a_signing_host_carry_a_signature_that_verifies() {
+        use crate::capabilities::http_signature::tests::{TEST_KEY_PEM, signing, verify};
+        let ok = || canned("200 OK", &[], b"{}");
+        let (addr, seen) = serve(vec![ok(), ok(), ok()]);
+        let policy = HttpPolicy {
+            allowed: vec![origin("http://127.0.0.1:*")],
+            request_signing: vec![signing("127.0.0.1", false)],
+            ..HttpPolicy::default()
+        };
+        let mut http = HttpCapability::new(policy, "ponto", "conn-1").unwrap();
+        let body = br#"{"data":{"type":"synchronization"}}"#.to_vec();
+        let post = Request {
+            method: Method::Post,
+            url: format!("http://{addr}/ponto-connect/synchronizations?a=b"),
+            headers: vec![("Authorization".into(), "Bearer abc".into())],
+            body: body.clone(),
+            timeout_ms: None,
+        };
+        assert_eq!(http.send(post.clone()).unwrap().status, 200);
+        let sent = seen.recv().unwrap();
+        let digest = header_of(&sent, "digest").expect("a Digest header");
+        let signature = header_of(&sent, "signature").expect("a Signature header");
+        let created = signature
+            .split("created=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_owned();
+        let lines = vec![
+            "(request-target): post /ponto-connect/synchronizations?a=b".to_owned(),
+            format!("host: {addr}"),
+            format!("digest: {digest}"),
+            format!("(created): {created}"),
+            "authorization: Bearer abc".to_owned(),
+        ];
+        assert!(verify(TEST_KEY_PEM, &signature, &lines), "{sent}");
+
+        // GETs are not signed unless asked; the plugin may not forge the host's headers.
+        http.send(get(&format!("http://{addr}/x"))).unwrap();
+        assert_eq!(header_of(&seen.recv().unwrap(), "signature"), None);
+        let mut forged = post;
+        forged
+            .headers
+            .push(("Signature".into(), "keyId=\"x\"".into()));
+        assert!(matches!(
+            http.send(forged),
+            Err(HttpError::InvalidRequest(m)) if m.contains("`Signature` is set by the host")
+        ));
     }
 
     fn canned(status: &str, headers: &[&str], body: &[u8]) -> Vec<u8> {

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod http;
+pub mod http_signature;
 pub mod log;
 pub mod storage;
 

@@ -27,6 +27,12 @@
 //! host = "api.ibanity.com"
 //! certificate = "certificate.pem"
 //! key = "private_key.pem"
+//!
+//! [[host.request-signing]]                    # Ibanity's HTTP signature (live applications)
+//! host = "api.ibanity.com"
+//! key-id = "75b5d796-de5c-400a-81ce-e72371b01cbc"  # the signature certificate's id
+//! key = "signing_key.pem"                    # unencrypted PKCS#8 RSA key
+//! all-methods = false                        # true: sign GETs too
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,7 +42,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::errors::ErpError;
-use crate::capabilities::http::{AllowedOrigin, ClientCertificate, HttpPolicy};
+use crate::capabilities::http::{AllowedOrigin, ClientCertificate, HttpPolicy, RequestSigning};
 
 /// The provider's origins the operator grants by default: exactly what the Ponto manifest asks.
 pub const DEFAULT_ORIGINS: &[&str] = &[
@@ -65,6 +71,18 @@ struct HostFile {
     cache_dir: Option<PathBuf>,
     #[serde(default)]
     client_certificates: Vec<CertFile>,
+    #[serde(default)]
+    request_signing: Vec<SigningFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SigningFile {
+    host: String,
+    key_id: String,
+    key: PathBuf,
+    #[serde(default)]
+    all_methods: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +106,7 @@ pub struct Settings {
     pub http_timeout: Duration,
     pub cache_dir: PathBuf,
     pub client_certificates: Vec<ClientCertificate>,
+    pub request_signing: Vec<RequestSigning>,
 }
 
 /// The environment variables read, and the provider key each sets.
@@ -213,6 +232,22 @@ impl Settings {
                 key_pem: read(&c.key)?,
             });
         }
+        let mut request_signing = Vec::new();
+        for s in &file.host.request_signing {
+            let key_pem = std::fs::read(base.join(&s.key)).map_err(|e| {
+                bad(format!(
+                    "request-signing key for {}: {}: {e}",
+                    s.host,
+                    s.key.display()
+                ))
+            })?;
+            request_signing.push(RequestSigning {
+                host: s.host.clone(),
+                key_id: s.key_id.clone(),
+                key_pem,
+                all_methods: s.all_methods,
+            });
+        }
         Ok(Self {
             plugin_path,
             provider_config,
@@ -227,12 +262,14 @@ impl Settings {
                 .map(|d| base.join(d))
                 .unwrap_or_else(crate::runtime::default_cache_dir),
             client_certificates,
+            request_signing,
         })
     }
 
     pub fn http_policy(&self) -> HttpPolicy {
         HttpPolicy {
             client_certificates: self.client_certificates.clone(),
+            request_signing: self.request_signing.clone(),
             timeout: self.http_timeout,
             ..HttpPolicy::default()
         }
@@ -274,6 +311,40 @@ mod tests {
         let p = write(&dir, "[host]\nhttp-timeout-ms = 250\n");
         let s = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap();
         assert_eq!(s.http_policy().timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn request_signing_keys_are_read_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pem"), b"KEY").unwrap();
+        let p = write(
+            &dir,
+            "[[host.request-signing]]\nhost = \"api.ibanity.com\"\nkey-id = \"sig-1\"\nkey = \"k.pem\"\n",
+        );
+        let s = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap();
+        let policy = s.http_policy();
+        let [r] = policy.request_signing.as_slice() else {
+            panic!(
+                "one signing entry expected: {:?}",
+                policy.request_signing.len()
+            )
+        };
+        assert_eq!(
+            (r.host.as_str(), r.key_id.as_str()),
+            ("api.ibanity.com", "sig-1")
+        );
+        assert_eq!((r.key_pem.as_slice(), r.all_methods), (&b"KEY"[..], false));
+        let p = write(
+            &dir,
+            "[[host.request-signing]]\nhost = \"h\"\nkey-id = \"x\"\nkey = \"missing.pem\"\n",
+        );
+        let e = Settings::load_with_env(Some(&p), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("request-signing key for h") && e.contains("missing.pem"),
+            "{e}"
+        );
     }
 
     #[test]
