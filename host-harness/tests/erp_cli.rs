@@ -31,6 +31,7 @@ fn every_verb_has_help() {
         "status",
         "reauthorize",
         "disconnect",
+        "auto-sync",
         "demo",
         "plugin",
         "sandbox",
@@ -178,10 +179,25 @@ fn two_step_connect_then_json_read_verbs() {
     assert_ok(&out);
     assert!(stdout(&out).contains("0 new"), "{}", stdout(&out));
 
+    // Automatic synchronisation off and on again, as Odoo's toggle.
+    let auto = |c: &erp_support::Cli| -> serde_json::Value {
+        let status: serde_json::Value =
+            serde_json::from_slice(&c.run(&["--json", "status"]).stdout).unwrap();
+        status["links"][0]["auto_sync"].clone()
+    };
+    assert_eq!(auto(&c), true);
+    assert_ok(&c.run(&["auto-sync", "--link", "1", "off"]));
+    assert_eq!(auto(&c), false);
+    assert_ok(&c.run(&["auto-sync", "--link", "1", "on"]));
+    assert_eq!(auto(&c), true);
+
     let out = c.run(&["disconnect", "--link", "1"]);
     assert_ok(&out);
     let out = c.run(&["sync", "--link", "1"]);
     assert_one_line_failure(&out, "disconnected");
+    let out = c.run(&["auto-sync", "--link", "1", "on"]);
+    assert_one_line_failure(&out, "disconnected");
+    assert_eq!(auto(&c), false, "a disconnected link stays off");
     // History stays.
     let statements: serde_json::Value =
         serde_json::from_slice(&c.run(&["--json", "statements", "--journal", "BNK1"]).stdout)

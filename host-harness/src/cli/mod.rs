@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -117,6 +117,14 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8765/reauthorized")]
         redirect_uri: String,
     },
+    /// Turn a link's scheduled synchronisation (`erp sync --due`) on or off, as Odoo's
+    /// "Automatic synchronization" (off for a bank that asks for a second factor at every sync).
+    AutoSync {
+        #[arg(long)]
+        link: i64,
+        #[arg(value_enum)]
+        state: OnOff,
+    },
     /// Revoke a link at the provider; its journals and statements stay.
     Disconnect {
         #[arg(long)]
@@ -148,6 +156,13 @@ pub enum Command {
         #[arg(long)]
         transactions: Option<u64>,
     },
+}
+
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Subcommand, Debug)]
@@ -293,6 +308,27 @@ pub fn run(cli: Cli) -> Result<i32, ErpError> {
         Command::Status => {
             let db = Db::open_existing(&path)?;
             print_status(&db, json)?;
+            Ok(0)
+        }
+        Command::AutoSync { link, state } => {
+            let mut db = Db::open_existing(&path)?;
+            let l = db.link(link)?;
+            let on = state == OnOff::On;
+            if on && l.state == "disconnected" {
+                return Err(ErpError::Usage(format!(
+                    "link {link} is disconnected: reconnect it with `erp update-credentials --link {link}` first"
+                )));
+            }
+            db.set_auto_sync(link, on)?;
+            println!(
+                "Link {link} ({}): automatic synchronisation {}.",
+                l.institution_name,
+                if on {
+                    "on (`erp sync --due` includes it)"
+                } else {
+                    "off (only `erp sync --link` reaches it)"
+                }
+            );
             Ok(0)
         }
         command => {
