@@ -445,6 +445,22 @@ impl Cursor {
         open.to = open.to.max(m.booking);
         let mut line = m.line;
         line.statement_key = open.key.clone();
+        if !line.currency.eq_ignore_ascii_case(&self.currency) {
+            // Counted as Ponto reports it (the balances derive from the same figures), but a
+            // person has to look: the ERP would book it in the journal's currency.
+            batch.warnings.push(Warning::new(
+                WarningKind::Other,
+                format!(
+                    "Transaction {} of {} is in {} on a {} account: its amount {} {} is counted                      in the statement as Ponto reports it. Check it against the bank's statement                      before reconciling.",
+                    line.transaction_id,
+                    m.booking,
+                    line.currency,
+                    self.currency,
+                    line.amount,
+                    line.currency,
+                ),
+            ));
+        }
         if let Some(r) = self.running {
             self.running = Some(sub(r, m.amount)?);
         }

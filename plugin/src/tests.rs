@@ -808,6 +808,33 @@ fn three_days_one_page(f: &Fake) {
 }
 
 #[test]
+fn a_transaction_in_another_currency_is_kept_and_flagged() {
+    let f = Fake::new();
+    f.connected();
+    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
+    let mut usd = tx("t2", "12.50", &day("2026-11-24"), &day("2026-11-24"));
+    usd["attributes"]["currency"] = json!("USD");
+    f.on_json(
+        "GET",
+        &tx_path("10"),
+        page(
+            vec![tx("t1", "-100.0", &day("2026-11-24"), &day("2026-11-24")), usd],
+            None,
+        ),
+    );
+    let batches = run(&f, None, 10);
+    let lines: Vec<_> = batches.iter().flat_map(|b| &b.lines).collect();
+    assert_eq!(lines.len(), 2, "the line is imported, not dropped");
+    let flagged: Vec<_> = batches
+        .iter()
+        .flat_map(|b| &b.warnings)
+        .filter(|w| w.message.contains("USD on a EUR account"))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{batches:?}");
+    assert!(flagged[0].message.contains("t2"), "{}", flagged[0].message);
+}
+
+#[test]
 fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
     let f = Fake::new();
     f.connected();
