@@ -818,7 +818,10 @@ fn a_transaction_in_another_currency_is_kept_and_flagged() {
         "GET",
         &tx_path("10"),
         page(
-            vec![tx("t1", "-100.0", &day("2026-11-24"), &day("2026-11-24")), usd],
+            vec![
+                tx("t1", "-100.0", &day("2026-11-24"), &day("2026-11-24")),
+                usd,
+            ],
             None,
         ),
     );
