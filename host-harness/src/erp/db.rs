@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+    Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior, params,
+    params_from_iter,
 };
 use serde::Serialize;
 
@@ -910,36 +911,22 @@ impl Db {
                 update_account_details(&tx, account.id, details)?;
             }
             {
+                // ?1–?18 are `line_params` in both statements, so the two cannot drift apart.
                 let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO statement_lines (journal_id, online_account_id, transaction_id, statement_key,
+                    "INSERT OR IGNORE INTO statement_lines (journal_id, transaction_id, statement_key,
                          booking_date, value_date, amount, currency, payment_reference, structured_reference, description,
                          partner_name, partner_account, end_to_end_id, bank_transaction_code, mandate_id, creditor_id,
-                         card_reference, raw_json, sync_run_id)
+                         card_reference, raw_json, online_account_id, sync_run_id)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                 )?;
                 for l in &batch.lines {
-                    out.new_lines += insert.execute(params![
-                        account.journal_id,
-                        account.id,
-                        l.transaction_id,
-                        l.statement_key,
-                        l.booking_date,
-                        l.value_date,
-                        money::normalize(&l.amount).unwrap_or_else(|| l.amount.clone()),
-                        l.currency,
-                        l.payment_reference,
-                        l.structured_reference,
-                        l.description,
-                        l.partner_name,
-                        l.partner_account,
-                        l.end_to_end_id,
-                        l.bank_transaction_code,
-                        l.mandate_id,
-                        l.creditor_id,
-                        l.card_reference,
-                        l.raw_json,
-                        run_id
-                    ])? as u64;
+                    let amount = money::normalize(&l.amount).unwrap_or_else(|| l.amount.clone());
+                    let extra: [&dyn ToSql; 2] = [&account.id, &run_id];
+                    out.new_lines += insert.execute(params_from_iter(
+                        line_params(&account.journal_id, l, &amount)
+                            .into_iter()
+                            .chain(extra),
+                    ))? as u64;
                 }
                 let mut update = tx.prepare_cached(
                     "UPDATE statement_lines SET statement_key = ?3, booking_date = ?4, value_date = ?5, amount = ?6,
@@ -977,27 +964,13 @@ impl Db {
                         )?;
                         out.changed_amounts += 1;
                     }
-                    out.updated_lines += update.execute(params![
-                        account.journal_id,
-                        l.transaction_id,
-                        l.statement_key,
-                        l.booking_date,
-                        l.value_date,
-                        money::normalize(&l.amount).unwrap_or_else(|| l.amount.clone()),
-                        l.currency,
-                        l.payment_reference,
-                        l.structured_reference,
-                        l.description,
-                        l.partner_name,
-                        l.partner_account,
-                        l.end_to_end_id,
-                        l.bank_transaction_code,
-                        l.mandate_id,
-                        l.creditor_id,
-                        l.card_reference,
-                        l.raw_json,
-                        at
-                    ])? as u64;
+                    let amount = money::normalize(&l.amount).unwrap_or_else(|| l.amount.clone());
+                    let extra: [&dyn ToSql; 1] = [&at];
+                    out.updated_lines += update.execute(params_from_iter(
+                        line_params(&account.journal_id, l, &amount)
+                            .into_iter()
+                            .chain(extra),
+                    ))? as u64;
                 }
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO statements (journal_id, key, name, date_from, date_to, balance_start, balance_end)
@@ -1446,6 +1419,35 @@ fn upsert_account(
     let id = tx.last_insert_rowid();
     update_account_details(tx, id, a)?;
     Ok((id, true))
+}
+
+/// The parameters ?1–?18 of the line INSERT and UPDATE: journal, transaction id, then the line's
+/// fields from `statement_key` to `raw_json` (`amount` normalised by the caller).
+fn line_params<'a>(
+    journal: &'a i64,
+    l: &'a StatementLine,
+    amount: &'a String,
+) -> [&'a dyn ToSql; 18] {
+    [
+        journal,
+        &l.transaction_id,
+        &l.statement_key,
+        &l.booking_date,
+        &l.value_date,
+        amount,
+        &l.currency,
+        &l.payment_reference,
+        &l.structured_reference,
+        &l.description,
+        &l.partner_name,
+        &l.partner_account,
+        &l.end_to_end_id,
+        &l.bank_transaction_code,
+        &l.mandate_id,
+        &l.creditor_id,
+        &l.card_reference,
+        &l.raw_json,
+    ]
 }
 
 /// `YYYY-MM-DD` of a real day (no chrono format parsing: this runs for every line).
