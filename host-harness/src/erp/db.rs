@@ -1426,7 +1426,7 @@ fn upsert_account(
 fn line_params<'a>(
     journal: &'a i64,
     l: &'a StatementLine,
-    amount: &'a String,
+    amount: &'a dyn ToSql,
 ) -> [&'a dyn ToSql; 18] {
     [
         journal,
