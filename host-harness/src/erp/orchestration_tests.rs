@@ -82,6 +82,16 @@ pub fn statement(day: &str, start: &str, end: &str) -> Statement {
     }
 }
 
+/// The page a scripted provider serves: its cursor is `page-N` (none: the first).
+pub fn page_index(request: &SyncRequest) -> usize {
+    request
+        .cursor
+        .as_deref()
+        .and_then(|c| c.strip_prefix("page-"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
 pub fn batch(
     lines: Vec<StatementLine>,
     statements: Vec<Statement>,
@@ -144,13 +154,7 @@ impl Provider for FakeProvider {
         if let Some(e) = s.fail.get(&request.account_id) {
             return Err(ErpError::provider(e.clone(), self.1.clone()));
         }
-        let index = request
-            .cursor
-            .as_deref()
-            .and_then(|c| c.strip_prefix("page-"))
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(0);
-        Ok(s.pages[&request.account_id][index].clone())
+        Ok(s.pages[&request.account_id][page_index(request)].clone())
     }
     fn request_reauthorization(&mut self, _: &str, _: &str) -> Result<String, ErpError> {
         unimplemented!()

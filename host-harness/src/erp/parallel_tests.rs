@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::db::Db;
 use super::errors::{Context, ErpError};
-use super::orchestration_tests::{account, batch, institution, line, statement, temp_db};
+use super::orchestration_tests::{
+    account, batch, institution, line, page_index, statement, temp_db,
+};
 use super::provider::{Provider, ProviderHost};
 use super::sync::{self, Quiet, SyncOptions};
 use crate::runtime::types::*;
@@ -60,12 +62,7 @@ impl Provider for SharedProvider {
     fn sync(&mut self, request: &SyncRequest) -> Result<SyncBatch, ErpError> {
         // Slow enough that the two links overlap in time.
         std::thread::sleep(Duration::from_millis(15));
-        let index = request
-            .cursor
-            .as_deref()
-            .and_then(|c| c.strip_prefix("page-"))
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(0);
+        let index = page_index(request);
         self.0[&request.account_id]
             .get(index)
             .cloned()

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::db::Db;
-use super::orchestration_tests::{account, institution, statement};
+use super::orchestration_tests::{account, batch, institution, statement};
 use crate::runtime::types::*;
 
 /// A deterministic pseudo-random UUID (xorshift), so runs compare.
@@ -78,14 +78,8 @@ pub fn realistic_batches(n: u64, per_batch: u64) -> Vec<SyncBatch> {
             SyncProgress::More(format!("page-{end}"))
         };
         out.push(SyncBatch {
-            account: None,
-            lines,
-            updated_lines: vec![],
-            statements,
-            pending: None,
-            warnings: vec![],
             transactions_read: end,
-            progress,
+            ..batch(lines, statements, progress)
         });
         seq = end;
     }
