@@ -132,6 +132,17 @@ pub fn run(
     observer: &mut dyn Observer,
 ) -> Result<SyncReport, ErpError> {
     let plan = plan(db, opts)?;
+    run_in_order(db, host, plan, opts, observer)
+}
+
+/// The links of a plan one after the other, on this thread.
+fn run_in_order(
+    db: &mut Db,
+    host: &dyn ProviderHost,
+    plan: Vec<(Link, Option<i64>)>,
+    opts: &SyncOptions,
+    observer: &mut dyn Observer,
+) -> Result<SyncReport, ErpError> {
     let mut report = SyncReport::default();
     for (link, only) in plan {
         run_link(db, host, &link, only, opts, observer)?.merge_into(&mut report);
@@ -166,11 +177,7 @@ pub fn run_jobs(
     let plan = plan(db, opts)?;
     let workers = jobs.clamp(1, MAX_JOBS).min(plan.len());
     if workers <= 1 {
-        let mut report = SyncReport::default();
-        for (link, only) in plan {
-            run_link(db, host, &link, only, opts, observer)?.merge_into(&mut report);
-        }
-        return Ok(report);
+        return run_in_order(db, host, plan, opts, observer);
     }
     let path = db.path().to_owned();
     let next = std::sync::atomic::AtomicUsize::new(0);
