@@ -37,6 +37,26 @@ pub struct AccountState {
     pub last_created: HashMap<&'static str, Instant>,
 }
 
+impl AccountState {
+    /// Books `rec` now, placed just after the seeded transaction `anchor` in the newest-first
+    /// order: stamped, keyed, counted in the balance and findable by id.
+    fn book(
+        &mut self,
+        anchor: i64,
+        mut rec: crate::generator::TxRecord,
+        now: DateTime<Utc>,
+    ) -> crate::generator::TxRecord {
+        rec.attrs.created_at = ts(now, TsStyle::Millis);
+        rec.attrs.updated_at = rec.attrs.created_at.clone();
+        let key = (anchor, self.next_seq);
+        self.next_seq += 1;
+        self.extra_sum += rec.attrs.amount.minor;
+        self.overlay_ids.insert(rec.id.clone(), key);
+        self.overlay.insert(key, rec.clone());
+        rec
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncStatus {
     Pending,
@@ -376,15 +396,8 @@ impl World {
         let mut updated = Vec::new();
         let mut updated_pending = Vec::new();
         // 1. Back-dated bookings reported late by the bank.
-        for (anchor, mut rec) in std::mem::take(&mut st.hidden_late) {
-            rec.attrs.created_at = ts(now, TsStyle::Millis);
-            rec.attrs.updated_at = rec.attrs.created_at.clone();
-            let key = (anchor, st.next_seq);
-            st.next_seq += 1;
-            st.extra_sum += rec.attrs.amount.minor;
-            st.overlay_ids.insert(rec.id.clone(), key);
-            st.overlay.insert(key, rec.clone());
-            updated.push(rec);
+        for (anchor, rec) in std::mem::take(&mut st.hidden_late) {
+            updated.push(st.book(anchor, rec, now));
         }
         let top = data.accounts[idx].booked as i64 - 1;
         // 2. Pending transactions settle under new ids, then 3. new bookings of today.
@@ -404,15 +417,8 @@ impl World {
         for _ in 0..std::mem::take(&mut st.queued_new) {
             fresh.push(make_extra(&data, idx, st, data.anchor, true));
         }
-        for mut rec in fresh {
-            rec.attrs.created_at = ts(now, TsStyle::Millis);
-            rec.attrs.updated_at = rec.attrs.created_at.clone();
-            let key = (top, st.next_seq);
-            st.next_seq += 1;
-            st.extra_sum += rec.attrs.amount.minor;
-            st.overlay_ids.insert(rec.id.clone(), key);
-            st.overlay.insert(key, rec.clone());
-            updated.push(rec);
+        for rec in fresh {
+            updated.push(st.book(top, rec, now));
         }
         if !updated.is_empty() {
             st.balance_changed_at = now;
