@@ -1,124 +1,74 @@
-//! Every body the sandbox serves, validated against Ponto's official OpenAPI v2 spec, read from
-//! ../shared at test time (nothing of it is copied here). Where the spec has no endpoint
+//! Every body the sandbox serves, validated against the facts of Ponto's official OpenAPI v2 spec
+//! (`openapi-facts.json`: fields, types, formats and required names, derived from the spec by
+//! `spec_facts::derive`; the spec's text is not in the repository). Where the spec has no endpoint
 //! (pending transactions, oauth2) or no error schema, the shapes of api-notes.md are checked.
 //!
 //! Two relaxations, both forced by the spec itself (its own examples break them):
 //! - `null` is accepted for any property (examples carry `"fee": null`, `"cardReference": null`
 //!   for fields typed number/string; OpenAPI 3.0 would need `nullable`, which the spec omits);
-//! - a bare `type: object` without `properties` accepts any JSON value (the generator's way of
-//!   writing an untyped field: `counterpartName`, `holderName`, `maintenanceType` hold strings).
+//! - a bare `type: object` without `properties` (`any` in the facts) accepts any JSON value (the
+//!   generator's way of writing an untyped field: `counterpartName`, `holderName`,
+//!   `maintenanceType` hold strings).
 //!
 //! One strictness the spec does not ask for: an `attributes` object may carry only attributes
 //! the spec declares (catches misspelt names), except `customerOnline` on synchronizations,
 //! which the spec's examples show.
 
 mod common;
-
-use std::path::PathBuf;
+mod spec_facts;
 
 use common::*;
 use ponto_sandbox::{Fault, HttpFailure, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
-
-fn spec() -> Option<Value> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/ponto-connect/openapi.json"
-    ));
-    match std::fs::read_to_string(&p) {
-        Ok(s) => Some(serde_json::from_str(&s).expect("openapi.json is JSON")),
-        Err(_) => {
-            println!(
-                "SKIPPED: {} is absent; the OpenAPI validation did not run",
-                p.display()
-            );
-            None
-        }
-    }
-}
+use spec_facts::Facts;
 
 struct Validator<'a> {
-    spec: &'a Value,
+    facts: &'a Facts,
     errors: Vec<String>,
 }
 
 impl Validator<'_> {
-    fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
-        match schema.get("$ref").and_then(Value::as_str) {
-            Some(r) => {
-                let ptr = r.strip_prefix('#').expect("local $ref");
-                let target = self
-                    .spec
-                    .pointer(ptr)
-                    .unwrap_or_else(|| panic!("dangling $ref {r}"));
-                self.resolve(target)
-            }
-            None => schema,
-        }
-    }
-
-    fn check(&mut self, schema: &Value, v: &Value, at: &str) {
-        let schema = &self.resolve(schema).clone();
+    /// Checks `v` against a type expression of the facts (see `spec_facts`).
+    fn check(&mut self, expr: &str, v: &Value, at: &str) {
         if v.is_null() {
             return;
         }
-        let ty = schema.get("type").and_then(Value::as_str);
-        match ty {
-            Some("object") => {
-                let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-                    return; // untyped field, see the module doc
-                };
-                let Some(obj) = v.as_object() else {
-                    self.errors
-                        .push(format!("{at}: expected an object, got {v}"));
-                    return;
-                };
-                for req in schema
-                    .get("required")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let k = req.as_str().unwrap();
-                    if !obj.contains_key(k) {
-                        self.errors
-                            .push(format!("{at}: required property {k} is missing"));
-                    }
-                }
-                for (k, val) in obj {
-                    match props.get(k) {
-                        Some(s) => {
-                            let s = s.clone();
-                            self.check(&s, val, &format!("{at}.{k}"));
-                        }
-                        None if at.ends_with(".attributes")
-                            && !(k == "customerOnline" && obj.contains_key("subtype")) =>
-                        {
-                            self.errors
-                                .push(format!("{at}: attribute {k} is not declared by the spec"));
-                        }
-                        None => {}
-                    }
-                }
-            }
-            Some("array") => match v.as_array() {
+        if let Some(item) = expr
+            .strip_prefix("array<")
+            .and_then(|e| e.strip_suffix('>'))
+        {
+            match v.as_array() {
                 Some(items) => {
-                    let item_schema = schema.get("items").cloned().unwrap_or(json!({}));
                     for (i, it) in items.iter().enumerate() {
-                        self.check(&item_schema, it, &format!("{at}[{i}]"));
+                        self.check(item, it, &format!("{at}[{i}]"));
                     }
                 }
                 None => self
                     .errors
                     .push(format!("{at}: expected an array, got {v}")),
-            },
-            Some("string") => match v.as_str() {
-                Some(s) => match schema.get("format").and_then(Value::as_str) {
-                    Some("date-time") if chrono::DateTime::parse_from_rfc3339(s).is_err() => self
-                        .errors
-                        .push(format!("{at}: {s:?} is not an RFC 3339 date-time")),
-                    Some("uuid") if !is_uuid(s) => {
-                        self.errors.push(format!("{at}: {s:?} is not a UUID"))
+            }
+            return;
+        }
+        match expr {
+            "any" => {}
+            "number" if !v.is_number() => self
+                .errors
+                .push(format!("{at}: expected a number, got {v}")),
+            "integer" if !(v.is_i64() || v.is_u64()) => self
+                .errors
+                .push(format!("{at}: expected an integer, got {v}")),
+            "boolean" if !v.is_boolean() => self
+                .errors
+                .push(format!("{at}: expected a boolean, got {v}")),
+            "number" | "integer" | "boolean" => {}
+            s if s == "string" || s.starts_with("string/") => match v.as_str() {
+                Some(text) => match s.strip_prefix("string/") {
+                    Some("date-time") if chrono::DateTime::parse_from_rfc3339(text).is_err() => {
+                        self.errors
+                            .push(format!("{at}: {text:?} is not an RFC 3339 date-time"))
+                    }
+                    Some("uuid") if !is_uuid(text) => {
+                        self.errors.push(format!("{at}: {text:?} is not a UUID"))
                     }
                     _ => {}
                 },
@@ -126,16 +76,38 @@ impl Validator<'_> {
                     .errors
                     .push(format!("{at}: expected a string, got {v}")),
             },
-            Some("number") if !v.is_number() => self
-                .errors
-                .push(format!("{at}: expected a number, got {v}")),
-            Some("integer") if !(v.is_i64() || v.is_u64()) => self
-                .errors
-                .push(format!("{at}: expected an integer, got {v}")),
-            Some("boolean") if !v.is_boolean() => self
-                .errors
-                .push(format!("{at}: expected a boolean, got {v}")),
-            _ => {}
+            name => self.object(name, v, at),
+        }
+    }
+
+    fn object(&mut self, name: &str, v: &Value, at: &str) {
+        let facts = self.facts;
+        let ty = facts
+            .types
+            .get(name)
+            .unwrap_or_else(|| panic!("the facts name no type {name}"));
+        let Some(obj) = v.as_object() else {
+            self.errors
+                .push(format!("{at}: expected an object, got {v}"));
+            return;
+        };
+        for k in &ty.required {
+            if !obj.contains_key(k) {
+                self.errors
+                    .push(format!("{at}: required property {k} is missing"));
+            }
+        }
+        for (k, val) in obj {
+            match ty.fields.get(k) {
+                Some(e) => self.check(e, val, &format!("{at}.{k}")),
+                None if at.ends_with(".attributes")
+                    && !(k == "customerOnline" && obj.contains_key("subtype")) =>
+                {
+                    self.errors
+                        .push(format!("{at}: attribute {k} is not declared by the spec"));
+                }
+                None => {}
+            }
         }
     }
 }
@@ -152,7 +124,7 @@ fn is_uuid(s: &str) -> bool {
 }
 
 struct Run {
-    spec: Value,
+    facts: Facts,
     sb: Sandbox,
     token: String,
     checked: Vec<String>,
@@ -160,19 +132,22 @@ struct Run {
 }
 
 impl Run {
-    /// The response schema the spec gives for (path template, method, status).
-    fn spec_schema(&self, path: &str, method: &str, status: u16) -> Value {
-        self.spec["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"]
+    /// The body type the spec gives for (path template, method, status).
+    fn spec_schema(&self, path: &str, method: &str, status: u16) -> String {
+        let key = spec_facts::response_key(method, path, status);
+        self.facts
+            .responses
+            .get(&key)
+            .unwrap_or_else(|| panic!("openapi-facts.json has no {key}"))
             .clone()
     }
 
-    fn validate(&mut self, label: &str, r: &Resp, schema: &Value) -> Value {
+    fn validate(&mut self, label: &str, r: &Resp, schema: &str) -> Value {
         let v = r.json();
         let mut val = Validator {
-            spec: &self.spec,
+            facts: &self.facts,
             errors: vec![],
         };
-        assert!(!schema.is_null(), "{label}: no schema");
         val.check(schema, &v, "$");
         self.errors
             .extend(val.errors.into_iter().map(|e| format!("{label}: {e}")));
@@ -189,7 +164,7 @@ impl Run {
     }
 
     /// A JSON:API collection: the spec's schema plus api-notes' links/meta.paging envelope.
-    fn collection(&mut self, label: &str, r: &Resp, schema: &Value, synced: bool) -> Value {
+    fn collection(&mut self, label: &str, r: &Resp, schema: &str, synced: bool) -> Value {
         assert_eq!(r.status, 200, "{label}: {}", r.body);
         let v = self.validate(label, r, schema);
         if !v["links"]["first"].is_string() {
@@ -206,13 +181,12 @@ impl Run {
                 self.errors
                     .push(format!("{label}: meta.synchronizedAt {s:?}"));
             }
-            let sync_schema = json!({"$ref": "#/components/schemas/synchronization"});
             let mut val = Validator {
-                spec: &self.spec,
+                facts: &self.facts,
                 errors: vec![],
             };
             val.check(
-                &sync_schema,
+                "synchronization",
                 &v["meta"]["latestSynchronization"],
                 "$.meta.latestSynchronization",
             );
@@ -269,7 +243,7 @@ impl Run {
 
 #[test]
 fn every_endpoint_matches_the_spec() {
-    let Some(spec) = spec() else { return };
+    let facts = spec_facts::load();
     let sb = Sandbox::start(
         SandboxConfig {
             transactions: 150,
@@ -282,7 +256,7 @@ fn every_endpoint_matches_the_spec() {
     let all: Vec<&str> = ids.iter().map(String::as_str).collect();
     let (token, refresh) = connect(&sb, &all);
     let mut run = Run {
-        spec,
+        facts,
         sb,
         token,
         checked: vec![],
@@ -425,11 +399,11 @@ fn every_endpoint_matches_the_spec() {
             run.errors.push(format!("GET /accounts: account meta {m}"));
         }
         let mut val = Validator {
-            spec: &run.spec,
+            facts: &run.facts,
             errors: vec![],
         };
         val.check(
-            &json!({"$ref": "#/components/schemas/synchronization"}),
+            "synchronization",
             &m["latestSynchronization"],
             "$.meta.latestSynchronization",
         );
@@ -720,9 +694,8 @@ fn every_endpoint_matches_the_spec() {
     // attributes of the spec's userInfo schema.
     let r = get(&format!("{api}/userinfo"), t);
     assert_eq!(r.status, 200);
-    let ui_attrs =
-        run.spec["components"]["schemas"]["userInfo"]["properties"]["attributes"].clone();
-    let v = run.validate("GET /userinfo", &r, &ui_attrs);
+    let ui_attrs = "userInfo.attributes";
+    let v = run.validate("GET /userinfo", &r, ui_attrs);
     assert!(
         v["sub"].is_string() && v["name"].is_string() && v.get("data").is_none(),
         "{v}"
@@ -851,30 +824,71 @@ fn every_endpoint_matches_the_spec() {
 
 #[test]
 fn the_validator_catches_violations() {
-    let Some(spec) = spec() else { return };
+    let facts = spec_facts::load();
     let mut val = Validator {
-        spec: &spec,
+        facts: &facts,
         errors: vec![],
     };
     let bad = json!({"data": [{"type": "transaction", "id": "not-a-uuid", "attributes": {
         "amount": "2.76", "valueDate": "yesterday", "remitanceInformation": "typo"}}]});
-    val.check(
-        &json!({"$ref": "#/components/schemas/transaction_collection"}),
-        &bad,
-        "$",
-    );
+    val.check("transaction_collection", &bad, "$");
     assert_eq!(val.errors.len(), 4, "{:#?}", val.errors);
     let missing = json!({"data": {"attributes": {}}});
     val.errors.clear();
-    val.check(
-        &json!({"$ref": "#/components/schemas/account_single"}),
-        &missing,
-        "$",
-    );
+    val.check("account_single", &missing, "$");
     assert_eq!(
         val.errors.len(),
         2,
         "type and id are required: {:#?}",
         val.errors
     );
+}
+
+/// The committed facts are what the official spec says today. The spec is Ibanity's text and is
+/// not in the repository: without `../shared/ponto-connect/openapi.json` there is nothing to compare
+/// (set `PONTO_SPEC_REQUIRED=1` to make that a failure); `UPDATE_PONTO_FACTS=1` rewrites the file.
+#[test]
+fn the_facts_agree_with_the_official_spec() {
+    let p = spec_facts::spec_path();
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) => {
+            assert!(
+                std::env::var_os("PONTO_SPEC_REQUIRED").is_none(),
+                "{}: {e}",
+                p.display()
+            );
+            println!(
+                "NOT COMPARED: {} is absent, so the derived facts were not checked against it",
+                p.display()
+            );
+            return;
+        }
+    };
+    let spec: Value = serde_json::from_str(&text).expect("openapi.json is JSON");
+    let derived = spec_facts::derive(&spec);
+    if std::env::var_os("UPDATE_PONTO_FACTS").is_some() {
+        let mut out = serde_json::to_string_pretty(&derived).unwrap();
+        out.push('\n');
+        std::fs::write(spec_facts::facts_path(), out).unwrap();
+        println!("rewrote {}", spec_facts::facts_path().display());
+        return;
+    }
+    let committed = spec_facts::load();
+    if committed != derived {
+        let a = serde_json::to_string_pretty(&committed).unwrap();
+        let b = serde_json::to_string_pretty(&derived).unwrap();
+        let first = a
+            .lines()
+            .zip(b.lines())
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.lines().count().min(b.lines().count()));
+        panic!(
+            "openapi-facts.json differs from the official spec from line {} on (committed {:?}, spec says {:?}); \
+             rerun with UPDATE_PONTO_FACTS=1 and review the diff",
+            first + 1,
+            a.lines().nth(first),
+            b.lines().nth(first)
+        );
+    }
 }
