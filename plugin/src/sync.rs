@@ -1040,7 +1040,11 @@ fn refresh_from_bank(
                 let e = api.error_from(&resp, "synchronization");
                 warnings.push(Warning::new(
                     WarningKind::Other,
-                    format!("Ponto could not start a {subtype} refresh from the bank ({e}); the data Ponto already holds was read."),
+                    format!(
+                        "Ponto could not start a refresh of the account's {} from the bank ({e}); \
+                         the data Ponto already holds was read.",
+                        refreshed(subtype)
+                    ),
                 ));
             }
         }
@@ -1097,8 +1101,14 @@ fn refresh_from_bank(
                     warnings.push(Warning::new(
                         WarningKind::Other,
                         format!(
-                            "Ponto's {subtype} refresh from the bank failed ({}); the data Ponto already holds was read.",
-                            if detail.is_empty() { codes.join(", ") } else { detail }
+                            "Ponto's refresh of the account's {} from the bank failed ({}); the \
+                             data Ponto already holds was read.",
+                            refreshed(&subtype),
+                            if detail.is_empty() {
+                                codes.join(", ")
+                            } else {
+                                detail
+                            }
                         ),
                     ));
                 }
@@ -1115,6 +1125,14 @@ fn refresh_from_bank(
         ));
     }
     Ok(transactions_sync)
+}
+
+/// What a synchronization subtype refreshes, in words.
+fn refreshed(subtype: &str) -> &'static str {
+    match subtype {
+        "accountDetails" => "details",
+        _ => "transactions",
+    }
 }
 
 fn sync_errors(body: &[u8]) -> Vec<serde_json::Value> {
@@ -1312,22 +1330,37 @@ fn start(
         ));
     }
     // The consent has ended when its expected end has passed, or when Ponto's last
-    // synchronization of the account was refused for it (whatever the date says).
+    // synchronization of the account was refused for it (whatever the date says) after the
+    // consent was last given (a renewal makes an older refusal stale).
     let latest = resource
         .meta
         .as_ref()
         .and_then(|m| m.get("latestSynchronization"));
-    let consent_refused = latest
-        .and_then(|l| l.pointer("/attributes/errors"))
-        .and_then(|e| e.as_array())
-        .is_some_and(|errors| {
-            errors.iter().any(|e| {
-                matches!(
-                    e.get("code").and_then(|c| c.as_str()),
-                    Some("authorizationInvalid" | "authorizationExpired")
-                )
-            })
+    let instant = |t: Option<&str>| t.and_then(crate::jsonapi::When::parse).map(|w| w.instant());
+    let refused_at = latest
+        .filter(|l| {
+            l.pointer("/attributes/errors")
+                .and_then(|e| e.as_array())
+                .is_some_and(|errors| {
+                    errors.iter().any(|e| {
+                        matches!(
+                            e.get("code").and_then(|c| c.as_str()),
+                            Some("authorizationInvalid" | "authorizationExpired")
+                        )
+                    })
+                })
+        })
+        .map(|l| {
+            ["/attributes/updatedAt", "/attributes/createdAt"]
+                .iter()
+                .find_map(|p| instant(l.pointer(p).and_then(|v| v.as_str())))
         });
+    let consent_refused = match (refused_at, instant(account.authorized_at.as_deref())) {
+        (None, _) => false,
+        (Some(Some(refused)), Some(given)) => refused > given,
+        // Undated, or no date of consent: the refusal stands.
+        (Some(_), _) => true,
+    };
     let expires = account.consent_expires_at.as_deref();
     let days = account.consent_days_left;
     let authorized_at = account.authorized_at.as_deref();
@@ -1340,19 +1373,19 @@ fn start(
         ));
     }
     forget_reauthorization(api, account_id);
-    if let (Some(expires), Some(days)) = (expires, days) {
-        if days <= CONSENT_WARNING_DAYS {
-            batch.warnings.push(Warning::new(
-                WarningKind::ConsentExpiring,
-                format!(
-                    "The bank consent of account {} ends on {} ({days} day{} left). \
-                     Re-authorise it on Ponto's website (every 180 days) to keep syncing.",
-                    account.reference,
-                    local_day(expires, tz),
-                    if days == 1 { "" } else { "s" },
-                ),
-            ));
-        }
+    if let (Some(expires), Some(days)) = (expires, days)
+        && days <= CONSENT_WARNING_DAYS
+    {
+        batch.warnings.push(Warning::new(
+            WarningKind::ConsentExpiring,
+            format!(
+                "The bank consent of account {} ends on {} ({days} day{} left). \
+                 Re-authorise it on Ponto's website (every 180 days) to keep syncing.",
+                account.reference,
+                local_day(expires, tz),
+                if days == 1 { "" } else { "s" },
+            ),
+        ));
     }
     let current = match &account.current_balance {
         Some(b) => Some(Decimal::parse(&b.amount).map_err(|e| {

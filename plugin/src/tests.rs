@@ -1808,8 +1808,7 @@ fn a_duplicate_id_across_batches_is_counted_once_and_named() {
     let oldest = batches
         .iter()
         .flat_map(|b| b.statements.iter())
-        .filter(|s| s.key == "2026-11-20")
-        .last()
+        .rfind(|s| s.key == "2026-11-20")
         .unwrap();
     assert_eq!(oldest.balance_start, "-1480.10");
     // A plain repeat (same amount, Ponto's paging shifting) is dropped without a word.
@@ -2074,12 +2073,18 @@ fn a_consent_ponto_could_not_use_ends_the_sync_whatever_the_expected_date() {
     a["meta"]["latestSynchronization"]["attributes"]["errors"] = json!([{"code":
         "authorizationInvalid", "detail": "The authorization for this account is no longer valid."}]);
     setup_account(&f, "1", "2027-05-25T13:02:18.103Z", "stable");
-    f.on_json("GET", &format!("/accounts/{ACC}"), single(a));
+    f.on_json("GET", &format!("/accounts/{ACC}"), single(a.clone()));
     reauthorization_route(&f, &["rr1"]);
     assert_eq!(
         expired_link(&f),
         "https://authorize.myponto.com/reauthorize/rr1"
     );
+    // Consent given again after that refusal (Ponto has not synchronised since): it syncs.
+    a["attributes"]["authorizedAt"] = json!("2026-11-25T09:00:00.000Z");
+    f.on_json("GET", &format!("/accounts/{ACC}"), single(a));
+    f.on_json("GET", &tx_path("100"), page(vec![], None));
+    f.on_json("GET", &pending_path(), page(vec![], None));
+    run(&f, None, 100);
 }
 
 #[test]
@@ -2116,4 +2121,45 @@ fn provider_warnings_read_as_sentences() {
             .any(|w| w.contains("is an experimental institution")),
         "{warnings:?}"
     );
+    // A refresh Ponto refuses or that fails names what it refreshes in words, not
+    // "a accountDetails refresh".
+    let f = Fake::new();
+    f.connected();
+    setup_account(&f, "10", "2027-05-25T13:02:18.103Z", "stable");
+    f.on(
+        "POST",
+        "/synchronizations",
+        vec![
+            resp(400, &api_error("invalidRequest", "nope")),
+            resp(201, &sync_resource("s1", "pending", json!([]))),
+        ],
+    );
+    f.on_json(
+        "GET",
+        "/synchronizations/s1",
+        sync_resource(
+            "s1",
+            "error",
+            json!([{"code": "bankDown", "detail": "The bank is down"}]),
+        ),
+    );
+    f.on_json("GET", &tx_path("100"), page(vec![], None));
+    f.on_json("GET", &pending_path(), page(vec![], None));
+    let mut r = req(None, None, 100);
+    r.customer_ip = Some("203.0.113.7".into());
+    let b = Provider::new(&f).sync(&r).unwrap();
+    let words: Vec<_> = b.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        words
+            .iter()
+            .any(|w| w.contains("could not start a refresh of the account's details")),
+        "{words:?}"
+    );
+    assert!(
+        words
+            .iter()
+            .any(|w| w.contains("refresh of the account's transactions from the bank failed")),
+        "{words:?}"
+    );
+    assert!(words.iter().all(|w| !w.contains("a account")), "{words:?}");
 }
