@@ -254,12 +254,14 @@ struct Cursor {
     taken: Taken,
 }
 
-/// How many of the last lines taken a walk remembers (id and amount, ~60 bytes each in the
-/// cursor): two default batches. A repeat further apart is not caught here; the ERP's check of
-/// each statement against its stored lines still reports the gap it leaves.
-const TAKEN_MEMORY: usize = 2000;
+/// How many of the last lines taken the cursor carries to the next batch (id and amount, ~50
+/// bytes each: the cursor is written with every batch). Within one batch every line is
+/// remembered. A repeat further apart is not caught here; the ERP's check of each statement
+/// against its stored lines still reports the gap it leaves.
+const TAKEN_MEMORY: usize = 500;
 
-/// The last [`TAKEN_MEMORY`] lines taken in this walk: ids with their amounts, oldest first.
+/// The lines taken in this call and the last [`TAKEN_MEMORY`] of the calls before: ids with
+/// their amounts, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     from = "VecDeque<(String, Decimal)>",
@@ -279,7 +281,10 @@ impl From<VecDeque<(String, Decimal)>> for Taken {
 
 impl From<Taken> for VecDeque<(String, Decimal)> {
     fn from(t: Taken) -> Self {
-        t.order
+        let mut order = t.order;
+        let excess = order.len().saturating_sub(TAKEN_MEMORY);
+        order.drain(..excess);
+        order
     }
 }
 
@@ -292,11 +297,6 @@ impl Taken {
     fn insert(&mut self, id: &str, amount: Decimal) {
         if self.index.insert(id.to_string(), amount).is_none() {
             self.order.push_back((id.to_string(), amount));
-        }
-        if self.order.len() > TAKEN_MEMORY
-            && let Some((old, _)) = self.order.pop_front()
-        {
-            self.index.remove(&old);
         }
     }
 }
@@ -1563,6 +1563,20 @@ pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cursor_carries_only_the_last_lines_taken() {
+        let mut t = Taken::default();
+        for i in 0..TAKEN_MEMORY + 10 {
+            t.insert(&format!("t{i}"), Decimal::ZERO);
+        }
+        // Within the call, every line is remembered.
+        assert!(t.get("t0").is_some());
+        let text = serde_json::to_string(&t).unwrap();
+        let back: Taken = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.order.len(), TAKEN_MEMORY);
+        assert!(back.get("t9").is_none() && back.get("t10").is_some());
+    }
 
     #[test]
     fn periods() {
