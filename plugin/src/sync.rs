@@ -514,6 +514,7 @@ impl Cursor {
         open.to = open.to.max(m.booking);
         let mut line = m.line;
         line.statement_key = open.key.clone();
+        batch.warnings.extend(m.notes);
         if stray {
             batch.warnings.push(Warning::new(
                 WarningKind::Other,
@@ -705,7 +706,6 @@ impl Cursor {
                     }
                     continue;
                 }
-                batch.warnings.append(&mut m.notes);
                 let stray = !plausible(m.booking, today);
                 if stray {
                     // Filed with the statement in progress, else today's.
