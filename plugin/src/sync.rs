@@ -1453,7 +1453,8 @@ fn start(
         date_field: api.config.date_field,
         grouping: api.config.grouping,
         sync_key: format!("sync-{stamp}"),
-        sync_name: format!("Ponto sync {}", timestamp(now)),
+        // Named in the institution's time, as its dates are.
+        sync_name: format!("Ponto sync {}", local_time(&timestamp(now), tz)),
         currency: account.currency.clone(),
         current,
         running: current,

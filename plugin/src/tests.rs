@@ -2163,3 +2163,18 @@ fn provider_warnings_read_as_sentences() {
     );
     assert!(words.iter().all(|w| !w.contains("a account")), "{words:?}");
 }
+
+#[test]
+fn a_sync_statement_is_named_in_the_institutions_time() {
+    // Item 15: "Ponto sync 2026-11-25T12:00:00.000Z".
+    let f = Fake::new();
+    f.connected();
+    f.set_config("page-size", "10");
+    f.set_config("statement-grouping", "sync");
+    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
+    three_days_one_page(&f);
+    f.on_json("GET", &pending_path(), page(vec![], None));
+    let batches = run(&f, None, 100);
+    let s = &batches.last().unwrap().statements[0];
+    assert_eq!(s.name, "Ponto sync 2026-11-25 13:00");
+}
