@@ -159,7 +159,7 @@ impl<'a> Page<'a> {
             meta: Option<serde_json::Value>,
         }
         let doc: Doc = serde_json::from_str(body).map_err(|e| {
-            ProviderError::malformed(what, Some("data"), None, format!("not a collection: {e}"))
+            page_malformed(what, Some("data"), None, format!("not a collection: {e}"))
         })?;
         let items = doc
             .data
@@ -250,7 +250,7 @@ impl<'h> Api<'h> {
         }
         match crate::url::origin(next) {
             Some(o) if o == api_origin => Ok(next.to_string()),
-            other => Err(ProviderError::malformed(
+            other => Err(page_malformed(
                 what,
                 Some("links.next"),
                 None,
@@ -459,7 +459,7 @@ impl<'h> Api<'h> {
     ) -> Result<(Vec<Box<RawValue>>, Option<String>)> {
         let body = self.get(url, auth, what)?;
         let doc: Collection = serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::malformed(what, Some("data"), None, format!("not a collection: {e}"))
+            page_malformed(what, Some("data"), None, format!("not a collection: {e}"))
         })?;
         let next = self.next_of(doc.links, url, what)?;
         Ok((doc.data, next))
@@ -470,7 +470,7 @@ impl<'h> Api<'h> {
     pub fn page_text(&self, url: &str, auth: Auth, what: &str) -> Result<String> {
         let body = self.get(url, auth, what)?;
         String::from_utf8(body).map_err(|e| {
-            ProviderError::malformed(
+            page_malformed(
                 what,
                 Some("data"),
                 None,
@@ -493,7 +493,7 @@ impl<'h> Api<'h> {
             Some(n) if !n.is_empty() => {
                 let n = self.check_next(&n, what)?;
                 if n == url {
-                    return Err(ProviderError::malformed(
+                    return Err(page_malformed(
                         what,
                         Some("links.next"),
                         None,
@@ -520,7 +520,7 @@ impl<'h> Api<'h> {
         let mut visited = std::collections::HashSet::new();
         while let Some(u) = url {
             if !visited.insert(u.clone()) {
-                return Err(ProviderError::malformed(
+                return Err(page_malformed(
                     what,
                     Some("links.next"),
                     None,
@@ -529,7 +529,7 @@ impl<'h> Api<'h> {
             }
             pages += 1;
             if pages > MAX_PAGES {
-                return Err(ProviderError::malformed(
+                return Err(page_malformed(
                     what,
                     Some("links.next"),
                     None,
@@ -680,6 +680,17 @@ impl<'h> Api<'h> {
             )
         })
     }
+}
+
+/// A collection page that does not fit: `what` names its resources in the plural
+/// (`financial institutions`), so the document is "a page of financial institutions".
+pub fn page_malformed(
+    what: &str,
+    field: Option<&str>,
+    resource_id: Option<&str>,
+    reason: impl Into<String>,
+) -> ProviderError {
+    ProviderError::malformed(&format!("page of {what}"), field, resource_id, reason)
 }
 
 #[cfg(test)]

@@ -10,6 +10,10 @@ use std::fmt;
 const MAX_SCALE: u32 = 18;
 /// Most significant digits accepted in one amount (before and after its exponent is applied).
 const MAX_DIGITS: u32 = 30;
+/// Most digits before the point of one transaction amount: |amount| < 10^15 units. Far above any
+/// real bank line, and small enough that the ERP's sums (rust_decimal, 28 digits) of millions of
+/// lines cannot overflow.
+pub const MAX_AMOUNT_DIGITS: u32 = 15;
 /// Most digits of any `i128` mantissa: what a stored cursor may hold (sums can pass 30 digits).
 const STORED_DIGITS: u32 = 39;
 
@@ -134,6 +138,15 @@ impl Decimal {
         self.mantissa == 0
     }
 
+    /// Whether |self| < 10^`digits` (whole units).
+    pub fn below_pow10(self, digits: u32) -> bool {
+        match 10u128.checked_pow(digits.saturating_add(self.scale)) {
+            Some(limit) => self.mantissa.unsigned_abs() < limit,
+            // The limit passes any i128 mantissa.
+            None => true,
+        }
+    }
+
     /// The absolute value; none for the one value whose negation overflows.
     pub fn checked_abs(self) -> Option<Decimal> {
         Some(Decimal {
@@ -225,6 +238,15 @@ mod tests {
         }
         assert!(Decimal::parse("1234567890123456789012345678901").is_err());
         assert!(Decimal::parse("1e-19").is_err());
+    }
+
+    #[test]
+    fn amount_bound_counts_whole_units() {
+        assert!(d("999999999999999.99").below_pow10(MAX_AMOUNT_DIGITS));
+        assert!(d("-999999999999999").below_pow10(MAX_AMOUNT_DIGITS));
+        assert!(!d("1000000000000000").below_pow10(MAX_AMOUNT_DIGITS));
+        assert!(!d("-5e28").below_pow10(MAX_AMOUNT_DIGITS));
+        assert!(!d("1e15").below_pow10(MAX_AMOUNT_DIGITS));
     }
 
     #[test]

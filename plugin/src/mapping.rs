@@ -1,7 +1,7 @@
 //! Ponto resources to contract records: institutions, accounts, transactions, pending ones.
 
 use crate::config::DateField;
-use crate::decimal::Decimal;
+use crate::decimal::{Decimal, MAX_AMOUNT_DIGITS};
 use crate::jsonapi::{Fields, Lite, Resource, When, date_text, timestamp};
 use crate::model::{
     Account, Availability, Balance, Institution, InstitutionStatus, Maintenance, PendingLine,
@@ -98,10 +98,14 @@ pub fn institution(raw: &RawValue) -> Result<Institution> {
         ProviderError::malformed(WHAT, Some("name"), Some(&id), "the name is missing")
     })?;
     let status = match a.text("status").as_deref() {
-        Some("stable") => InstitutionStatus::Stable,
         Some("beta") => InstitutionStatus::Beta,
-        // An unknown or missing status is shown with the most caution.
-        _ => InstitutionStatus::Experimental,
+        Some("experimental") => InstitutionStatus::Experimental,
+        // No status is no claim of trouble: `experimental` would warn on every sync that
+        // errors are likely, and the contract has no `unknown` case, so it reads as `stable`
+        // (fetch_institution logs it).
+        Some("stable") | None => InstitutionStatus::Stable,
+        // A word Ponto added later is a claim this provider cannot read: the most caution.
+        Some(_) => InstitutionStatus::Experimental,
     };
     let time_zone = match a.text("timeZone") {
         None => DEFAULT_TIME_ZONE.to_string(),
@@ -223,9 +227,9 @@ pub fn account(r: &Resource, tz: Tz, now: DateTime<Utc>) -> Result<Account> {
     })
 }
 
-/// The 12 digits of a Belgian structured communication, when `text` is one (with or without
-/// `+++`/`***` and slashes) and its check digits hold: first 10 digits mod 97, 0 counting as 97.
-pub fn belgian_structured(text: &str) -> Option<String> {
+/// The 12 digits of text shaped as a Belgian structured communication (with or without
+/// `+++`/`***` and slashes), whatever its check digits.
+fn belgian_shaped(text: &str) -> Option<String> {
     let t = text.trim();
     let inner = ["+++", "***"]
         .iter()
@@ -238,9 +242,13 @@ pub fn belgian_structured(text: &str) -> Option<String> {
         return None;
     }
     let digits: String = inner.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() != 12 {
-        return None;
-    }
+    (digits.len() == 12).then_some(digits)
+}
+
+/// The 12 digits of a Belgian structured communication, when `text` is one (with or without
+/// `+++`/`***` and slashes) and its check digits hold: first 10 digits mod 97, 0 counting as 97.
+pub fn belgian_structured(text: &str) -> Option<String> {
+    let digits = belgian_shaped(text)?;
     let base: u64 = digits.get(..10)?.parse().ok()?;
     let check: u64 = digits.get(10..)?.parse().ok()?;
     let expected = match base % 97 {
@@ -285,10 +293,17 @@ fn payment_reference(a: &Fields<'_>) -> (String, bool) {
         if let Some(digits) = belgian_structured(&remittance) {
             return (format_belgian(&digits), true);
         }
-        if a.text("remittanceInformationType").as_deref() == Some("structured")
-            && let Some(rf) = iso_creditor_reference(&remittance)
-        {
-            return (rf, true);
+        if a.text("remittanceInformationType").as_deref() == Some("structured") {
+            if let Some(rf) = iso_creditor_reference(&remittance) {
+                return (rf, true);
+            }
+            // A Belgian or ISO 11649 shape whose check digits fail is no valid communication.
+            // Any other reference the bank types structured (a Dutch betalingskenmerk ...) is
+            // one whose format the provider cannot check: the bank's type is kept, the text as
+            // the bank wrote it.
+            let failed = belgian_shaped(&remittance).is_some()
+                || normalise_iban(&remittance).starts_with("RF");
+            return (remittance.trim().to_string(), !failed);
         }
         return (remittance.trim().to_string(), false);
     }
@@ -305,6 +320,8 @@ pub struct Mapped {
     pub line: StatementLine,
     pub booking: NaiveDate,
     pub amount: Decimal,
+    /// What the mapping had to assume (a booking date taken from another field).
+    pub notes: Vec<Warning>,
 }
 
 /// The required `amount` (exact) and `currency` of a (pending) transaction.
@@ -316,6 +333,15 @@ fn amount_and_currency(
         .decimal("amount")
         .map_err(|e| bad("amount", e))?
         .ok_or_else(|| bad("amount", "the amount is missing".into()))?;
+    if !amount.below_pow10(MAX_AMOUNT_DIGITS) {
+        return Err(bad(
+            "amount",
+            format!(
+                "{amount} is beyond what the books can sum (at most {MAX_AMOUNT_DIGITS} digits \
+                 before the point); ask Ponto's support to check this transaction"
+            ),
+        ));
+    }
     let currency = a
         .string("currency")
         .ok_or_else(|| bad("currency", "the currency is missing".into()))?;
@@ -356,20 +382,49 @@ pub fn transaction_item(
         DateField::Execution => "executionDate",
         DateField::Value => "valueDate",
     };
-    let booking = a
-        .when(date_name)
-        .map_err(|e| bad(date_name, e))?
-        .ok_or_else(|| bad(date_name, format!("the {date_name} is missing")))?
-        .local_date(tz);
+    let mut notes = Vec::new();
+    let booking = match a.when(date_name).map_err(|e| bad(date_name, e))? {
+        Some(w) => w.local_date(tz),
+        None => {
+            // The spec requires no attribute: a booked line without its date is still booked.
+            // Take the other date, then the creation date, as pending lines do.
+            let other = match date_field {
+                DateField::Execution => "valueDate",
+                DateField::Value => "executionDate",
+            };
+            let mut found = None;
+            for name in [other, "createdAt"] {
+                if let Some(w) = a.when(name).map_err(|e| bad(name, e))? {
+                    found = Some((name, w.local_date(tz)));
+                    break;
+                }
+            }
+            let (used, d) = found.ok_or_else(|| {
+                bad(
+                    date_name,
+                    format!("the {date_name} is missing, and so are {other} and createdAt"),
+                )
+            })?;
+            notes.push(Warning::new(
+                WarningKind::Other,
+                format!(
+                    "Transaction {id} has no {date_name}: it is booked on {d}, its {used}. Check \
+                     the date against the bank's statement."
+                ),
+            ));
+            d
+        }
+    };
     // The value date is often written exactly as the booking date's field (and is that field
     // when it is the chosen one): the same text is the same local date, read once.
-    let value_date = if date_name == "valueDate" || a.same("valueDate", date_name) {
-        Some(booking)
-    } else {
-        a.when("valueDate")
-            .map_err(|e| bad("valueDate", e))?
-            .map(|w| w.local_date(tz))
-    };
+    let value_date =
+        if notes.is_empty() && (date_name == "valueDate" || a.same("valueDate", date_name)) {
+            Some(booking)
+        } else {
+            a.when("valueDate")
+                .map_err(|e| bad("valueDate", e))?
+                .map(|w| w.local_date(tz))
+        };
     let value_date = value_date.map(date_text);
     let (payment_reference, structured_reference) = payment_reference(a);
     let line = StatementLine {
@@ -395,6 +450,7 @@ pub fn transaction_item(
         line,
         booking,
         amount,
+        notes,
     })
 }
 
@@ -555,13 +611,88 @@ mod tests {
                 other => panic!("{json}: {other:?}"),
             }
         }
-        // The value date is required only when it is the chosen field.
-        match transaction(&raw(base), tz, DateField::Value) {
-            Err(ProviderError::MalformedResponse(m)) => {
-                assert_eq!(m.field.as_deref(), Some("valueDate"))
+        // The chosen date field missing falls back to the other date (with a note, issue 11
+        // item 9); with no date at all the chosen field is named.
+        let v = transaction(&raw(base), tz, DateField::Value).unwrap();
+        assert_eq!(v.line.booking_date, "2026-11-25");
+        assert!(v.notes[0].message.contains("no valueDate"), "{:?}", v.notes);
+        let dateless = base.replace(r#","executionDate":"2026-11-24T23:30:00Z""#, "");
+        for (field, name) in [
+            (DateField::Value, "valueDate"),
+            (DateField::Execution, "executionDate"),
+        ] {
+            match transaction(&raw(&dateless), tz, field) {
+                Err(ProviderError::MalformedResponse(m)) => {
+                    assert_eq!(m.field.as_deref(), Some(name))
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn booked_line_without_its_date_falls_back_with_a_note() {
+        // Issue 11 item 9: an absent or null executionDate rejected the whole page.
+        let tz = chrono_tz::Europe::Brussels;
+        let with = |dates: &str| {
+            raw(&format!(
+                r#"{{"id":"t1","attributes":{{"amount":1,"currency":"EUR",{dates}}}}}"#
+            ))
+        };
+        for dates in [
+            r#""valueDate":"2026-11-23T23:00:00Z","createdAt":"2026-11-25T08:00:00Z""#,
+            r#""executionDate":null,"valueDate":"2026-11-23T23:00:00Z""#,
+        ] {
+            let m = transaction(&with(dates), tz, DateField::Execution).unwrap();
+            assert_eq!(m.line.booking_date, "2026-11-24", "{dates}");
+            assert_eq!(m.line.value_date.as_deref(), Some("2026-11-24"));
+            assert_eq!(m.notes.len(), 1);
+            let note = &m.notes[0].message;
+            assert!(
+                note.contains("t1")
+                    && note.contains("no executionDate")
+                    && note.contains("valueDate"),
+                "{note}"
+            );
+        }
+        let m = transaction(
+            &with(r#""executionDate":null,"createdAt":"2026-11-25T08:00:00Z""#),
+            tz,
+            DateField::Execution,
+        )
+        .unwrap();
+        assert_eq!(m.line.booking_date, "2026-11-25");
+        assert_eq!(m.line.value_date, None);
+        assert!(m.notes[0].message.contains("createdAt"));
+        // The date present: no note.
+        let m = transaction(
+            &with(r#""executionDate":"2026-11-23T23:00:00Z""#),
+            tz,
+            DateField::Execution,
+        )
+        .unwrap();
+        assert!(m.notes.is_empty());
+    }
+
+    #[test]
+    fn amounts_past_the_books_bound_are_refused_naming_the_transaction() {
+        // Issue 11 item 10: ±5e28 passed the plugin and the ERP, then `erp statements` panicked.
+        let tz = chrono_tz::UTC;
+        for amount in ["5e28", "-5e28", "1000000000000000", "-1e15"] {
+            let json = format!(
+                r#"{{"id":"t1","attributes":{{"amount":{amount},"currency":"EUR","executionDate":"2026-01-01T00:00:00Z"}}}}"#
+            );
+            match transaction(&raw(&json), tz, DateField::Execution) {
+                Err(ProviderError::MalformedResponse(m)) => {
+                    assert_eq!(m.field.as_deref(), Some("amount"));
+                    assert_eq!(m.resource_id.as_deref(), Some("t1"));
+                    assert!(m.reason.contains("15 digits"), "{}", m.reason);
+                }
+                other => panic!("{amount}: {other:?}"),
+            }
+        }
+        let json = r#"{"id":"t1","attributes":{"amount":-999999999999999.99,"currency":"EUR","executionDate":"2026-01-01T00:00:00Z"}}"#;
+        assert!(transaction(&raw(json), tz, DateField::Execution).is_ok());
     }
 
     #[test]
@@ -655,6 +786,66 @@ mod tests {
         assert_eq!(
             t(r#""remittanceInformation":" Order 4711 ""#),
             ("Order 4711".into(), false)
+        );
+    }
+
+    #[test]
+    fn structured_type_is_kept_and_only_a_valid_ogm_is_reformatted() {
+        // Issue 11 item 14: a Dutch betalingskenmerk typed structured was stored as unstructured.
+        let tz = chrono_tz::UTC;
+        let t = |attrs: &str| {
+            let json = format!(
+                r#"{{"id":"x","attributes":{{"amount":1,"currency":"EUR","executionDate":"2026-01-01T00:00:00Z",{attrs}}}}}"#
+            );
+            let m = transaction(&raw(&json), tz, DateField::Execution).unwrap();
+            (m.line.payment_reference, m.line.structured_reference)
+        };
+        assert_eq!(
+            t(
+                r#""remittanceInformation":"7003 4567 8901 2345","remittanceInformationType":"structured""#
+            ),
+            ("7003 4567 8901 2345".into(), true)
+        );
+        // The same text typed unstructured stays unstructured.
+        assert_eq!(
+            t(
+                r#""remittanceInformation":"7003 4567 8901 2345","remittanceInformationType":"unstructured""#
+            ),
+            ("7003 4567 8901 2345".into(), false)
+        );
+        // A valid OGM is reformatted whatever its type; a failing RF stays unstructured.
+        assert_eq!(
+            t(r#""remittanceInformation":"***090/9337/55493***""#),
+            ("+++090/9337/55493+++".into(), true)
+        );
+        assert_eq!(
+            t(
+                r#""remittanceInformation":"RF19 5390 0754 7034","remittanceInformationType":"structured""#
+            ),
+            ("RF19 5390 0754 7034".into(), false)
+        );
+    }
+
+    #[test]
+    fn a_missing_institution_status_is_not_experimental() {
+        // Issue 11 item 14: no status read as experimental.
+        let inst = |status: &str| {
+            raw(&format!(
+                r#"{{"id":"i","attributes":{{"name":"Bank"{status}}}}}"#
+            ))
+        };
+        let status = |s: &str| institution(&inst(s)).unwrap().status;
+        assert_eq!(status(""), InstitutionStatus::Stable);
+        assert_eq!(status(r#","status":null"#), InstitutionStatus::Stable);
+        assert_eq!(status(r#","status":"stable""#), InstitutionStatus::Stable);
+        assert_eq!(status(r#","status":"beta""#), InstitutionStatus::Beta);
+        assert_eq!(
+            status(r#","status":"experimental""#),
+            InstitutionStatus::Experimental
+        );
+        assert_eq!(
+            status(r#","status":"alpha""#),
+            InstitutionStatus::Experimental
         );
     }
 }

@@ -54,11 +54,13 @@ use crate::model::{
     ConsentError, InstitutionStatus, PendingLine, ProviderError, Result, Statement, StatementLine,
     SyncBatch, SyncProgress, SyncRequest, Warning, WarningKind,
 };
-use crate::provider::{KEY_REDIRECT, fetch_institution, reauthorization_link};
+use crate::provider::{
+    KEY_REDIRECT, fetch_institution, forget_reauthorization, open_reauthorization,
+};
 use chrono::{Datelike, Days, NaiveDate};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 
 /// Consent warnings start this many days before the end.
 const CONSENT_WARNING_DAYS: i32 = 15;
@@ -67,8 +69,8 @@ pub const CONSENT_ADVICE: &str = "The bank consent of this account has ended. Re
     account on Ponto's website (https://myponto.com) or with the reauthorization link; Ponto \
     asks for this every 180 days.";
 /// Advice for beta and experimental institutions (the guide's FAQ).
-pub const BETA_ADVICE: &str = "This institution is in beta at Ponto: errors are expected while \
-    Ponto collects feedback. Contact Ponto directly about problems with it.";
+pub const BETA_ADVICE: &str = "Errors are expected while Ponto collects feedback on this \
+    institution's connection. Contact Ponto directly about problems with it.";
 
 /// What is kept between syncs of an account. Every field added after the first version is
 /// optional: a state written by an older version loads, and what it lacks makes this sync walk
@@ -247,6 +249,69 @@ struct Cursor {
     synchronizations: Vec<String>,
     #[serde(default)]
     institution: Option<KnownInstitution>,
+    /// The ids and amounts of the last lines taken, to catch an id Ponto lists twice.
+    #[serde(default)]
+    taken: Taken,
+}
+
+/// How many of the last lines taken the cursor carries to the next batch (id and amount, ~50
+/// bytes each: the cursor is written with every batch). Within one batch every line is
+/// remembered. A repeat further apart is not caught here; the ERP's check of each statement
+/// against its stored lines still reports the gap it leaves.
+const TAKEN_MEMORY: usize = 500;
+
+/// The lines taken in this call and the last [`TAKEN_MEMORY`] of the calls before: ids with
+/// their amounts, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    from = "VecDeque<(String, Decimal)>",
+    into = "VecDeque<(String, Decimal)>"
+)]
+struct Taken {
+    order: VecDeque<(String, Decimal)>,
+    index: HashMap<String, Decimal>,
+}
+
+impl From<VecDeque<(String, Decimal)>> for Taken {
+    fn from(order: VecDeque<(String, Decimal)>) -> Self {
+        let index = order.iter().cloned().collect();
+        Taken { order, index }
+    }
+}
+
+impl From<Taken> for VecDeque<(String, Decimal)> {
+    fn from(t: Taken) -> Self {
+        let mut order = t.order;
+        let excess = order.len().saturating_sub(TAKEN_MEMORY);
+        order.drain(..excess);
+        order
+    }
+}
+
+impl Taken {
+    /// The amount an id was taken with in this walk, if it was.
+    fn get(&self, id: &str) -> Option<Decimal> {
+        self.index.get(id).copied()
+    }
+
+    fn insert(&mut self, id: &str, amount: Decimal) {
+        if self.index.insert(id.to_string(), amount).is_none() {
+            self.order.push_back((id.to_string(), amount));
+        }
+    }
+}
+
+/// The booking dates a sync takes at face value: from 1970 (no bank data Ponto serves is older)
+/// to a year after today (a booked line is dated at most days ahead, for a value date or a time
+/// zone). A line dated outside (`9999-12-31`, `0001-01-01`) is kept, but neither moves the
+/// watermark (which would make later syncs stop at once) nor opens or widens a statement (which
+/// would swallow all history into one).
+fn plausible(d: NaiveDate, today: NaiveDate) -> bool {
+    let floor = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
+    let ceiling = today
+        .checked_add_days(Days::new(366))
+        .unwrap_or(NaiveDate::MAX);
+    (floor..=ceiling).contains(&d)
 }
 
 fn yes() -> bool {
@@ -358,7 +423,7 @@ impl Cursor {
     fn visit(&mut self, url: &str, what: &str) -> Result<()> {
         let h = page_hash(url);
         let looped = |reason: &str| {
-            ProviderError::malformed(what, Some("links.next"), None, reason.to_string())
+            crate::client::page_malformed(what, Some("links.next"), None, reason.to_string())
         };
         if self.recent_pages.contains(&h) {
             return Err(looped(
@@ -381,6 +446,8 @@ impl Cursor {
     /// Starts the next phase at its first page.
     fn next_phase(&mut self, phase: Phase) {
         self.phase = phase;
+        // Only the walk needs the lines it took.
+        self.taken = Taken::default();
         self.next = None;
         self.recent_pages.clear();
         self.pages = 0;
@@ -403,7 +470,9 @@ impl Cursor {
     }
 
     /// Adds one line: statement bookkeeping and running balance.
-    fn take(&mut self, m: Mapped, batch: &mut Batch) -> Result<()> {
+    /// A `stray` line (implausible date, see [`plausible`]) comes with `m.booking` set to the
+    /// date it is filed under; its own date stays on the line.
+    fn take(&mut self, m: Mapped, stray: bool, batch: &mut Batch) -> Result<()> {
         if let Some(p) = self.known.as_ref().and_then(|k| k.newest.as_ref())
             && period_start(self.grouping, m.booking) < p.period_start
         {
@@ -445,13 +514,27 @@ impl Cursor {
         open.to = open.to.max(m.booking);
         let mut line = m.line;
         line.statement_key = open.key.clone();
+        batch.warnings.extend(m.notes);
+        if stray {
+            batch.warnings.push(Warning::new(
+                WarningKind::Other,
+                format!(
+                    "Transaction {} is dated {}, which no bank booking can be: it is kept in \
+                     statement {} (amount {} {} counted there) without moving the statement's \
+                     dates or the sync's progress. Check its date against the bank's statement.",
+                    line.transaction_id, line.booking_date, open.key, line.amount, line.currency,
+                ),
+            ));
+        }
         if !line.currency.eq_ignore_ascii_case(&self.currency) {
             // Counted as Ponto reports it (the balances derive from the same figures), but a
             // person has to look: the ERP would book it in the journal's currency.
             batch.warnings.push(Warning::new(
                 WarningKind::Other,
                 format!(
-                    "Transaction {} of {} is in {} on a {} account: its amount {} {} is counted                      in the statement as Ponto reports it. Check it against the bank's statement                      before reconciling.",
+                    "Transaction {} of {} is in {} on a {} account: its amount {} {} is counted \
+                     in the statement as Ponto reports it. Check it against the bank's statement \
+                     before reconciling.",
                     line.transaction_id,
                     m.booking,
                     line.currency,
@@ -464,13 +547,14 @@ impl Cursor {
         if let Some(r) = self.running {
             self.running = Some(sub(r, m.amount)?);
         }
-        self.track_window(m.booking, m.amount)?;
+        self.track_window(m.booking, m.amount, !stray)?;
         if let Some(a) = self.prev.as_ref().and_then(|p| p.anchor.as_ref())
             && m.booking >= a.date
         {
             self.sum_since_anchor = add(self.sum_since_anchor, m.amount)?;
         }
         self.read += 1;
+        self.taken.insert(&line.transaction_id, m.amount);
         if self.first_id.is_none() {
             self.first_id = Some(line.transaction_id.clone());
         }
@@ -530,9 +614,10 @@ impl Cursor {
             .and_then(|n| n.checked_sub_days(Days::new(u64::from(self.overlap))))
     }
 
-    /// Keeps the per-day sums of the lines the next sync will read again.
-    fn track_window(&mut self, d: NaiveDate, amount: Decimal) -> Result<()> {
-        if self.newest.is_none_or(|n| d > n) {
+    /// Keeps the per-day sums of the lines the next sync will read again; `moves` lets `d`
+    /// become the newest date (a stray line's filing date does not).
+    fn track_window(&mut self, d: NaiveDate, amount: Decimal, moves: bool) -> Result<()> {
+        if moves && self.newest.is_none_or(|n| d > n) {
             self.newest = Some(d);
             if let Some(start) = self.window_start() {
                 self.window.retain(|(day, _)| *day >= start);
@@ -554,7 +639,13 @@ impl Cursor {
     }
 
     /// Reads transaction pages while the batch has room. Returns whether the phase ended.
-    fn transactions(&mut self, api: &Api<'_>, max_lines: u32, batch: &mut Batch) -> Result<bool> {
+    fn transactions(
+        &mut self,
+        api: &Api<'_>,
+        max_lines: u32,
+        today: NaiveDate,
+        batch: &mut Batch,
+    ) -> Result<bool> {
         let limit = Self::limit(&api.config, max_lines);
         let tz = self.tz();
         loop {
@@ -578,13 +669,14 @@ impl Cursor {
             }
             let next = data.next.clone();
             // Map the whole page first: a malformed transaction rejects the batch.
-            let mut seen = HashSet::with_capacity(data.items.len());
             let mut page = Vec::with_capacity(data.items.len());
             for item in data.items {
-                let m = mapping::transaction_item(item.raw, item.lite, tz, self.date_field)?;
-                if seen.insert(m.line.transaction_id.clone()) {
-                    page.push(m);
-                }
+                page.push(mapping::transaction_item(
+                    item.raw,
+                    item.lite,
+                    tz,
+                    self.date_field,
+                )?);
             }
             drop(body);
             if let Some(stop) = self.stop
@@ -594,7 +686,31 @@ impl Cursor {
                 self.stopping = true;
             }
             let mut ended = page.is_empty() || next.is_none();
-            for m in page {
+            for mut m in page {
+                if let Some(first) = self.taken.get(&m.line.transaction_id) {
+                    // Listed twice in one walk: the ERP keeps the first line of an id, so only
+                    // the first is counted, and the statements agree with the stored lines.
+                    if first != m.amount {
+                        batch.warnings.push(Warning::new(
+                            WarningKind::Other,
+                            format!(
+                                "Ponto lists transaction {} twice in this sync, first with \
+                                 amount {first} {cur}, then with {} {cur}: the first is kept and \
+                                 counted in the statement balances, the second ignored. Check \
+                                 the transaction against the bank's statement.",
+                                m.line.transaction_id,
+                                m.amount,
+                                cur = self.currency,
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                let stray = !plausible(m.booking, today);
+                if stray {
+                    // Filed with the statement in progress, else today's.
+                    m.booking = self.open.as_ref().map_or(today, |o| o.to);
+                }
                 if let Some(k) = &self.known
                     && m.line.transaction_id == k.id
                 {
@@ -617,7 +733,7 @@ impl Cursor {
                     ended = true;
                     break;
                 }
-                self.take(m, batch)?;
+                self.take(m, stray, batch)?;
             }
             self.next = next;
             if ended {
@@ -670,7 +786,7 @@ impl Cursor {
                         anchor.balance,
                         prev.synced_at
                             .as_deref()
-                            .map(|t| format!(" ({t})"))
+                            .map(|t| format!(" ({})", local_time(t, self.tz())))
                             .unwrap_or_default(),
                         derived,
                         anchor.date,
@@ -687,7 +803,13 @@ impl Cursor {
     }
 
     /// Reads updated-transaction pages while the batch has room. Returns whether it ended.
-    fn updated(&mut self, api: &Api<'_>, max_lines: u32, batch: &mut Batch) -> Result<bool> {
+    fn updated(
+        &mut self,
+        api: &Api<'_>,
+        max_lines: u32,
+        today: NaiveDate,
+        batch: &mut Batch,
+    ) -> Result<bool> {
         let Some(sync_id) = self.sync_id.clone() else {
             return Ok(true);
         };
@@ -713,9 +835,15 @@ impl Cursor {
             let empty = data.is_empty();
             batch.updated.reserve(data.items.len());
             for item in data.items {
-                let m = mapping::transaction_item(item.raw, item.lite, tz, self.date_field)?;
+                let mut m = mapping::transaction_item(item.raw, item.lite, tz, self.date_field)?;
+                batch.warnings.append(&mut m.notes);
+                let filed = if plausible(m.booking, today) {
+                    m.booking
+                } else {
+                    today
+                };
                 let mut line = m.line;
-                line.statement_key = self.key_of(m.booking).0;
+                line.statement_key = self.key_of(filed).0;
                 batch.updated.push(line);
             }
             self.next = data.next;
@@ -848,6 +976,25 @@ impl Cursor {
     }
 }
 
+/// The calendar day of a timestamp in the institution's zone, for messages (`2026-12-15`);
+/// unreadable text is shown as it is.
+fn local_day(t: &str, tz: Tz) -> String {
+    crate::jsonapi::When::parse(t).map_or_else(|| t.to_string(), |w| w.local_date(tz).to_string())
+}
+
+/// A timestamp in the institution's zone, to the minute, for messages (`2026-12-15 07:00`).
+fn local_time(t: &str, tz: Tz) -> String {
+    crate::jsonapi::When::parse(t).map_or_else(
+        || t.to_string(),
+        |w| {
+            w.instant()
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        },
+    )
+}
+
 fn parse_arg<T: for<'de> Deserialize<'de>>(name: &str, text: &str) -> Result<T> {
     serde_json::from_str(text)
         .map_err(|e| ProviderError::argument(name, format!("not one this provider wrote: {e}")))
@@ -893,7 +1040,11 @@ fn refresh_from_bank(
                 let e = api.error_from(&resp, "synchronization");
                 warnings.push(Warning::new(
                     WarningKind::Other,
-                    format!("Ponto could not start a {subtype} refresh from the bank ({e}); the data Ponto already holds was read."),
+                    format!(
+                        "Ponto could not start a refresh of the account's {} from the bank ({e}); \
+                         the data Ponto already holds was read.",
+                        refreshed(subtype)
+                    ),
                 ));
             }
         }
@@ -940,7 +1091,7 @@ fn refresh_from_bank(
                         .iter()
                         .any(|c| c == "authorizationInvalid" || c == "authorizationExpired")
                     {
-                        return Err(consent_error(api, account_id, None));
+                        return Err(consent_error(api, account_id, None, None));
                     }
                     let detail = errors
                         .iter()
@@ -950,8 +1101,14 @@ fn refresh_from_bank(
                     warnings.push(Warning::new(
                         WarningKind::Other,
                         format!(
-                            "Ponto's {subtype} refresh from the bank failed ({}); the data Ponto already holds was read.",
-                            if detail.is_empty() { codes.join(", ") } else { detail }
+                            "Ponto's refresh of the account's {} from the bank failed ({}); the \
+                             data Ponto already holds was read.",
+                            refreshed(&subtype),
+                            if detail.is_empty() {
+                                codes.join(", ")
+                            } else {
+                                detail
+                            }
                         ),
                     ));
                 }
@@ -970,6 +1127,14 @@ fn refresh_from_bank(
     Ok(transactions_sync)
 }
 
+/// What a synchronization subtype refreshes, in words.
+fn refreshed(subtype: &str) -> &'static str {
+    match subtype {
+        "accountDetails" => "details",
+        _ => "transactions",
+    }
+}
+
 fn sync_errors(body: &[u8]) -> Vec<serde_json::Value> {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
@@ -978,17 +1143,25 @@ fn sync_errors(body: &[u8]) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-/// The authorization-expired error, with a reauthorization link when Ponto gives one.
-fn consent_error(api: &Api<'_>, account_id: &str, expired_at: Option<String>) -> ProviderError {
+/// The authorization-expired error, with the account's open reauthorization link (created at
+/// Ponto only when none is kept for this consent). `authorized_at`: the account's, when read.
+fn consent_error(
+    api: &Api<'_>,
+    account_id: &str,
+    expired_at: Option<String>,
+    authorized_at: Option<&str>,
+) -> ProviderError {
     let redirect = api.host.storage_get(KEY_REDIRECT).ok().flatten();
     let reauthorization_url =
-        redirect.and_then(|r| match reauthorization_link(api, account_id, &r) {
-            Ok(link) => Some(link),
-            Err(e) => {
-                api.log(Level::Warn, &format!("no reauthorization link: {e}"));
-                None
-            }
-        });
+        redirect.and_then(
+            |r| match open_reauthorization(api, account_id, &r, authorized_at) {
+                Ok(link) => Some(link),
+                Err(e) => {
+                    api.log(Level::Warn, &format!("no reauthorization link: {e}"));
+                    None
+                }
+            },
+        );
     ProviderError::AuthorizationExpired(ConsentError {
         account_id: account_id.to_string(),
         expired_at,
@@ -1112,16 +1285,16 @@ fn start(
 
     if institution.status != "stable" {
         *api.advice.borrow_mut() = Some(BETA_ADVICE.to_string());
+        let status = if institution.status == "beta" {
+            "a beta"
+        } else {
+            "an experimental"
+        };
         batch.warnings.push(Warning::new(
             WarningKind::BetaInstitution,
             format!(
-                "{} is a {} institution at Ponto. {BETA_ADVICE}",
-                institution.name,
-                if institution.status == "beta" {
-                    "beta"
-                } else {
-                    "experimental"
-                }
+                "{} is {status} institution at Ponto. {BETA_ADVICE}",
+                institution.name
             ),
         ));
     }
@@ -1146,7 +1319,7 @@ fn start(
                 m.kind,
                 m.ends_at
                     .as_deref()
-                    .map(|t| format!(" until {t}"))
+                    .map(|t| format!(" until {}", local_time(t, tz)))
                     .unwrap_or_default()
             ),
         ));
@@ -1156,20 +1329,63 @@ fn start(
             "The bank is in maintenance: Ponto serves the data it holds, no fresh data comes in.",
         ));
     }
-    if let (Some(expires), Some(days)) = (&account.consent_expires_at, account.consent_days_left) {
-        if days < 0 {
-            return Err(consent_error(api, account_id, Some(expires.clone())));
-        }
-        if days <= CONSENT_WARNING_DAYS {
-            batch.warnings.push(Warning::new(
-                WarningKind::ConsentExpiring,
-                format!(
-                    "The bank consent of account {} ends on {expires} ({days} days left). \
-                     Re-authorise it on Ponto's website (every 180 days) to keep syncing.",
-                    account.reference
-                ),
-            ));
-        }
+    // The consent has ended when its expected end has passed, or when Ponto's last
+    // synchronization of the account was refused for it (whatever the date says) after the
+    // consent was last given (a renewal makes an older refusal stale).
+    let latest = resource
+        .meta
+        .as_ref()
+        .and_then(|m| m.get("latestSynchronization"));
+    let instant = |t: Option<&str>| t.and_then(crate::jsonapi::When::parse).map(|w| w.instant());
+    let refused_at = latest
+        .filter(|l| {
+            l.pointer("/attributes/errors")
+                .and_then(|e| e.as_array())
+                .is_some_and(|errors| {
+                    errors.iter().any(|e| {
+                        matches!(
+                            e.get("code").and_then(|c| c.as_str()),
+                            Some("authorizationInvalid" | "authorizationExpired")
+                        )
+                    })
+                })
+        })
+        .map(|l| {
+            ["/attributes/updatedAt", "/attributes/createdAt"]
+                .iter()
+                .find_map(|p| instant(l.pointer(p).and_then(|v| v.as_str())))
+        });
+    let consent_refused = match (refused_at, instant(account.authorized_at.as_deref())) {
+        (None, _) => false,
+        (Some(Some(refused)), Some(given)) => refused > given,
+        // Undated, or no date of consent: the refusal stands.
+        (Some(_), _) => true,
+    };
+    let expires = account.consent_expires_at.as_deref();
+    let days = account.consent_days_left;
+    let authorized_at = account.authorized_at.as_deref();
+    if consent_refused || days.is_some_and(|d| d < 0) {
+        return Err(consent_error(
+            api,
+            account_id,
+            expires.map(str::to_string),
+            authorized_at,
+        ));
+    }
+    forget_reauthorization(api, account_id);
+    if let (Some(expires), Some(days)) = (expires, days)
+        && days <= CONSENT_WARNING_DAYS
+    {
+        batch.warnings.push(Warning::new(
+            WarningKind::ConsentExpiring,
+            format!(
+                "The bank consent of account {} ends on {} ({days} day{} left). \
+                 Re-authorise it on Ponto's website (every 180 days) to keep syncing.",
+                account.reference,
+                local_day(expires, tz),
+                if days == 1 { "" } else { "s" },
+            ),
+        ));
     }
     let current = match &account.current_balance {
         Some(b) => Some(Decimal::parse(&b.amount).map_err(|e| {
@@ -1185,6 +1401,10 @@ fn start(
         }
     };
     let overlap = Days::new(u64::from(api.config.overlap_days));
+    // A watermark an older version took from a line dated 9999-12-31 would end every walk at
+    // once: such a state is dropped, and this sync walks as a first one does.
+    let today = now.with_timezone(&tz).date_naive();
+    let prev = prev.filter(|p| p.watermark.is_none_or(|w| plausible(w, today)));
     let from_state = match prev.as_ref().and_then(|p| p.watermark) {
         None => None,
         Some(w) => Some(w.checked_sub_days(overlap).ok_or_else(|| {
@@ -1233,7 +1453,8 @@ fn start(
         date_field: api.config.date_field,
         grouping: api.config.grouping,
         sync_key: format!("sync-{stamp}"),
-        sync_name: format!("Ponto sync {}", timestamp(now)),
+        // Named in the institution's time, as its dates are.
+        sync_name: format!("Ponto sync {}", local_time(&timestamp(now), tz)),
         currency: account.currency.clone(),
         current,
         running: current,
@@ -1256,6 +1477,7 @@ fn start(
         read_pending,
         synchronizations: Vec::new(),
         institution: Some(institution),
+        taken: Taken::default(),
     };
     match latest_sync {
         Some(sync) => cursor.note_synchronization(Some(&sync)),
@@ -1299,8 +1521,9 @@ pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
         }
     };
     let max = request.max_lines;
+    let today = host.now().with_timezone(&cursor.tz()).date_naive();
     if cursor.phase == Phase::Transactions {
-        if cursor.transactions(&api, max, &mut batch)? {
+        if cursor.transactions(&api, max, today, &mut batch)? {
             cursor.finish_transactions(&mut batch)?;
         } else if let Some(o) = cursor.open.clone()
             && cursor.current.is_some()
@@ -1309,7 +1532,7 @@ pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
             cursor.emit(&o, &mut batch)?;
         }
     }
-    if cursor.phase == Phase::Updated && cursor.updated(&api, max, &mut batch)? {
+    if cursor.phase == Phase::Updated && cursor.updated(&api, max, today, &mut batch)? {
         cursor.next_phase(Phase::Pending);
     }
     let progress = if cursor.phase == Phase::Pending {
@@ -1341,6 +1564,20 @@ pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cursor_carries_only_the_last_lines_taken() {
+        let mut t = Taken::default();
+        for i in 0..TAKEN_MEMORY + 10 {
+            t.insert(&format!("t{i}"), Decimal::ZERO);
+        }
+        // Within the call, every line is remembered.
+        assert!(t.get("t0").is_some());
+        let text = serde_json::to_string(&t).unwrap();
+        let back: Taken = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.order.len(), TAKEN_MEMORY);
+        assert!(back.get("t9").is_none() && back.get("t10").is_some());
+    }
 
     #[test]
     fn periods() {

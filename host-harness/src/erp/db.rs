@@ -316,6 +316,9 @@ pub struct BatchOutcome {
     pub updated_lines: u64,
     /// Updated lines whose amount the bank changed (each also recorded as a warning).
     pub changed_amounts: u64,
+    /// Statements of the finished sync whose balances do not move by the sum of their stored
+    /// lines (each also recorded as a warning).
+    pub unbalanced_statements: u64,
     pub statements: u64,
     pub done: bool,
 }
@@ -978,7 +981,13 @@ impl Db {
                      ON CONFLICT (journal_id, key) DO UPDATE SET name = excluded.name, date_from = excluded.date_from,
                          date_to = excluded.date_to, balance_start = excluded.balance_start, balance_end = excluded.balance_end",
                 )?;
+                // The statements this sync touched, checked against their lines when it ends.
+                tx.execute_batch(TOUCHED_STATEMENTS)?;
+                let mut touch = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO temp.touched_statements (journal_id, key) VALUES (?1, ?2)",
+                )?;
                 for s in &batch.statements {
+                    touch.execute(params![account.journal_id, s.key])?;
                     upsert.execute(params![
                         account.journal_id,
                         s.key,
@@ -1021,6 +1030,9 @@ impl Db {
                     params![run_id, account.id, warning_kind_name(w.kind), w.message, at],
                 )?;
             }
+            if matches!(batch.progress, SyncProgress::Done(_)) {
+                out.unbalanced_statements = check_touched_statements(&tx, account, run_id, &at)?;
+            }
             match &batch.progress {
                 SyncProgress::More(cursor) => {
                     tx.execute(
@@ -1039,7 +1051,9 @@ impl Db {
                             account.id,
                             state,
                             at,
-                            !batch.warnings.is_empty() || out.changed_amounts > 0,
+                            !batch.warnings.is_empty()
+                                || out.changed_amounts > 0
+                                || out.unbalanced_statements > 0,
                             batch.warnings.last().map(|w| w.message.clone())
                         ],
                     )?;
@@ -1056,7 +1070,7 @@ impl Db {
                     out.new_lines,
                     out.updated_lines,
                     out.statements,
-                    batch.warnings.len() as u64 + out.changed_amounts,
+                    batch.warnings.len() as u64 + out.changed_amounts + out.unbalanced_statements,
                     batch.transactions_read,
                     out.done,
                     at
@@ -1205,10 +1219,14 @@ impl Db {
             .map_err(|e| self.err(e))?;
         for s in &mut statements {
             s.lines = self.read_lines(journal_id, Some(&s.key))?;
+            // Checked: stored data from an older version may hold amounts past the bound.
             let total = money::sum(s.lines.iter().map(|l| l.amount.as_str()));
-            s.lines_total = money::format(total);
+            s.lines_total = total.map_or_else(|| "?".into(), money::format);
             s.difference = match (money::parse(&s.balance_start), money::parse(&s.balance_end)) {
-                (Some(start), Some(end)) => money::format(start + total - end),
+                (Some(start), Some(end)) => total
+                    .and_then(|t| start.checked_add(t))
+                    .and_then(|x| x.checked_sub(end))
+                    .map_or_else(|| "?".into(), money::format),
                 _ => "?".into(),
             };
         }
@@ -1471,11 +1489,23 @@ fn check_line(l: &StatementLine, what: &str) -> Result<(), String> {
     if l.transaction_id.is_empty() {
         return Err(format!("a {what} has an empty transaction id"));
     }
-    if money::parse(&l.amount).is_none() {
-        return Err(format!(
-            "{what} {}: amount `{}` is not an exact decimal",
-            l.transaction_id, l.amount
-        ));
+    match money::parse(&l.amount) {
+        None => {
+            return Err(format!(
+                "{what} {}: amount `{}` is not an exact decimal",
+                l.transaction_id, l.amount
+            ));
+        }
+        Some(a) if !money::summable(a) => {
+            return Err(format!(
+                "{what} {}: amount `{}` is beyond what the books can sum (at most {} digits \
+                 before the point)",
+                l.transaction_id,
+                l.amount,
+                money::MAX_AMOUNT_DIGITS
+            ));
+        }
+        Some(_) => {}
     }
     if !is_date(&l.booking_date) {
         return Err(format!(
@@ -1508,13 +1538,76 @@ fn check_statement(s: &Statement) -> Result<(), String> {
 }
 
 fn check_pending(p: &PendingLine) -> Result<(), String> {
-    if money::parse(&p.amount).is_none() {
+    if !money::parse(&p.amount).is_some_and(money::summable) {
         return Err(format!(
-            "pending {}: amount `{}` is not an exact decimal",
+            "pending {}: amount `{}` is not an exact decimal the books can sum",
             p.transaction_id, p.amount
         ));
     }
     Ok(())
+}
+
+/// Keys of the statements a sync touched (per connection: a sync resumed by another process
+/// checks only what it touched itself).
+const TOUCHED_STATEMENTS: &str = "CREATE TEMP TABLE IF NOT EXISTS touched_statements (
+    journal_id INTEGER NOT NULL, key TEXT NOT NULL, PRIMARY KEY (journal_id, key))";
+
+/// At the end of a sync: each statement it touched must move by the sum of the lines stored
+/// under it (a provider counting a line the ERP did not keep would break the books silently).
+/// Each one that does not is recorded as a warning; returns how many.
+fn check_touched_statements(
+    tx: &Transaction<'_>,
+    account: &OnlineAccount,
+    run_id: i64,
+    at: &str,
+) -> rusqlite::Result<u64> {
+    tx.execute_batch(TOUCHED_STATEMENTS)?;
+    let touched: Vec<(String, String, String)> = tx
+        .prepare_cached(
+            "SELECT s.key, s.balance_start, s.balance_end FROM statements s
+             JOIN temp.touched_statements t ON t.journal_id = s.journal_id AND t.key = s.key
+             WHERE s.journal_id = ?1 ORDER BY s.date_to, s.key",
+        )?
+        .query_map(params![account.journal_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut amounts = tx.prepare_cached(
+        "SELECT amount FROM statement_lines WHERE journal_id = ?1 AND statement_key = ?2",
+    )?;
+    let mut unbalanced = 0;
+    for (key, start, end) in touched {
+        let lines: Vec<String> = amounts
+            .query_map(params![account.journal_id, key], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let total = money::sum(lines.iter().map(String::as_str));
+        let moved = money::parse(&end)
+            .zip(money::parse(&start))
+            .and_then(|(e, s)| e.checked_sub(s));
+        let gap = total.zip(moved).and_then(|(t, m)| m.checked_sub(t));
+        if gap.is_some_and(|g| g.is_zero()) {
+            continue;
+        }
+        let message = format!(
+            "statement {key} moves from {start} to {end}, but the {} lines stored under it sum \
+             to {}: {} is not explained by stored lines (a transaction the bank listed twice \
+             or changed?); check the statement against the bank's before reconciling it",
+            lines.len(),
+            total.map_or_else(|| "more than the books can hold".into(), money::format),
+            gap.map_or_else(|| "the difference".into(), money::format),
+        );
+        tx.execute(
+            "INSERT INTO sync_warnings (sync_run_id, online_account_id, kind, message, created_at)
+             VALUES (?1, ?2, 'balance-gap', ?3, ?4)",
+            params![run_id, account.id, message, at],
+        )?;
+        unbalanced += 1;
+    }
+    tx.execute(
+        "DELETE FROM temp.touched_statements WHERE journal_id = ?1",
+        params![account.journal_id],
+    )?;
+    Ok(unbalanced)
 }
 
 /// The host's own check of a batch before anything of it is written.

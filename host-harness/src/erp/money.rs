@@ -58,13 +58,23 @@ pub fn display(amount: &str, currency: &str) -> String {
     }
 }
 
+/// Most digits before the point of a line's amount: |amount| < 10^15. Far above any bank line,
+/// and small enough that sums of millions of lines fit rust_decimal's 28 digits (the plugin
+/// refuses the same amounts).
+pub const MAX_AMOUNT_DIGITS: u32 = 15;
+
+/// Whether an amount is one the books can sum: |amount| < 10^[`MAX_AMOUNT_DIGITS`].
+pub fn summable(d: Decimal) -> bool {
+    d.abs() < Decimal::from(10i64.pow(MAX_AMOUNT_DIGITS))
+}
+
 /// Exact sum of decimal strings; unparsable ones are skipped (the batch check refuses them
-/// before they are stored).
-pub fn sum<'a>(amounts: impl IntoIterator<Item = &'a str>) -> Decimal {
+/// before they are stored); none when the sum overflows.
+pub fn sum<'a>(amounts: impl IntoIterator<Item = &'a str>) -> Option<Decimal> {
     amounts
         .into_iter()
         .filter_map(parse)
-        .fold(Decimal::ZERO, |a, b| a + b)
+        .try_fold(Decimal::ZERO, |a, b| a.checked_add(b))
 }
 
 #[cfg(test)]
@@ -95,9 +105,22 @@ mod tests {
     #[test]
     fn sums_exactly_where_floats_drift() {
         // 0.1 + 0.2 is 0.30000000000000004 in f64.
-        assert_eq!(format(sum(["0.1", "0.2"])), "0.3");
+        assert_eq!(sum(["0.1", "0.2"]).map(format).as_deref(), Some("0.3"));
         let many = vec!["0.01"; 10_000];
-        assert_eq!(format(sum(many)), "100.00");
+        assert_eq!(sum(many).map(format).as_deref(), Some("100.00"));
+    }
+
+    #[test]
+    fn sums_that_overflow_are_none_and_huge_amounts_are_not_summable() {
+        // Issue 11 item 10: `+` panicked ("Addition overflowed") on these.
+        let huge = "50000000000000000000000000000";
+        assert_eq!(sum([huge, huge]), None);
+        assert!(!summable(parse(huge).unwrap()));
+        assert!(!summable(parse("-1000000000000000").unwrap()));
+        assert!(summable(parse("-999999999999999.99").unwrap()));
+        // Ten million lines at the bound still sum.
+        let max = parse("999999999999999.99").unwrap();
+        assert!(max.checked_mul(Decimal::from(10_000_000)).is_some());
     }
 
     #[test]

@@ -567,3 +567,75 @@ fn migrations_are_versioned_and_reopen_cleanly() {
     assert!(Db::open_existing(&dir.path().join("missing.sqlite")).is_err());
     assert!(!dir.path().join("missing.sqlite").exists());
 }
+
+#[test]
+fn an_amount_the_books_cannot_sum_is_refused_naming_the_transaction() {
+    // Issue 11 item 10: same-day lines of ±5e28 were stored, then `erp statements` panicked.
+    let (_dir, mut db) = temp_db();
+    connect(&mut db, &[("a", "BE68539007547034")]);
+    let mut pages = two_batches();
+    pages[0].lines[1].amount = "50000000000000000000000000000".into();
+    let host = FakeHost::default();
+    host.0.borrow_mut().pages.insert("a".into(), pages);
+    let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
+    let error = report.accounts[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("t4") && error.contains("beyond what the books can sum"),
+        "{error}"
+    );
+    assert_eq!(db.line_count().unwrap(), 0);
+}
+
+#[test]
+fn statements_of_amounts_past_the_bound_do_not_panic() {
+    // Issue 11 item 10: lines stored before the bound existed still make a readable report.
+    let (_dir, mut db) = temp_db();
+    connect(&mut db, &[("a", "BE68539007547034")]);
+    let host = FakeHost::default();
+    host.0.borrow_mut().pages.insert("a".into(), two_batches());
+    sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
+    db.conn()
+        .execute(
+            "UPDATE statement_lines SET amount = '50000000000000000000000000000'
+             WHERE transaction_id IN ('t5', 't4')",
+            [],
+        )
+        .unwrap();
+    let statements = db.statements(1).unwrap();
+    let s = statements.iter().find(|s| s.key == "2026-11-24").unwrap();
+    assert_eq!((s.lines_total.as_str(), s.difference.as_str()), ("?", "?"));
+}
+
+#[test]
+fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
+    // Issue 11 item 7 (ERP side): the provider counted t4 twice (once with another amount in
+    // the next batch); the ERP keeps the first, so the statement no longer adds up.
+    let (_dir, mut db) = temp_db();
+    connect(&mut db, &[("a", "BE68539007547034")]);
+    let mut pages = two_batches();
+    pages[1].lines.push(line("t4", "2026-11-24", "-987700"));
+    pages[1]
+        .statements
+        .push(statement("2026-11-24", "988710.00", "1000.00"));
+    let host = FakeHost::default();
+    host.0.borrow_mut().pages.insert("a".into(), pages);
+    let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
+    assert!(!report.failed());
+    let acc = db.account("a").unwrap();
+    assert_eq!(acc.status, "warning");
+    let warnings = db.latest_warnings().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0].message;
+    assert!(
+        w.contains("statement 2026-11-24") && w.contains("987700"),
+        "{w}"
+    );
+    // Balanced statements stay quiet.
+    let (_dir, mut db) = temp_db();
+    connect(&mut db, &[("a", "BE68539007547034")]);
+    let host = FakeHost::default();
+    host.0.borrow_mut().pages.insert("a".into(), two_batches());
+    sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
+    assert!(db.latest_warnings().unwrap().is_empty());
+    assert_eq!(db.account("a").unwrap().status, "ok");
+}
