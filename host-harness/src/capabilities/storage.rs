@@ -341,10 +341,9 @@ impl Drop for StorageCapability {
             return;
         }
         eprintln!(
-            "erp: warning: the database {} refused the provider's storage writes ({}), so {} value(s) \
-             it stored (bank tokens among them) are kept in {}; the next erp command on this \
-             database writes them back by itself once it is writable: free disk space or stop the \
-             program holding it, then run `erp sync` again (keep the file until then)",
+            "erp: warning: {} refused the provider's storage writes ({}); {} value(s) (bank tokens \
+             among them) are kept in {} and the next erp command writes them back by itself: free \
+             disk space or stop the program holding the database, then run `erp sync` again",
             self.path.display(),
             self.cause.as_deref().unwrap_or("unknown error"),
             self.pending.len(),

@@ -533,6 +533,20 @@ impl NewFiles {
         if self.db_existed || !self.db.exists() || !self.unused().unwrap_or(false) {
             return;
         }
+        // Values the provider's storage kept aside belong with this database and its key.
+        let kept = format!(
+            "{}.recovery-",
+            self.db.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let dir = match self.db.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if std::fs::read_dir(dir).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with(&kept)))
+        }) {
+            return;
+        }
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut p = self.db.clone().into_os_string();
             p.push(suffix);
