@@ -405,3 +405,39 @@ fn a_fifo_as_plugin_or_manifest_is_refused_without_hanging() {
         }
     }
 }
+
+#[test]
+fn a_failed_scheduled_sync_is_retried_sooner_and_status_says_so() {
+    let c = cli();
+    c.connect();
+    let at = |t: &'static str| ("ERP_NOW", t);
+    // Ponto cannot be reached: every account fails, nothing is stored.
+    let out = c.run_env(
+        &["sync", "--due"],
+        &[
+            at("2026-11-20T10:00:00Z"),
+            ("PONTO_API_URL", "http://127.0.0.1:1/ponto-connect"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let status = c.run_env(&["status"], &[at("2026-11-20T10:01:00Z")]);
+    assert_ok(&status);
+    assert!(
+        stdout(&status).contains("1 failed sync(s) in a row; retried sooner"),
+        "{}",
+        stdout(&status)
+    );
+    // 20 minutes later the scheduled sync takes the link again (not 12 hours later).
+    let out = c.run_env(&["sync", "--due"], &[at("2026-11-20T10:20:00Z")]);
+    assert_ok(&out);
+    assert!(!stdout(&out).contains("No link is due"), "{}", stdout(&out));
+    let status: serde_json::Value = serde_json::from_slice(
+        &c.run_env(&["--json", "status"], &[at("2026-11-20T10:21:00Z")])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        status["links"][0]["sync_failures"], 0,
+        "a clean sync resets it"
+    );
+}
