@@ -122,6 +122,11 @@ fn prefix(db_path: &Path) -> String {
     format!("{name}.recovery-")
 }
 
+/// Files being reserved (not yet locked and renamed into place).
+fn reserving_prefix(db_path: &Path) -> String {
+    prefix(db_path).replace(".recovery-", ".reserving-")
+}
+
 fn dir_of(db_path: &Path) -> PathBuf {
     match db_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -130,22 +135,27 @@ fn dir_of(db_path: &Path) -> PathBuf {
 }
 
 impl RecoveryFile {
-    /// Reserve a fresh file beside the database: created 0600, filled with zeros, locked.
+    /// Reserve a fresh file beside the database: created 0600, locked, filled with zeros, then
+    /// renamed into place (so a replayer never sees it before it is locked).
     pub fn reserve(db_path: &Path) -> io::Result<Self> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir_of(db_path).join(format!("{}{}-{n}", prefix(db_path), std::process::id()));
+        let name = format!("{}-{n}", std::process::id());
+        let dir = dir_of(db_path);
+        let path = dir.join(format!("{}{name}", prefix(db_path)));
+        let reserving = dir.join(format!("{}{name}", reserving_prefix(db_path)));
         let mut options = std::fs::OpenOptions::new();
         options.read(true).write(true).create_new(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path)?;
+        let file = options.open(&reserving)?;
         let reserved = (|| {
             file.try_lock().map_err(io::Error::other)?;
             // Written, not only `set_len`: a sparse file would need the blocks later.
-            file.write_all_at(&[0u8; RESERVED_BYTES], 0)
+            file.write_all_at(&[0u8; RESERVED_BYTES], 0)?;
+            std::fs::rename(&reserving, &path)
         })();
         if let Err(e) = reserved {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&reserving);
             return Err(e);
         }
         Ok(Self {
@@ -225,16 +235,25 @@ pub struct Replayed {
 pub fn replay(conn: &Connection, db_path: &Path, retry_for: Duration) -> Result<Replayed, String> {
     let mut out = Replayed::default();
     let prefix = prefix(db_path);
+    let reserving = reserving_prefix(db_path);
     let Ok(entries) = std::fs::read_dir(dir_of(db_path)) else {
         return Ok(out);
     };
     let mut files = Vec::new();
     let mut records = Vec::new();
     for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with(&reserving) {
+            // Left by a session killed while reserving: nothing in it yet.
+            if std::fs::File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) {
+                let _ = std::fs::remove_file(&path);
+            }
             continue;
         }
-        let path = entry.path();
+        if !name.starts_with(&prefix) {
+            continue;
+        }
         let Ok(mut file) = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
