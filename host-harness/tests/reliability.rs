@@ -709,6 +709,9 @@ fn finish_victim(
 /// Lock timeout of the ERP's connections in these cases (`ERP_LOCK_TIMEOUT_MS`): storage writes
 /// are retried for six times as long, then kept aside.
 const STORAGE_LOCK_TIMEOUT_MS: &str = "1000";
+/// The plugin's call deadline in these cases: shorter than the retries, which are the host's
+/// time and must not make the call time out.
+const STORAGE_HOST: &str = "max-lines = 40\ncall-timeout-secs = 3";
 /// How long the token answer is delayed: the fault starts while the request is in flight.
 const SLOW_TOKEN_MS: u64 = 1_500;
 
@@ -721,7 +724,7 @@ fn storage_faults(suite: &Arc<Suite>) -> u32 {
         sync_cooldown_secs: 0,
         ..SandboxConfig::default()
     });
-    let mut erp = Erp::new(suite, &sandbox, "max-lines = 40");
+    let mut erp = Erp::new(suite, &sandbox, STORAGE_HOST);
     erp.env
         .push(("ERP_LOCK_TIMEOUT_MS".into(), STORAGE_LOCK_TIMEOUT_MS.into()));
     fault_during_refresh(&erp, &sandbox, "database locked", true, || {
@@ -752,7 +755,7 @@ fn storage_faults(suite: &Arc<Suite>) -> u32 {
                 sync_cooldown_secs: 0,
                 ..SandboxConfig::default()
             });
-            let mut erp = Erp::new(suite, &sandbox, "max-lines = 40");
+            let mut erp = Erp::new(suite, &sandbox, STORAGE_HOST);
             erp.env
                 .push(("ERP_LOCK_TIMEOUT_MS".into(), STORAGE_LOCK_TIMEOUT_MS.into()));
             // The database and its key on the small file system; the config and the run outputs

@@ -89,6 +89,10 @@ pub struct StorageCapability {
     pending: BTreeMap<String, (Option<String>, Option<String>)>,
     /// Why the database refused the last kept write.
     cause: Option<String>,
+    /// Time the current plugin call's writes waited on a database that refused them, not yet
+    /// added to the call's deadline, and what was added so far (see [`Self::deadline_credit`]).
+    waited: Duration,
+    credited: Duration,
 }
 
 /// Why the store could not be opened; nothing of the plugin has run.
@@ -208,6 +212,8 @@ impl StorageCapability {
             recovery,
             pending: BTreeMap::new(),
             cause: None,
+            waited: Duration::ZERO,
+            credited: Duration::ZERO,
         })
     }
 
@@ -216,6 +222,25 @@ impl StorageCapability {
     pub fn with_key(mut self, key: Option<[u8; 32]>) -> Self {
         self.scope.cipher = key.map(|k| XChaCha20Poly1305::new(&k.into()));
         self
+    }
+
+    /// A plugin call starts: nothing waited, nothing credited.
+    pub(crate) fn new_call(&mut self) {
+        self.waited = Duration::ZERO;
+        self.credited = Duration::ZERO;
+    }
+
+    /// How much the call's deadline may grow now: the time its writes waited on a refusing
+    /// database (retries are the host's, not the plugin's, time), at most twice the retry budget
+    /// per call (one budget for the first refused write, one for the single tries after it), so
+    /// a plugin can never outrun its deadline by writing.
+    pub(crate) fn deadline_credit(&mut self) -> Duration {
+        let credit = self
+            .waited
+            .min((self.policy.retry_for * 2).saturating_sub(self.credited));
+        self.waited = Duration::ZERO;
+        self.credited += credit;
+        credit
     }
 
     /// The recovery file reserved for this session.
@@ -245,14 +270,22 @@ impl StorageCapability {
             Duration::ZERO
         };
         let (db, scope, pending) = (&mut self.db, &self.scope, &self.pending);
+        let started = std::time::Instant::now();
+        let mut attempts = 0u32;
         let result = recovery::with_retry(
             retry_for,
-            || write_in_db(db, scope, pending, key, expected, sealed.as_deref()),
+            || {
+                attempts += 1;
+                write_in_db(db, scope, pending, key, expected, sealed.as_deref())
+            },
             |e| match e {
                 TxError::Sql(e) => Some(e),
                 TxError::Storage(_) => None,
             },
         );
+        if attempts > 1 || matches!(result, Err(TxError::Sql(_))) {
+            self.waited += started.elapsed();
+        }
         match result {
             Ok(done) => {
                 // Whatever was pending went in with this write.
@@ -924,6 +957,35 @@ mod tests {
         assert!(!file.exists());
         drop(kv);
         assert!(recovery_files(&dir).is_empty());
+    }
+
+    #[test]
+    fn time_waiting_on_a_refusing_database_is_credited_to_the_call_once_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = open_short(&dir, "c");
+        kv.new_call();
+        kv.set("a".into(), "1".into()).unwrap();
+        assert_eq!(
+            kv.deadline_credit(),
+            Duration::ZERO,
+            "a plain write is the plugin's time"
+        );
+        let lock = lock_database(&dir);
+        kv.set("a".into(), "2".into()).unwrap();
+        let credit = kv.deadline_credit();
+        assert!(credit >= SHORT.retry_for / 2, "{credit:?}");
+        assert_eq!(kv.deadline_credit(), Duration::ZERO, "credited once");
+        for i in 0..20 {
+            kv.set("b".into(), i.to_string()).unwrap();
+        }
+        let more = kv.deadline_credit();
+        assert!(
+            credit + more <= SHORT.retry_for * 2,
+            "{credit:?} + {more:?}"
+        );
+        drop(lock);
+        kv.new_call();
+        assert_eq!(kv.deadline_credit(), Duration::ZERO);
     }
 
     #[test]

@@ -396,6 +396,16 @@ impl Runtime {
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.options.call_timeout));
+        // At the deadline, time the storage spent waiting on a refusing database (its retries
+        // before keeping a rotated token aside) is given back once; otherwise the call stops.
+        store.epoch_deadline_callback(|mut ctx| {
+            let credit = ctx.data_mut().storage.deadline_credit();
+            Ok(if credit.is_zero() {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(ticks(credit))
+            })
+        });
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -479,6 +489,7 @@ impl Session {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
+        self.store.data_mut().storage.new_call();
         self.store.set_epoch_deadline(ticks(self.timeout));
         let result = f(self.bindings.erp_bank_sync_provider(), &mut self.store);
         result.map_err(|e| {
