@@ -225,3 +225,219 @@ fn the_demo_prints_statements_and_a_consent_warning() {
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
     }
 }
+
+/// Names of the files in `dir`, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_database_and_key_are_private_and_a_failed_command_creates_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = cli();
+    let before = files_in(c.dir.path());
+    for (args, env) in [
+        (
+            &[
+                "connect",
+                "--institution",
+                "No Such Bank Anywhere",
+                "--auto-consent",
+            ][..],
+            ("PONTO_CLIENT_SECRET", "not-the-secret"),
+        ),
+        (
+            &["institutions"][..],
+            ("PONTO_API_URL", "http://127.0.0.1:1/ponto-connect"),
+        ),
+    ] {
+        let out = c.run_env(args, &[env]);
+        assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+        assert_eq!(
+            files_in(c.dir.path()),
+            before,
+            "{args:?} failed and must leave no database, key or recovery file: {}",
+            stderr(&out)
+        );
+    }
+    c.connect();
+    assert_ok(&c.run(&["sync"]));
+    // A reader keeps the WAL files in place while the modes are read.
+    let reader = rusqlite::Connection::open(&c.db).unwrap();
+    reader
+        .query_row("SELECT COUNT(*) FROM links", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    for name in ["erp.sqlite", "erp.key", "erp.sqlite-wal", "erp.sqlite-shm"] {
+        let path = c.dir.path().join(name);
+        assert!(
+            path.exists(),
+            "{name} missing: {:?}",
+            files_in(c.dir.path())
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name} is {mode:o}");
+    }
+}
+
+#[test]
+fn an_sqlite_uri_as_db_is_refused_and_creates_nothing() {
+    let c = cli();
+    let before = files_in(c.dir.path());
+    for args in [&["status"][..], &["institutions"][..], &["sync"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
+            .current_dir(c.dir.path())
+            .args(["--db", "file:x.sqlite", "--config"])
+            .arg(&c.config)
+            .args(args)
+            .env_remove("ERP_DB")
+            .output()
+            .unwrap();
+        assert_one_line_failure(&out, "not an SQLite URI");
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(files_in(c.dir.path()), before, "{args:?}");
+    }
+}
+
+#[test]
+fn another_applications_database_is_refused_unchanged() {
+    let c = cli();
+    let foreign = c.dir.path().join("crm.sqlite");
+    {
+        let db = rusqlite::Connection::open(&foreign).unwrap();
+        db.execute_batch(
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO customers (name) VALUES ('Acme'), ('Globex');",
+        )
+        .unwrap();
+    }
+    let bytes = std::fs::read(&foreign).unwrap();
+    let before = files_in(c.dir.path());
+    for args in [&["status"][..], &["institutions"][..], &["accounts"][..]] {
+        let out = c.command(args).arg("--db").arg(&foreign).output().unwrap();
+        assert_one_line_failure(&out, "not an erp database");
+        assert_eq!(std::fs::read(&foreign).unwrap(), bytes, "{args:?}");
+        assert_eq!(files_in(c.dir.path()), before, "{args:?}");
+    }
+    let db = rusqlite::Connection::open(&foreign).unwrap();
+    let mode: String = db
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "still not in WAL mode");
+}
+
+#[test]
+fn a_forced_disconnect_removes_the_links_stored_tokens() {
+    let c = cli();
+    c.connect();
+    let stored = |c: &erp_support::Cli| -> i64 {
+        rusqlite::Connection::open(&c.db)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM plugin_storage
+                 WHERE connection = (SELECT connection_id FROM links WHERE id = 1)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert!(stored(&c) > 0, "the link holds tokens");
+    // Ponto cannot be reached: the plugin cannot revoke; --force disconnects anyway.
+    let out = c.run_env(
+        &["disconnect", "--link", "1", "--force"],
+        &[("PONTO_API_URL", "http://127.0.0.1:1/ponto-connect")],
+    );
+    assert_ok(&out);
+    assert_eq!(stored(&c), 0, "no live token left behind");
+}
+
+#[test]
+fn a_fifo_as_plugin_or_manifest_is_refused_without_hanging() {
+    let c = cli();
+    let real = host_harness::erp::settings::default_plugin_path();
+    let fifo = |path: &std::path::Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    // The plugin is a FIFO (its manifest is real), then the manifest is one.
+    let plugin_fifo = c.dir.path().join("a");
+    std::fs::create_dir(&plugin_fifo).unwrap();
+    std::fs::copy(
+        real.with_file_name("provider.toml"),
+        plugin_fifo.join("provider.toml"),
+    )
+    .unwrap();
+    fifo(&plugin_fifo.join("plugin.wasm"));
+    let manifest_fifo = c.dir.path().join("b");
+    std::fs::create_dir(&manifest_fifo).unwrap();
+    std::fs::copy(&real, manifest_fifo.join("plugin.wasm")).unwrap();
+    fifo(&manifest_fifo.join("provider.toml"));
+    for dir in [&plugin_fifo, &manifest_fifo] {
+        let plugin = dir.join("plugin.wasm");
+        let plugin = plugin.to_str().unwrap();
+        for mut cmd in [c.command(&["plugin", "inspect", plugin]), {
+            let mut cmd = c.command(&["institutions"]);
+            cmd.env("PONTO_PLUGIN", plugin);
+            cmd
+        }] {
+            let mut child = cmd
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while child.try_wait().unwrap().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("erp hangs on the FIFO {plugin}");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let out = child.wait_with_output().unwrap();
+            assert_one_line_failure(&out, "not a regular file");
+        }
+    }
+}
+
+#[test]
+fn a_failed_scheduled_sync_is_retried_sooner_and_status_says_so() {
+    let c = cli();
+    c.connect();
+    let at = |t: &'static str| ("ERP_NOW", t);
+    // Ponto cannot be reached: every account fails, nothing is stored.
+    let out = c.run_env(
+        &["sync", "--due"],
+        &[
+            at("2026-11-20T10:00:00Z"),
+            ("PONTO_API_URL", "http://127.0.0.1:1/ponto-connect"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let status = c.run_env(&["status"], &[at("2026-11-20T10:01:00Z")]);
+    assert_ok(&status);
+    assert!(
+        stdout(&status).contains("1 failed sync(s) in a row; retried sooner"),
+        "{}",
+        stdout(&status)
+    );
+    // 20 minutes later the scheduled sync takes the link again (not 12 hours later).
+    let out = c.run_env(&["sync", "--due"], &[at("2026-11-20T10:20:00Z")]);
+    assert_ok(&out);
+    assert!(!stdout(&out).contains("No link is due"), "{}", stdout(&out));
+    let status: serde_json::Value = serde_json::from_slice(
+        &c.run_env(&["--json", "status"], &[at("2026-11-20T10:21:00Z")])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        status["links"][0]["sync_failures"], 0,
+        "a clean sync resets it"
+    );
+}

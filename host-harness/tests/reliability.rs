@@ -9,6 +9,9 @@
 //!   (`RELIABILITY_KILLS`): during start-up, after a random number of committed batches at a
 //!   random moment of the next one, and right after a token refresh is stored; the reruns end
 //!   with exactly the lines and statements of an uninterrupted run, and the refresh token works.
+//! - Storage faults during a token refresh: the database locked by another program past the
+//!   lock timeout, and a full disk (a tmpfs, root only), while Ponto rotates the refresh token;
+//!   the rotated token is kept aside and written back, and the link syncs without a new consent.
 //! - Concurrency: two `erp sync` of one link at once: one syncs, the other reports the lock.
 //! - Encryption at rest with `ERP_STORAGE_KEY`, a wrong key as a typed error.
 //! - Secrets: every output of every run above (RUST_LOG=debug, trace for some) and every table
@@ -42,6 +45,8 @@ struct Figures {
     kills_after_refresh: u32,
     syncs_finished_between_kills: u32,
     lock_rounds: u32,
+    /// Storage faults during a token refresh (database locked, disk full), each recovered.
+    storage_faults: u32,
     secrets_searched: usize,
     places_searched: usize,
     secrets_found: usize,
@@ -78,6 +83,8 @@ fn run_suite(kills: u32, crash_max_lines: u32) {
     let faults = std::thread::spawn(move || fault_matrix(&s1));
     let s2 = suite.clone();
     let crash = std::thread::spawn(move || crash_safety(&s2, kills, crash_max_lines, seed));
+    let s4 = suite.clone();
+    let storage = std::thread::spawn(move || storage_faults(&s4));
     let s3 = suite.clone();
     let other = std::thread::spawn(move || {
         let rounds = concurrency(&s3);
@@ -108,6 +115,14 @@ fn run_suite(kills: u32, crash_max_lines: u32) {
         Ok(rounds) => figures.lock_rounds = rounds,
         Err(p) => panics.push(p),
     }
+    match storage.join() {
+        Ok(cases) => {
+            figures.faults_tried += cases;
+            figures.recovered += cases;
+            figures.storage_faults = cases;
+        }
+        Err(p) => panics.push(p),
+    }
     if let Some(p) = panics.into_iter().next() {
         std::panic::resume_unwind(p);
     }
@@ -119,8 +134,9 @@ fn run_suite(kills: u32, crash_max_lines: u32) {
     figures.secrets_found = found.len();
     let fuzz = fuzz_figure();
     eprintln!(
-        "details: {} erp runs; crash kills: {} at start-up, {} mid-batch, {} right after a token refresh, {} syncs finished between kills; {} lock rounds; {} secrets searched in {} places; {:.0} s",
+        "details: {} erp runs; {} storage faults during a token refresh recovered; crash kills: {} at start-up, {} mid-batch, {} right after a token refresh, {} syncs finished between kills; {} lock rounds; {} secrets searched in {} places; {:.0} s",
         suite.outputs.lock().unwrap().len(),
+        figures.storage_faults,
         figures.kills_at_startup,
         figures.kills_mid_batch,
         figures.kills_after_refresh,
@@ -686,6 +702,237 @@ fn finish_victim(
     assert_eq!(lines.len(), expected.len(), "seed {seed}");
     assert_eq!(lines, expected, "seed {seed}");
     assert_eq!(victim.statements(), expected_statements, "seed {seed}");
+}
+
+// ---- storage faults during a token refresh -------------------------------------------------------
+
+/// Lock timeout of the ERP's connections in these cases (`ERP_LOCK_TIMEOUT_MS`): storage writes
+/// are retried for six times as long, then kept aside.
+const STORAGE_LOCK_TIMEOUT_MS: &str = "1000";
+/// The plugin's call deadline in these cases: shorter than the retries, which are the host's
+/// time and must not make the call time out.
+const STORAGE_HOST: &str = "max-lines = 40\ncall-timeout-secs = 3";
+/// How long the token answer is delayed: the fault starts while the request is in flight.
+const SLOW_TOKEN_MS: u64 = 1_500;
+
+/// The cases run (each recovered): the database locked past the lock timeout, then a full disk
+/// when the tmpfs can be mounted.
+fn storage_faults(suite: &Arc<Suite>) -> u32 {
+    let mut cases = 0;
+    let sandbox = start_sandbox(SandboxConfig {
+        today: Some(today()),
+        sync_cooldown_secs: 0,
+        ..SandboxConfig::default()
+    });
+    let mut erp = Erp::new(suite, &sandbox, STORAGE_HOST);
+    erp.env
+        .push(("ERP_LOCK_TIMEOUT_MS".into(), STORAGE_LOCK_TIMEOUT_MS.into()));
+    fault_during_refresh(&erp, &sandbox, "database locked", true, || {
+        DbLock::take(&erp.db)
+    });
+    cases += 1;
+    // Locked past the lock timeout but within the retries: the rotation goes in on a retry. The
+    // write comes at most SLOW_TOKEN_MS after the lock, so its first attempt waits a whole lock
+    // timeout in vain.
+    fault_during_refresh(&erp, &sandbox, "database locked briefly", false, || {
+        let lock = DbLock::take(&erp.db);
+        let ms = SLOW_TOKEN_MS + 2 * STORAGE_LOCK_TIMEOUT_MS.parse::<u64>().unwrap();
+        JoinOnDrop(Some(std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            drop(lock);
+        })))
+    });
+    cases += 1;
+    suite.secrets.lock().unwrap().push(sandbox.issued_secrets());
+
+    match Tmpfs::mount("16m") {
+        Err(why) => eprintln!(
+            "storage faults: the full-disk case is SKIPPED ({why}); it needs root to mount a tmpfs"
+        ),
+        Ok(tmpfs) => {
+            let sandbox = start_sandbox(SandboxConfig {
+                today: Some(today()),
+                sync_cooldown_secs: 0,
+                ..SandboxConfig::default()
+            });
+            let mut erp = Erp::new(suite, &sandbox, STORAGE_HOST);
+            erp.env
+                .push(("ERP_LOCK_TIMEOUT_MS".into(), STORAGE_LOCK_TIMEOUT_MS.into()));
+            // The database and its key on the small file system; the config and the run outputs
+            // stay outside it (a full disk would fail writing them too).
+            let scanned = erp.db.clone();
+            erp.db = tmpfs.dir.join("erp.sqlite");
+            let filler = tmpfs.dir.join("filler");
+            fault_during_refresh(&erp, &sandbox, "disk full", true, || {
+                let bytes = tmpfs.fill(&filler);
+                assert!(bytes > 0, "the tmpfs took no filler");
+                RemoveOnDrop(filler.clone())
+            });
+            // Keep the database for the secret scan after the tmpfs is gone.
+            std::fs::copy(&erp.db, &scanned).unwrap();
+            cases += 1;
+            suite.secrets.lock().unwrap().push(sandbox.issued_secrets());
+        }
+    }
+    cases
+}
+
+/// Waits for a thread when dropped (the brief lock's release).
+struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Deletes a file when dropped (the disk-full case's filler: the space comes back).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Connects a link (once) and syncs it, then makes Ponto refuse the access token (the plugin
+/// rotates the refresh token) and slows the token answer; while the token request is in flight,
+/// `fault` starts, and its guard is dropped once that `erp sync` has ended. With `kept`, the
+/// fault outlasts the retries: the rotated token must be kept aside and announced, and the next
+/// `erp sync` must write it back and complete the link; without, the sync itself succeeds on a
+/// retry. Either way a further forced refresh must succeed: no new consent anywhere.
+fn fault_during_refresh<G>(
+    erp: &Erp,
+    sandbox: &ponto_sandbox::Sandbox,
+    name: &str,
+    kept: bool,
+    fault: impl FnOnce() -> G,
+) {
+    if !erp.db.exists() {
+        erp.connect(sandbox);
+    }
+    assert_ok(&erp.run(&format!("storage: {name}: first sync"), &["sync"]));
+    let account = sandbox.accounts()[0].id.clone();
+    let mine = |lines: &[Line]| lines.iter().filter(|l| l.0 == account).count();
+    let before = mine(&erp.lines());
+    sandbox.add_transactions(&account, 5);
+    sandbox.background_sync(&account);
+    let watch = erp.open();
+    let refresh_before = erp.stored_raw(&watch, "oauth/refresh-token");
+    assert!(refresh_before.is_some());
+    let last_run: i64 = watch
+        .query_row("SELECT COALESCE(MAX(id), 0) FROM sync_runs", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let issued = sandbox.issued_secrets().refresh_tokens.len();
+    sandbox.inject(Fault::ExpiredAccessToken);
+    sandbox.inject(
+        Fault::http(HttpFailure::Slow {
+            millis: SLOW_TOKEN_MS,
+        })
+        .on_path("/oauth2/token"),
+    );
+    let mut run = erp.spawn(
+        &format!("storage: {name}: sync during the fault"),
+        &["sync"],
+    );
+    // The sync has begun its first account's run: its token request is under way (slowed).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let started: i64 = watch
+            .query_row(
+                "SELECT COUNT(*) FROM sync_runs WHERE id > ?1",
+                [last_run],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if started > 0 {
+            break;
+        }
+        assert!(
+            run.exited().is_none(),
+            "the sync ended before its first run"
+        );
+        assert!(Instant::now() < deadline, "no sync run within 60 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let guard = fault();
+    assert_eq!(
+        erp.stored_raw(&watch, "oauth/refresh-token"),
+        refresh_before,
+        "the fault started before the rotated token was stored"
+    );
+    let (status, _, err) = run.finish();
+    drop(guard);
+    assert!(
+        sandbox.issued_secrets().refresh_tokens.len() > issued,
+        "Ponto rotated the refresh token during the fault"
+    );
+    assert!(!err.contains("panicked"), "{}", tail(&err, 20));
+    for l in err.lines().filter(|l| l.starts_with("erp: ")) {
+        eprintln!("storage fault {name}: the sync said: {l}");
+    }
+    if kept {
+        // The ERP's own batch could not be written either: the sync fails, and says where the
+        // rotated token is and how it comes back.
+        assert!(!status.success(), "{}", tail(&err, 20));
+        assert!(
+            err.contains("kept in") && err.contains("writes them back"),
+            "{}",
+            tail(&err, 20)
+        );
+        assert_eq!(
+            erp.stored_raw(&watch, "oauth/refresh-token"),
+            refresh_before,
+            "the database never took the rotated token"
+        );
+        assert_eq!(recovery_files(&erp.db).len(), 1);
+    } else {
+        assert!(status.success(), "{}", tail(&err, 20));
+        assert!(!err.contains("kept in"), "{}", tail(&err, 20));
+        assert_ne!(
+            erp.stored_raw(&watch, "oauth/refresh-token"),
+            refresh_before
+        );
+        assert!(recovery_files(&erp.db).is_empty());
+    }
+    drop(watch);
+
+    // Once the fault is gone, the next sync writes kept tokens back and completes.
+    let out = erp.run(&format!("storage: {name}: sync after"), &["sync"]);
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.contains("wrote 2 provider storage value(s)"),
+        kept,
+        "{}",
+        text(&out)
+    );
+    assert!(recovery_files(&erp.db).is_empty());
+    assert!(
+        erp.account_states()
+            .iter()
+            .all(|s| matches!(s.status.as_str(), "ok" | "warning") && s.cursor.is_none()),
+        "{:#?}",
+        erp.account_states()
+    );
+    let lines = erp.lines();
+    // The 5 new bookings and the back-dated ones Ponto's synchronization revealed.
+    assert!(
+        mine(&lines) >= before + 5,
+        "{} lines, {before} before",
+        mine(&lines)
+    );
+    // The kept refresh token is the live one: one more forced refresh works.
+    let issued = sandbox.issued_secrets().refresh_tokens.len();
+    sandbox.inject(Fault::ExpiredAccessToken);
+    assert_ok(&erp.run(&format!("storage: {name}: forced refresh after"), &["sync"]));
+    assert!(sandbox.issued_secrets().refresh_tokens.len() > issued);
+    assert_eq!(erp.lines(), lines, "nothing new, nothing doubled");
+    eprintln!("storage fault ok: {name} during a token refresh");
 }
 
 // ---- concurrency -----------------------------------------------------------------------------

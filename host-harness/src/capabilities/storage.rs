@@ -1,7 +1,9 @@
 //! `interface storage`: a private key-value store on SQLite, scoped to one (plugin, connection).
 //!
 //! Every write runs in its own transaction with `synchronous=FULL`, so it is on disk when the call
-//! returns: a refresh token rotated by the plugin survives a crash one instruction later.
+//! returns: a refresh token rotated by the plugin survives a crash one instruction later. A write
+//! the database cannot take (locked by another writer past the retries, disk full) is kept in a
+//! recovery file reserved before the plugin runs, and written back later: see [`recovery`].
 //!
 //! # Encryption at rest
 //!
@@ -35,16 +37,22 @@
 //! the key file and the database can read the tokens: the key protects copies of the database
 //! (backups, support dumps) rather than a compromised account.
 
+mod recovery;
+
+use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload, rand_core::RngCore};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::bindings::storage::{Host, StorageError};
+pub use recovery::{LOCK_TIMEOUT_ENV, RESERVED_BYTES, WritePolicy, lock_timeout_override};
+use recovery::{Record, RecoveryFile};
 
 /// Environment variable holding the host storage key (64 hex digits or base64 of 32 bytes).
 pub const KEY_ENV: &str = "ERP_STORAGE_KEY";
@@ -71,7 +79,57 @@ impl Default for Quota {
 
 pub struct StorageCapability {
     db: Connection,
+    path: PathBuf,
     scope: Scope,
+    policy: WritePolicy,
+    /// Reserved before the plugin runs; holds what the database could not take.
+    recovery: RecoveryFile,
+    /// Values kept in the recovery file and not yet in the database: key → (the row before,
+    /// the row now), stored forms.
+    pending: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Why the database refused the last kept write.
+    cause: Option<String>,
+    /// Time the current plugin call's writes waited on a database that refused them, not yet
+    /// added to the call's deadline, and what was added so far (see [`Self::deadline_credit`]).
+    waited: Duration,
+    credited: Duration,
+}
+
+/// Why the store could not be opened; nothing of the plugin has run.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{}: cannot open the provider's storage: {source}", path.display())]
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "cannot reserve the provider's storage recovery file beside {} ({source}): free disk \
+         space there or make the directory writable; nothing was sent to the bank",
+        path.display()
+    )]
+    Reserve { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Replay(String),
+}
+
+/// A storage write's failure: SQLite (retried, then kept in the recovery file) or the plugin's
+/// own (quota, a value that does not decrypt), returned as is.
+enum TxError {
+    Sql(rusqlite::Error),
+    Storage(StorageError),
+}
+
+impl From<rusqlite::Error> for TxError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<StorageError> for TxError {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
+    }
 }
 
 /// Whose keys these are; kept apart from the connection so a transaction can borrow both.
@@ -92,25 +150,71 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS plugin_storage (
 ) WITHOUT ROWID;";
 
 impl StorageCapability {
-    /// Open the store in the SQLite file at `path` (created if needed).
+    /// Open the store in the SQLite file at `path` (created if needed, 0600), with the write
+    /// policy of [`WritePolicy::from_env`].
     pub fn open(
         path: &Path,
         plugin: &str,
         connection: &str,
         quota: Quota,
-    ) -> rusqlite::Result<Self> {
-        let db = Connection::open(path)?;
-        db.busy_timeout(std::time::Duration::from_secs(10))?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
-        db.execute_batch(SCHEMA)?;
+    ) -> Result<Self, OpenError> {
+        Self::open_with(path, plugin, connection, quota, WritePolicy::from_env())
+    }
+
+    /// [`Self::open`] with a write policy. Values kept by sessions that ended without writing
+    /// them back are replayed first, so the plugin reads them; then this session's recovery
+    /// file is reserved.
+    pub fn open_with(
+        path: &Path,
+        plugin: &str,
+        connection: &str,
+        quota: Quota,
+        policy: WritePolicy,
+    ) -> Result<Self, OpenError> {
+        let db_err = |source| OpenError::Db {
+            path: path.to_owned(),
+            source,
+        };
+        create_private(path).map_err(|e| OpenError::Reserve {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        // No SQLITE_OPEN_URI: a path is a path.
+        let db = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        db.busy_timeout(policy.busy_timeout).map_err(db_err)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        db.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        db.execute_batch(SCHEMA).map_err(db_err)?;
+        replay_kept_values(&db, path, policy.retry_for).map_err(OpenError::Replay)?;
+        let recovery = RecoveryFile::reserve(path).map_err(|source| OpenError::Reserve {
+            path: path.to_owned(),
+            source,
+        })?;
         let scope = Scope {
             plugin: plugin.to_owned(),
             connection: connection.to_owned(),
             quota,
             cipher: None,
         };
-        Ok(Self { db, scope })
+        Ok(Self {
+            db,
+            path: path.to_owned(),
+            scope,
+            policy,
+            recovery,
+            pending: BTreeMap::new(),
+            cause: None,
+            waited: Duration::ZERO,
+            credited: Duration::ZERO,
+        })
     }
 
     /// Encrypts the values written from now on with `key` (none: store them as given). Values
@@ -120,86 +224,306 @@ impl StorageCapability {
         self
     }
 
-    fn in_transaction<T>(
+    /// A plugin call starts: nothing waited, nothing credited.
+    pub(crate) fn new_call(&mut self) {
+        self.waited = Duration::ZERO;
+        self.credited = Duration::ZERO;
+    }
+
+    /// How much the call's deadline may grow now: the time its writes waited on a refusing
+    /// database (retries are the host's, not the plugin's, time), at most twice the retry budget
+    /// per call (one budget for the first refused write, one for the single tries after it), so
+    /// a plugin can never outrun its deadline by writing.
+    pub(crate) fn deadline_credit(&mut self) -> Duration {
+        let credit = self
+            .waited
+            .min((self.policy.retry_for * 2).saturating_sub(self.credited));
+        self.waited = Duration::ZERO;
+        self.credited += credit;
+        credit
+    }
+
+    /// The recovery file reserved for this session.
+    pub fn recovery_path(&self) -> &Path {
+        self.recovery.path()
+    }
+
+    /// Writes `new` (none: delete) under `key`, when `expected` is none or the current
+    /// plaintext equals it. The database first, retried; then the recovery file. `Ok` only when
+    /// the value is durably kept in one of them.
+    fn change(
         &mut self,
-        f: impl FnOnce(&Scope, &rusqlite::Transaction<'_>) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
-        // IMMEDIATE takes the write lock up front, so a compare-and-swap cannot interleave with
-        // another process's.
-        let tx = self
-            .db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(unavailable)?;
-        let out = f(&self.scope, &tx)?;
-        tx.commit().map_err(unavailable)?;
-        Ok(out)
+        key: &str,
+        expected: Option<Option<&str>>,
+        new: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        if new.is_some_and(|v| v.len() > self.scope.quota.max_value_bytes) {
+            return Err(StorageError::QuotaExceeded);
+        }
+        // Sealed once: the same text goes to the database or to the recovery file.
+        let sealed = new.map(|v| self.scope.seal_value(key, v)).transpose()?;
+        // Once the database has refused a write for the whole budget, later writes of this
+        // session try once and are kept at once.
+        let retry_for = if self.pending.is_empty() {
+            self.policy.retry_for
+        } else {
+            Duration::ZERO
+        };
+        let (db, scope, pending) = (&mut self.db, &self.scope, &self.pending);
+        let started = std::time::Instant::now();
+        let mut attempts = 0u32;
+        let result = recovery::with_retry(
+            retry_for,
+            || {
+                attempts += 1;
+                write_in_db(db, scope, pending, key, expected, sealed.as_deref())
+            },
+            |e| match e {
+                TxError::Sql(e) => Some(e),
+                TxError::Storage(_) => None,
+            },
+        );
+        if attempts > 1 || matches!(result, Err(TxError::Sql(_))) {
+            self.waited += started.elapsed();
+        }
+        match result {
+            Ok(done) => {
+                // Whatever was pending went in with this write.
+                self.pending.clear();
+                self.recovery.clear();
+                Ok(done)
+            }
+            Err(TxError::Storage(e)) => Err(e),
+            Err(TxError::Sql(cause)) => self.keep(key, expected, sealed, cause),
+        }
+    }
+
+    /// The database refused the write: keep it in the recovery file.
+    fn keep(
+        &mut self,
+        key: &str,
+        expected: Option<Option<&str>>,
+        sealed: Option<String>,
+        cause: rusqlite::Error,
+    ) -> Result<bool, StorageError> {
+        let current = match self.pending.get(key) {
+            Some((_, now)) => now.clone(),
+            None => self.scope.read_raw(&self.db, key).map_err(|e| {
+                StorageError::Unavailable(format!(
+                    "could not write `{key}` ({cause}) nor read it ({e}); nothing was stored"
+                ))
+            })?,
+        };
+        if let Some(expected) = expected {
+            let plain = current
+                .clone()
+                .map(|raw| self.scope.open_value(key, raw))
+                .transpose()?;
+            if plain.as_deref() != expected {
+                return Ok(false);
+            }
+        }
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        self.recovery
+            .append(Record {
+                plugin: self.scope.plugin.clone(),
+                connection: self.scope.connection.clone(),
+                key: key.to_owned(),
+                expected: current.clone(),
+                value: sealed.clone(),
+                at,
+                seq: 0,
+            })
+            .map_err(|e| {
+                StorageError::Unavailable(format!(
+                    "could not store `{key}`: the database refused it ({cause}) and so did the \
+                     recovery file {} ({e}); free disk space beside {}",
+                    self.recovery.path().display(),
+                    self.path.display()
+                ))
+            })?;
+        tracing::warn!(
+            target: "erp::storage",
+            key,
+            "the database refused a storage write ({cause}); kept in {}",
+            self.recovery.path().display()
+        );
+        let before = self
+            .pending
+            .get(key)
+            .map_or(current, |(before, _)| before.clone());
+        self.pending.insert(key.to_owned(), (before, sealed));
+        self.cause = Some(cause.to_string());
+        Ok(true)
+    }
+}
+
+impl Drop for StorageCapability {
+    fn drop(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        // One more try: the other writer may be gone by now.
+        let (db, scope, pending) = (&mut self.db, &self.scope, &self.pending);
+        if write_pending(db, scope, pending).is_ok() {
+            self.pending.clear();
+            self.recovery.clear();
+            return;
+        }
+        eprintln!(
+            "erp: warning: {} refused the provider's storage writes ({}); {} value(s) (bank tokens \
+             among them) are kept in {} and the next erp command writes them back by itself: free \
+             disk space or stop the program holding the database, then run `erp sync` again",
+            self.path.display(),
+            self.cause.as_deref().unwrap_or("unknown error"),
+            self.pending.len(),
+            self.recovery.path().display()
+        );
+    }
+}
+
+/// One write attempt in the database: the pending values first, then this one, in one
+/// IMMEDIATE transaction (the write lock up front, so a compare-and-swap cannot interleave with
+/// another process's).
+fn write_in_db(
+    db: &mut Connection,
+    scope: &Scope,
+    pending: &BTreeMap<String, (Option<String>, Option<String>)>,
+    key: &str,
+    expected: Option<Option<&str>>,
+    sealed: Option<&str>,
+) -> Result<bool, TxError> {
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    flush_pending(&tx, scope, pending)?;
+    if let Some(expected) = expected {
+        let current = scope
+            .read_raw(&tx, key)?
+            .map(|raw| scope.open_value(key, raw))
+            .transpose()?;
+        if current.as_deref() != expected {
+            tx.commit()?;
+            return Ok(false);
+        }
+    }
+    if sealed.is_some() {
+        scope.check_key_count(&tx, key)?;
+    }
+    write_raw(&tx, &scope.plugin, &scope.connection, key, sealed)?;
+    tx.commit()?;
+    Ok(true)
+}
+
+fn write_pending(
+    db: &mut Connection,
+    scope: &Scope,
+    pending: &BTreeMap<String, (Option<String>, Option<String>)>,
+) -> rusqlite::Result<()> {
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    flush_pending(&tx, scope, pending)?;
+    tx.commit()
+}
+
+/// Kept values into the database, each only where its row has not changed since.
+fn flush_pending(
+    db: &Connection,
+    scope: &Scope,
+    pending: &BTreeMap<String, (Option<String>, Option<String>)>,
+) -> rusqlite::Result<()> {
+    for (key, (before, now)) in pending {
+        if scope.read_raw(db, key)? == *before {
+            write_raw(db, &scope.plugin, &scope.connection, key, now.as_deref())?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a row as stored (a ciphertext or a legacy plaintext); none deletes it.
+fn write_raw(
+    db: &Connection,
+    plugin: &str,
+    connection: &str,
+    key: &str,
+    value: Option<&str>,
+) -> rusqlite::Result<()> {
+    match value {
+        Some(v) => db.execute(
+            "INSERT INTO plugin_storage (plugin, connection, key, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (plugin, connection, key) DO UPDATE SET value = excluded.value",
+            params![plugin, connection, key, v],
+        ),
+        None => db.execute(
+            "DELETE FROM plugin_storage WHERE plugin = ?1 AND connection = ?2 AND key = ?3",
+            params![plugin, connection, key],
+        ),
+    }
+    .map(drop)
+}
+
+/// Writes back the values kept by storage sessions that ended without writing them (see
+/// [`recovery`]), retrying for `retry_for`, and says so in one line when there were any.
+pub fn replay_kept_values(
+    conn: &Connection,
+    db_path: &Path,
+    retry_for: Duration,
+) -> Result<(), String> {
+    let done = recovery::replay(conn, db_path, retry_for)?;
+    if done.applied + done.superseded > 0 {
+        let superseded = if done.superseded > 0 {
+            format!(
+                " ({} older one(s) left out: the database already held newer values)",
+                done.superseded
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "erp: wrote {} provider storage value(s) kept in a recovery file back into {}{superseded}; nothing else to do",
+            done.applied,
+            db_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Creates the file at `path` empty with mode 0600 when it does not exist, so SQLite (which
+/// gives its -wal and -shm files the database's mode) never makes it readable by others.
+pub fn create_private(path: &Path) -> io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
 impl Scope {
-    /// The plaintext of `key`.
-    fn read(&self, db: &Connection, key: &str) -> Result<Option<String>, StorageError> {
-        self.read_raw(db, key)?
-            .map(|stored| self.open_value(key, stored))
-            .transpose()
-    }
-
     /// The value as stored (ciphertext when encrypted).
-    fn read_raw(&self, db: &Connection, key: &str) -> Result<Option<String>, StorageError> {
+    fn read_raw(&self, db: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
         db.query_row(
             "SELECT value FROM plugin_storage WHERE plugin = ?1 AND connection = ?2 AND key = ?3",
             params![self.plugin, self.connection, key],
             |r| r.get(0),
         )
         .optional()
-        .map_err(unavailable)
     }
 
-    fn check_quota(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        key: &str,
-        value: &str,
-    ) -> Result<(), StorageError> {
-        if value.len() > self.quota.max_value_bytes {
-            return Err(StorageError::QuotaExceeded);
-        }
-        let (count, exists): (i64, i64) = tx
-            .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(key = ?3), 0) FROM plugin_storage WHERE plugin = ?1 AND connection = ?2",
-                params![self.plugin, self.connection, key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(unavailable)?;
+    /// A new key must fit the quota's key count (the value's size is checked before).
+    fn check_key_count(&self, tx: &Connection, key: &str) -> Result<(), TxError> {
+        let (count, exists): (i64, i64) = tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(key = ?3), 0) FROM plugin_storage WHERE plugin = ?1 AND connection = ?2",
+            params![self.plugin, self.connection, key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if exists == 0 && usize::try_from(count).unwrap_or(usize::MAX) >= self.quota.max_keys {
-            return Err(StorageError::QuotaExceeded);
+            return Err(TxError::Storage(StorageError::QuotaExceeded));
         }
         Ok(())
-    }
-
-    fn write(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<(), StorageError> {
-        match value {
-            Some(v) => {
-                self.check_quota(tx, key, v)?;
-                let v = self.seal_value(key, v)?;
-                tx.execute(
-                    "INSERT INTO plugin_storage (plugin, connection, key, value) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (plugin, connection, key) DO UPDATE SET value = excluded.value",
-                    params![self.plugin, self.connection, key, v],
-                )
-            }
-            None => tx.execute(
-                "DELETE FROM plugin_storage WHERE plugin = ?1 AND connection = ?2 AND key = ?3",
-                params![self.plugin, self.connection, key],
-            ),
-        }
-        .map(drop)
-        .map_err(unavailable)
     }
 
     /// What binds a ciphertext to its place: a value moved to another key, connection or plugin
@@ -373,15 +697,21 @@ fn unavailable(e: rusqlite::Error) -> StorageError {
 
 impl Host for StorageCapability {
     fn get(&mut self, key: String) -> Result<Option<String>, StorageError> {
-        self.scope.read(&self.db, &key)
+        let stored = match self.pending.get(&key) {
+            Some((_, now)) => now.clone(),
+            None => self.scope.read_raw(&self.db, &key).map_err(unavailable)?,
+        };
+        stored
+            .map(|raw| self.scope.open_value(&key, raw))
+            .transpose()
     }
 
     fn set(&mut self, key: String, value: String) -> Result<(), StorageError> {
-        self.in_transaction(|s, tx| s.write(tx, &key, Some(&value)))
+        self.change(&key, None, Some(&value)).map(drop)
     }
 
     fn delete(&mut self, key: String) -> Result<(), StorageError> {
-        self.in_transaction(|s, tx| s.write(tx, &key, None))
+        self.change(&key, None, None).map(drop)
     }
 
     fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, StorageError> {
@@ -398,8 +728,20 @@ impl Host for StorageCapability {
                 |r| r.get(0),
             )
             .map_err(unavailable)?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(unavailable)
+        let mut keys = rows
+            .collect::<rusqlite::Result<std::collections::BTreeSet<String>>>()
+            .map_err(unavailable)?;
+        // Kept values count as written.
+        for (key, (_, now)) in &self.pending {
+            if key.starts_with(&prefix) {
+                if now.is_some() {
+                    keys.insert(key.clone());
+                } else {
+                    keys.remove(key);
+                }
+            }
+        }
+        Ok(keys.into_iter().collect())
     }
 
     fn compare_and_swap(
@@ -408,14 +750,7 @@ impl Host for StorageCapability {
         expected: Option<String>,
         new: Option<String>,
     ) -> Result<bool, StorageError> {
-        self.in_transaction(|s, tx| {
-            let current = s.read(tx, &key)?;
-            if current != expected {
-                return Ok(false);
-            }
-            s.write(tx, &key, new.as_deref())?;
-            Ok(true)
-        })
+        self.change(&key, Some(expected.as_deref()), new.as_deref())
     }
 }
 
@@ -523,6 +858,184 @@ mod tests {
     }
 
     const KEY: [u8; 32] = [7; 32];
+    /// A short lock timeout and retry budget, so the tests outlast them quickly.
+    const SHORT: WritePolicy = WritePolicy {
+        busy_timeout: Duration::from_millis(50),
+        retry_for: Duration::from_millis(300),
+    };
+
+    fn open_short(dir: &tempfile::TempDir, conn: &str) -> StorageCapability {
+        StorageCapability::open_with(
+            &dir.path().join("kv.sqlite"),
+            "ponto",
+            conn,
+            Quota::default(),
+            SHORT,
+        )
+        .unwrap()
+        .with_key(Some(KEY))
+    }
+
+    /// Another connection holding the write lock until dropped.
+    fn lock_database(dir: &tempfile::TempDir) -> Connection {
+        let c = Connection::open(dir.path().join("kv.sqlite")).unwrap();
+        c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        c
+    }
+
+    fn recovery_files(dir: &tempfile::TempDir) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("kv.sqlite.recovery-"))
+            .collect()
+    }
+
+    #[test]
+    fn the_recovery_file_is_reserved_private_and_removed_when_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = open_short(&dir, "c");
+        let path = kv.recovery_path().to_owned();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), RESERVED_BYTES as u64);
+        use std::os::unix::fs::MetadataExt;
+        assert!(
+            meta.blocks() * 512 >= RESERVED_BYTES as u64,
+            "the blocks are allocated, not sparse"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        drop(kv);
+        assert!(recovery_files(&dir).is_empty());
+    }
+
+    #[test]
+    fn a_rotation_the_locked_database_refuses_is_kept_and_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = open_short(&dir, "c");
+        kv.set("oauth/refresh-token".into(), "r1".into()).unwrap();
+        let lock = lock_database(&dir);
+        // Ponto has rotated the token: the swap is kept although the database refuses it.
+        assert!(
+            kv.compare_and_swap(
+                "oauth/refresh-token".into(),
+                Some("r1".into()),
+                Some(TOKEN.into())
+            )
+            .unwrap()
+        );
+        kv.set("oauth/access-token".into(), "a2".into()).unwrap();
+        // The session reads what it kept; a stale expectation is refused honestly.
+        assert_eq!(
+            kv.get("oauth/refresh-token".into()).unwrap().as_deref(),
+            Some(TOKEN)
+        );
+        assert!(
+            !kv.compare_and_swap("oauth/refresh-token".into(), Some("r1".into()), None)
+                .unwrap()
+        );
+        assert_eq!(
+            kv.list_keys("oauth/".into()).unwrap(),
+            vec!["oauth/access-token", "oauth/refresh-token"]
+        );
+        let file = kv.recovery_path().to_owned();
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(text.contains("enc:v1:") && !text.contains(TOKEN), "{text}");
+        drop(kv); // still locked: the file stays
+        assert_eq!(recovery_files(&dir), vec![file.clone()]);
+        drop(lock);
+        // The next open writes it back before anything reads.
+        let mut kv = open_short(&dir, "c");
+        assert_eq!(
+            kv.get("oauth/refresh-token".into()).unwrap().as_deref(),
+            Some(TOKEN)
+        );
+        assert_eq!(
+            raw_row(&dir, "c", "oauth/access-token").map(|r| r.starts_with(ENC_PREFIX)),
+            Some(true)
+        );
+        assert!(!file.exists());
+        drop(kv);
+        assert!(recovery_files(&dir).is_empty());
+    }
+
+    #[test]
+    fn time_waiting_on_a_refusing_database_is_credited_to_the_call_once_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = open_short(&dir, "c");
+        kv.new_call();
+        kv.set("a".into(), "1".into()).unwrap();
+        assert_eq!(
+            kv.deadline_credit(),
+            Duration::ZERO,
+            "a plain write is the plugin's time"
+        );
+        let lock = lock_database(&dir);
+        kv.set("a".into(), "2".into()).unwrap();
+        let credit = kv.deadline_credit();
+        assert!(credit >= SHORT.retry_for / 2, "{credit:?}");
+        assert_eq!(kv.deadline_credit(), Duration::ZERO, "credited once");
+        for i in 0..20 {
+            kv.set("b".into(), i.to_string()).unwrap();
+        }
+        let more = kv.deadline_credit();
+        assert!(
+            credit + more <= SHORT.retry_for * 2,
+            "{credit:?} + {more:?}"
+        );
+        drop(lock);
+        kv.new_call();
+        assert_eq!(kv.deadline_credit(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_kept_value_goes_in_with_the_next_write_the_database_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = open_short(&dir, "c");
+        let lock = lock_database(&dir);
+        kv.set("a".into(), "1".into()).unwrap();
+        kv.delete("gone".into()).unwrap();
+        drop(lock);
+        kv.set("b".into(), "2".into()).unwrap();
+        let mut other = open_short(&dir, "c");
+        assert_eq!(other.get("a".into()).unwrap().as_deref(), Some("1"));
+        assert_eq!(other.get("b".into()).unwrap().as_deref(), Some("2"));
+        drop(kv);
+        drop(other);
+        assert!(recovery_files(&dir).is_empty());
+    }
+
+    #[test]
+    fn a_replay_never_undoes_a_later_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = open_short(&dir, "c");
+        kv.set("k".into(), "v1".into()).unwrap();
+        let lock = lock_database(&dir);
+        kv.set("k".into(), "v2".into()).unwrap();
+        drop(kv); // ends while the database is still locked: v2 stays in its file
+        drop(lock);
+        // Another process writes k before the kept value is written back.
+        set_raw_row(&dir, "c", "k", "newer");
+        let mut kv = open_short(&dir, "c");
+        assert_eq!(kv.get("k".into()).unwrap().as_deref(), Some("newer"));
+        assert_eq!(recovery_files(&dir), vec![kv.recovery_path().to_owned()]);
+    }
+
+    #[test]
+    fn a_session_does_not_replay_a_live_sessions_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = open_short(&dir, "c");
+        let lock = lock_database(&dir);
+        a.set("k".into(), "kept".into()).unwrap();
+        drop(lock);
+        // `a` still runs: its value is in its memory and its file, not written back by `b`.
+        let mut b = open_short(&dir, "c");
+        assert_eq!(raw_row(&dir, "c", "k"), None);
+        assert_eq!(a.get("k".into()).unwrap().as_deref(), Some("kept"));
+        drop(a); // the database is free again: written back at the end
+        assert_eq!(b.get("k".into()).unwrap().as_deref(), Some("kept"));
+    }
+
     const TOKEN: &str = "refresh-3f9c2a-very-secret";
 
     fn open_keyed(dir: &tempfile::TempDir, conn: &str, key: Option<[u8; 32]>) -> StorageCapability {

@@ -264,8 +264,19 @@ fn load_host(settings: &Settings, db: &Path) -> Result<PluginHost, ErpError> {
 }
 
 pub fn run(cli: Cli) -> Result<i32, ErpError> {
-    let json = cli.json;
     let path = db_path(&cli.db);
+    // A command that fails leaves no database or key file it created behind.
+    let created = crate::erp::db::NewFiles::note(&path);
+    let result = run_command(cli, &path);
+    if result.is_err() {
+        created.remove_unused();
+    }
+    result
+}
+
+fn run_command(cli: Cli, path: &Path) -> Result<i32, ErpError> {
+    let json = cli.json;
+    let path = path.to_owned();
     match cli.command {
         Command::Plugin {
             command: PluginCmd::Inspect { path },
@@ -554,8 +565,9 @@ fn run_with_plugin(
                 }
                 Err(e) => return Err(e),
             }
-            db.set_link_state(link, "disconnected", Some("disconnected by the user"))?;
-            db.set_auto_sync(link, false)?;
+            // The plugin's session ends first; then its stored tokens go with the link.
+            drop(provider);
+            db.disconnect_link(link, &host.provider_id())?;
             println!(
                 "Link {link} ({}) is disconnected; its journals and statements stay.",
                 l.institution_name
@@ -884,6 +896,17 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
     print!("{}", t.render());
     for l in links.iter().filter(|l| l.message.is_some()) {
         println!("  link {}: {}", l.id, opt(&l.message));
+    }
+    for l in links
+        .iter()
+        .filter(|l| l.sync_failures > 0 && l.state != "disconnected")
+    {
+        println!(
+            "  link {}: {} failed sync(s) in a row; retried sooner, next try {} (15 min, doubling up to the normal interval)",
+            l.id,
+            l.sync_failures,
+            short_time(&l.next_refresh)
+        );
     }
     println!();
     println!("Accounts");

@@ -166,7 +166,16 @@ const MIGRATIONS: &[&str] = &[
         link_id INTEGER REFERENCES links (id),
         created_at TEXT NOT NULL
     );",
+    // 2: consecutive failed syncs of a link (they bring its next try forward, with backoff), and
+    // the file's application id, which marks it as an erp database (0x45525042, "ERPB").
+    "ALTER TABLE links ADD COLUMN sync_failures INTEGER NOT NULL DEFAULT 0;
+    PRAGMA application_id = 1163022402;",
 ];
+
+/// `PRAGMA application_id` of an erp database ("ERPB"), set by migration 2.
+const APPLICATION_ID: i64 = 0x4552_5042;
+/// The first retry of a link whose sync failed; it doubles up to the normal refresh interval.
+const FIRST_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
 /// A lock whose holder has not beaten for this long is taken over even if its process lives.
 const LOCK_STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
@@ -211,6 +220,8 @@ pub struct Link {
     pub next_refresh: Option<String>,
     pub auto_sync: bool,
     pub created_at: String,
+    /// Syncs in a row that ended with an account in error (0 after a clean one).
+    pub sync_failures: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -402,15 +413,22 @@ impl Drop for Checkpointer {
 }
 
 fn open_conn(path: &Path, create: bool) -> Result<Connection, ErpError> {
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    check_path(path)?;
+    // No SQLITE_OPEN_URI: `--db` is a file path, and the key file is named after it.
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
+        crate::capabilities::storage::create_private(path)
+            .map_err(|e| ErpError::Io(format!("cannot create {}: {e}", path.display())))?;
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| ErpError::db(path, e))?;
+    // Before anything is written (WAL mode, tables): another application's file stays as it is.
+    check_ours(&conn, path)?;
     let setup = || -> rusqlite::Result<()> {
-        conn.busy_timeout(Duration::from_secs(15))?;
+        conn.busy_timeout(
+            crate::capabilities::storage::lock_timeout_override()
+                .unwrap_or(Duration::from_secs(15)),
+        )?;
         // WAL: the plugin's storage capability writes through its own connection meanwhile.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL is safe under WAL: a killed process never loses a committed batch, and a power
@@ -435,6 +453,143 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, ErpError> {
     Ok(conn)
 }
 
+/// Refuses an SQLite URI (`file:x.sqlite`) where a file path is expected: SQLite would open
+/// `x.sqlite` while the storage key file would be named `file:x.key`, so a later `--db x.sqlite`
+/// would make a new key and the stored tokens could no longer be read.
+pub fn check_path(path: &Path) -> Result<(), ErpError> {
+    if path.to_string_lossy().starts_with("file:") {
+        return Err(ErpError::Usage(format!(
+            "--db {}: give a file path, not an SQLite URI (for `file:x.sqlite` give `x.sqlite`)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a database that is not ours: one holding tables without our application id (another
+/// application's file). An empty file, ours, or one made by an erp before the marker existed
+/// (schema version set, `links` present) passes. Only reads.
+fn check_ours(conn: &Connection, path: &Path) -> Result<(), ErpError> {
+    let err = |e| ErpError::db(path, e);
+    let app: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(err)?;
+    if app == APPLICATION_ID {
+        return Ok(());
+    }
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(err)?;
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(err)?;
+    let ours = app == 0
+        && (names.iter().all(|n| n == "plugin_storage")
+            || (version > 0 && names.iter().any(|n| n == "links")));
+    if ours {
+        return Ok(());
+    }
+    Err(ErpError::Usage(format!(
+        "{} is not an erp database (it holds {} other table(s) and no erp marker); nothing was \
+         changed: give --db the path of an erp database or of a new file",
+        path.display(),
+        names.len()
+    )))
+}
+
+/// Checks the database at `path` before anything else touches it (the plugin's storage, the key
+/// file): a file path, and ours when it exists.
+pub fn check_database(path: &Path) -> Result<(), ErpError> {
+    check_path(path)?;
+    if path.exists() {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| ErpError::db(path, e))?;
+        check_ours(&conn, path)?;
+    }
+    Ok(())
+}
+
+/// The files a command may create (the database and its key file), noted before it runs, so a
+/// command that fails creates nothing.
+pub struct NewFiles {
+    db: PathBuf,
+    db_existed: bool,
+    key_existed: bool,
+}
+
+impl NewFiles {
+    pub fn note(db: &Path) -> Self {
+        Self {
+            db: db.to_owned(),
+            db_existed: db.exists(),
+            key_existed: db.with_extension("key").exists(),
+        }
+    }
+
+    /// Removes what the failed command created, as long as nothing in it matters: no link, no
+    /// pending connect, no plugin value outside the institution catalogue's scratch space.
+    pub fn remove_unused(&self) {
+        if self.db_existed || !self.db.exists() || !self.unused().unwrap_or(false) {
+            return;
+        }
+        // Values the provider's storage kept aside belong with this database and its key.
+        let kept = format!(
+            "{}.recovery-",
+            self.db.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let dir = match self.db.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if std::fs::read_dir(dir).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with(&kept)))
+        }) {
+            return;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.db.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+        if !self.key_existed {
+            let _ = std::fs::remove_file(self.db.with_extension("key"));
+        }
+    }
+
+    fn unused(&self) -> rusqlite::Result<bool> {
+        let conn = Connection::open_with_flags(
+            &self.db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        for (table, filter) in [
+            ("links", "1 = 1"),
+            ("connect_attempts", "1 = 1"),
+            ("plugin_storage", "connection != 'catalogue'"),
+        ] {
+            let exists: bool = conn.query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )?;
+            if exists {
+                let rows: i64 = conn.query_row(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE {filter}"),
+                    [],
+                    |r| r.get(0),
+                )?;
+                if rows > 0 {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl Db {
     /// Open (creating if needed) and migrate the database at `path`.
     pub fn open(path: &Path) -> Result<Self, ErpError> {
@@ -447,6 +602,9 @@ impl Db {
                 MIGRATIONS.len()
             )),
         })?;
+        // Values the provider's storage kept aside when this database could not take them
+        // (locked, disk full) go back in now; if it still cannot, the next storage open says so.
+        let _ = crate::capabilities::storage::replay_kept_values(&conn, path, Duration::ZERO);
         Ok(Self {
             conn,
             path: path.to_owned(),
@@ -458,6 +616,7 @@ impl Db {
     /// Open an existing database for reading verbs; a missing file is a clear error, never a new
     /// empty database.
     pub fn open_existing(path: &Path) -> Result<Self, ErpError> {
+        check_path(path)?;
         if !path.exists() {
             return Err(ErpError::Usage(format!(
                 "no ERP database at {}: connect a bank first (`erp connect --institution NAME`) or run `erp demo`",
@@ -513,7 +672,8 @@ impl Db {
     fn query_links(&self, filter: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Link>, ErpError> {
         let sql = format!(
             "SELECT id, provider, connection_id, institution_id, institution_name, institution_status, provider_name,
-                    organization_name, state, message, consent_expires_at, last_refresh, next_refresh, auto_sync, created_at
+                    organization_name, state, message, consent_expires_at, last_refresh, next_refresh, auto_sync, created_at,
+                    sync_failures
              FROM links WHERE {filter} ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -535,6 +695,7 @@ impl Db {
                     next_refresh: r.get(12)?,
                     auto_sync: r.get(13)?,
                     created_at: r.get(14)?,
+                    sync_failures: r.get(15)?,
                 })
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -567,7 +728,10 @@ impl Db {
         Ok(())
     }
 
-    /// Record the end of a link's sync: last refresh now, next one `refresh` later.
+    /// Record the end of a link's sync: last refresh now, next one `refresh` later, or sooner
+    /// after a failed sync (`failed`: an account ended in error): 15 minutes, doubling with each
+    /// failure in a row up to `refresh`. A link disconnected meanwhile (by another process)
+    /// stays disconnected.
     pub fn finish_link_sync(
         &mut self,
         link_id: i64,
@@ -575,15 +739,78 @@ impl Db {
         refresh: chrono::TimeDelta,
         state: &str,
         message: Option<&str>,
+        failed: bool,
     ) -> Result<(), ErpError> {
-        self.conn
-            .execute(
-                "UPDATE links SET last_refresh = ?2, next_refresh = ?3, state = ?4, message = ?5,
-                     consent_expires_at = (SELECT MIN(consent_expires_at) FROM online_accounts WHERE link_id = ?1)
+        let path = self.path.clone();
+        let tx = self.immediate()?;
+        let inner = || -> rusqlite::Result<()> {
+            let (current, failures): (String, u32) = tx.query_row(
+                "SELECT state, sync_failures FROM links WHERE id = ?1",
+                params![link_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let consent = "consent_expires_at = (SELECT MIN(consent_expires_at) FROM online_accounts WHERE link_id = ?1)";
+            if current == "disconnected" {
+                tx.execute(
+                    &format!("UPDATE links SET last_refresh = ?2, {consent} WHERE id = ?1"),
+                    params![link_id, stamp(at)],
+                )?;
+                return Ok(());
+            }
+            let failures = if failed {
+                failures.saturating_add(1)
+            } else {
+                0
+            };
+            tx.execute(
+                &format!(
+                    "UPDATE links SET last_refresh = ?2, next_refresh = ?3, state = ?4, message = ?5,
+                         sync_failures = ?6, {consent}
+                     WHERE id = ?1"
+                ),
+                params![
+                    link_id,
+                    stamp(at),
+                    stamp(at + next_try(failures, refresh)),
+                    state,
+                    message,
+                    failures
+                ],
+            )?;
+            Ok(())
+        };
+        inner().map_err(|e| ErpError::db(&path, e))?;
+        tx.commit().map_err(|e| ErpError::db(&path, e))?;
+        Ok(())
+    }
+
+    /// Disconnect a link: its state, no automatic sync, and everything its provider stored (the
+    /// bank tokens), in one transaction. Journals and statements stay.
+    pub fn disconnect_link(&mut self, link_id: i64, plugin: &str) -> Result<(), ErpError> {
+        let path = self.path.clone();
+        let tx = self.immediate()?;
+        let inner = || -> rusqlite::Result<()> {
+            tx.execute(
+                "UPDATE links SET state = 'disconnected', message = 'disconnected by the user', auto_sync = 0
                  WHERE id = ?1",
-                params![link_id, stamp(at), stamp(at + refresh), state, message],
-            )
-            .map_err(|e| self.err(e))?;
+                params![link_id],
+            )?;
+            let storage: bool = tx.query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_storage'",
+                [],
+                |r| r.get(0),
+            )?;
+            if storage {
+                tx.execute(
+                    "DELETE FROM plugin_storage WHERE plugin = ?1
+                       AND connection = (SELECT connection_id FROM links WHERE id = ?2)",
+                    params![plugin, link_id],
+                )?;
+            }
+            Ok(())
+        };
+        inner().map_err(|e| ErpError::db(&path, e))?;
+        tx.commit().map_err(|e| ErpError::db(&path, e))?;
         Ok(())
     }
 
@@ -1640,6 +1867,17 @@ pub fn validate_batch(batch: &SyncBatch) -> Result<(), ErpError> {
 
 /// `pid:<pid>:<start time>` of a live process, or None when it is gone. The start time guards
 /// against a recycled pid.
+/// When a link is tried again after `failures` failed syncs in a row: 15 minutes, doubling with
+/// each further failure, never later than the normal `refresh` interval; `refresh` after a clean
+/// sync.
+pub fn next_try(failures: u32, refresh: chrono::TimeDelta) -> chrono::TimeDelta {
+    if failures == 0 {
+        return refresh;
+    }
+    let factor = 1i32 << (failures - 1).min(16);
+    (FIRST_RETRY * factor).min(refresh)
+}
+
 pub fn process_identity(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22 (starttime) counted after the command name, which may hold spaces.

@@ -115,6 +115,8 @@ pub struct Script {
     pub pages: BTreeMap<String, Vec<SyncBatch>>,
     pub fail: BTreeMap<String, ProviderError>,
     pub calls: Vec<SyncRequest>,
+    /// Runs at each sync call, before it answers (another process acting meanwhile).
+    pub meanwhile: Option<Box<dyn FnMut()>>,
 }
 
 #[derive(Clone, Default)]
@@ -151,6 +153,9 @@ impl Provider for FakeProvider {
     fn sync(&mut self, request: &SyncRequest) -> Result<SyncBatch, ErpError> {
         let mut s = self.0.borrow_mut();
         s.calls.push(request.clone());
+        if let Some(f) = s.meanwhile.as_mut() {
+            f();
+        }
         if let Some(e) = s.fail.get(&request.account_id) {
             return Err(ErpError::provider(e.clone(), self.1.clone()));
         }
@@ -557,7 +562,7 @@ fn migrations_are_versioned_and_reopen_cleanly() {
         .conn()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 1);
+    assert_eq!(v, 2);
     drop(db);
     let db = Db::open(&dir.path().join("erp.sqlite")).unwrap();
     db.conn().pragma_update(None, "user_version", 99).unwrap();
@@ -638,4 +643,93 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
     sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(db.latest_warnings().unwrap().is_empty());
     assert_eq!(db.account("a").unwrap().status, "ok");
+}
+
+#[test]
+fn a_disconnect_during_a_sync_is_not_undone_when_it_ends() {
+    let (dir, mut db) = temp_db();
+    let link = connect(&mut db, &[("a", "BE68539007547034")]);
+    let host = FakeHost::default();
+    {
+        let mut s = host.0.borrow_mut();
+        // The user disconnects from another terminal while the sync runs; the provider then
+        // finds its authorisation gone.
+        let path = dir.path().join("erp.sqlite");
+        s.meanwhile = Some(Box::new(move || {
+            Db::open(&path)
+                .unwrap()
+                .disconnect_link(link, "fake")
+                .unwrap();
+        }));
+        s.fail.insert(
+            "a".into(),
+            ProviderError::ReconnectRequired("the refresh token was revoked".into()),
+        );
+    }
+    let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
+    assert!(report.failed());
+    let l = db.link(link).unwrap();
+    assert_eq!(l.state, "disconnected");
+    assert_eq!(l.message.as_deref(), Some("disconnected by the user"));
+    assert!(!l.auto_sync);
+    // Later syncs leave the disconnected link out instead of failing on it.
+    let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
+    assert!(report.accounts.is_empty() && !report.failed());
+}
+
+#[test]
+fn a_failed_sync_is_retried_sooner_with_backoff() {
+    let (_dir, mut db) = temp_db();
+    let link = connect(&mut db, &[("a", "BE68539007547034")]);
+    let host = FakeHost::default();
+    host.0.borrow_mut().fail.insert(
+        "a".into(),
+        ProviderError::Transport("connection refused".into()),
+    );
+    let interval = |db: &Db| {
+        let l = db.link(link).unwrap();
+        let at = |s: &Option<String>| {
+            chrono::DateTime::parse_from_rfc3339(s.as_deref().unwrap()).unwrap()
+        };
+        (
+            (at(&l.next_refresh) - at(&l.last_refresh)).num_minutes(),
+            l.sync_failures,
+        )
+    };
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        assert!(
+            sync::run(&mut db, &host, &opts(), &mut Quiet)
+                .unwrap()
+                .failed()
+        );
+        seen.push(interval(&db));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (15, 1),
+            (30, 2),
+            (60, 3),
+            (120, 4),
+            (240, 5),
+            (480, 6),
+            (720, 7)
+        ],
+        "15 minutes doubling, never beyond the 12-hour interval"
+    );
+    // Past its retry time a failed link is due again.
+    db.conn()
+        .execute("UPDATE links SET next_refresh = '2000-01-01T00:00:00Z'", [])
+        .unwrap();
+    let due = SyncOptions {
+        due: true,
+        ..opts()
+    };
+    host.0.borrow_mut().fail.clear();
+    host.0.borrow_mut().pages.insert("a".into(), two_batches());
+    let report = sync::run(&mut db, &host, &due, &mut Quiet).unwrap();
+    assert_eq!(report.accounts.len(), 1);
+    assert!(!report.failed());
+    assert_eq!(interval(&db), (720, 0), "a clean sync resets the count");
 }

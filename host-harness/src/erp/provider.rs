@@ -61,6 +61,9 @@ impl PluginHost {
         let mut options = RuntimeOptions::new(settings.cache_dir.clone());
         options.granted_origins = settings.granted_origins.clone();
         options.call_timeout = settings.call_timeout;
+        // The database is checked (a path, ours) before the plugin's storage or the key file
+        // touch it.
+        super::db::check_database(db_path)?;
         let runtime = Runtime::load(&settings.plugin_path, options)?;
         let key_file = db_path.with_extension("key");
         let storage_key =

@@ -397,12 +397,15 @@ fn sync_link(
     } else {
         "connected"
     };
+    // A failed account brings the link's next try forward (with backoff), so `--due` retries it.
+    let failed = report.accounts.iter().any(|a| a.error.is_some());
     db.finish_link_sync(
         link.id,
         now(),
         TimeDelta::hours(i64::from(opts.refresh_hours.max(1))),
         state,
         link_error.as_deref(),
+        failed,
     )?;
     Ok(())
 }

@@ -55,10 +55,12 @@ impl Manifest {
     }
 
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = super::regular_file(path)
+            .and_then(|()| std::fs::read_to_string(path))
+            .map_err(|source| ManifestError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         Self::parse(&text).map_err(|e| match e {
             ManifestError::Parse { message, .. } => ManifestError::Parse {
                 path: path.to_owned(),

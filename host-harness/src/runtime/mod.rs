@@ -157,12 +157,32 @@ pub struct Runtime {
     pub from_cache: bool,
 }
 
+/// Refuses anything but a regular file (after symlinks) before it is opened: opening a FIFO
+/// would wait for a writer for ever, and a device never ends.
+pub fn regular_file(path: &Path) -> std::io::Result<()> {
+    let kind = std::fs::metadata(path)?.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file (a FIFO, socket or device)"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it is {what}; give the path of the file itself"),
+    ))
+}
+
 /// Read a component file and check its header, without compiling it.
 pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = regular_file(path)
+        .and_then(|()| std::fs::read(path))
+        .map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     let not = |reason: &str| LoadError::NotAComponent {
         path: path.to_owned(),
         reason: reason.to_owned(),
@@ -376,6 +396,16 @@ impl Runtime {
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.options.call_timeout));
+        // At the deadline, time the storage spent waiting on a refusing database (its retries
+        // before keeping a rotated token aside) is given back once; otherwise the call stops.
+        store.epoch_deadline_callback(|mut ctx| {
+            let credit = ctx.data_mut().storage.deadline_credit();
+            Ok(if credit.is_zero() {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(ticks(credit))
+            })
+        });
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -459,6 +489,7 @@ impl Session {
         if self.poisoned {
             return Err(CallError::Poisoned);
         }
+        self.store.data_mut().storage.new_call();
         self.store.set_epoch_deadline(ticks(self.timeout));
         let result = f(self.bindings.erp_bank_sync_provider(), &mut self.store);
         result.map_err(|e| {

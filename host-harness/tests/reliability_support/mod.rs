@@ -276,6 +276,104 @@ impl Erp {
     }
 }
 
+/// A small tmpfs mounted for one test (root only), unmounted when dropped.
+pub struct Tmpfs {
+    pub dir: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts `size` (e.g. `16m`) at a new directory; `Err` says why not (not root, no mount).
+    pub fn mount(size: &str) -> Result<Self, String> {
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return Err("not running as root".into());
+        }
+        let parent = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let dir = parent.path().join("tmpfs");
+        std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Self {
+            dir,
+            _parent: parent,
+        })
+    }
+
+    /// Fills the file system with `file` until it refuses more (ENOSPC); returns the bytes written.
+    pub fn fill(&self, file: &Path) -> u64 {
+        use std::io::Write;
+        let mut f = File::create(file).expect("create the filler");
+        let mut written = 0u64;
+        for chunk in [1 << 20, 4096, 512] {
+            let buf = vec![0xA5u8; chunk];
+            while f.write_all(&buf).is_ok() {
+                written += chunk as u64;
+            }
+        }
+        let _ = f.sync_all();
+        written
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Another program holding the database's write lock (`BEGIN EXCLUSIVE`) until dropped.
+pub struct DbLock(rusqlite::Connection);
+
+impl DbLock {
+    pub fn take(db: &Path) -> Self {
+        let c = rusqlite::Connection::open(db).expect("open the ERP database");
+        c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+        c.execute_batch("BEGIN EXCLUSIVE")
+            .expect("take the write lock");
+        Self(c)
+    }
+}
+
+impl Drop for DbLock {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("ROLLBACK");
+    }
+}
+
+/// The ERP's recovery files beside `db` (values its storage kept aside).
+pub fn recovery_files(db: &Path) -> Vec<PathBuf> {
+    let prefix = format!("{}.recovery-", db.file_name().unwrap().to_string_lossy());
+    std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        })
+        .collect()
+}
+
 /// The newest line's row id (grows with every committed batch that adds lines).
 pub fn max_line_id(conn: &rusqlite::Connection) -> i64 {
     conn.query_row(
