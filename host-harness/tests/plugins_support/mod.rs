@@ -1,0 +1,132 @@
+//! Shared by the plugin distribution tests: the release Ponto component packaged as a provider
+//! artifact, and a real OCI registry (Debian's `docker-registry`, distribution 2.8.2) on
+//! 127.0.0.1 with its storage in a temporary directory.
+
+#![allow(dead_code)]
+
+use std::io::Read as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use host_harness::plugins::{manifest, metadata};
+
+/// The release component the build script made.
+pub const PONTO: &str = env!("PONTO_PROVIDER_WASM");
+pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// The metadata the tests publish with.
+pub fn ponto_metadata() -> metadata::PackageMetadata {
+    metadata::PackageMetadata {
+        name: Some("ponto-provider".into()),
+        version: Some("0.1.0".into()),
+        description: Some("Ponto bank-sync provider for erp:bank-sync".into()),
+        authors: Some("ERP bank-sync authors".into()),
+        licenses: Some("MIT OR Apache-2.0".into()),
+        source: Some("https://example.com/erp/bank-sync".into()),
+        homepage: Some("https://example.com/erp".into()),
+        revision: Some("0123456789abcdef".into()),
+    }
+}
+
+/// The release component with its metadata and capability manifest, unsigned.
+pub fn packaged_ponto() -> Vec<u8> {
+    let raw = std::fs::read(PONTO).expect("the release Ponto component (built by build.rs)");
+    let with_meta = metadata::write(&raw, &ponto_metadata()).unwrap();
+    manifest::embed(&with_meta, &manifest::ponto_example()).unwrap()
+}
+
+/// A `docker-registry` process serving 127.0.0.1:`port`, killed on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry; fails the test (never skips it) when the binary is missing.
+    pub fn start() -> Self {
+        assert!(
+            Path::new(REGISTRY_BIN).exists(),
+            "{REGISTRY_BIN} is missing: install Debian's docker-registry package \
+             (apt-get install docker-registry); the plugin distribution tests need a real registry"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        // A free port: bind port 0, note it, release it for the registry.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let mut registry = Self { child, port, dir };
+        registry.wait_ready();
+        registry
+    }
+
+    /// Waits until `/v2/` answers (a readiness wait, not a timed assertion).
+    fn wait_ready(&mut self) {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "docker-registry exited ({status}): {}",
+                    std::fs::read_to_string(self.dir.path().join("registry.log"))
+                        .unwrap_or_default()
+                );
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::Write as _;
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("docker-registry did not answer on 127.0.0.1:{}", self.port);
+    }
+
+    /// `oci://127.0.0.1:PORT/<path>`.
+    pub fn reference(&self, path: &str) -> String {
+        format!("oci://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// Where the registry stores the blob `sha256:<hex>` on disk.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
