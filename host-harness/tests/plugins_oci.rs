@@ -57,7 +57,7 @@ fn keygen_sign_push_pull_verify() {
             "0.1.0"
         );
 
-        let verified = signature::verify(&pulled.component, &[public.clone()]).unwrap();
+        let verified = signature::verify(&pulled.component, std::slice::from_ref(&public)).unwrap();
         assert_eq!(verified.key_id, public.key_id());
         assert_eq!(verified.digest, pushed.layer_digest);
         assert_eq!(

@@ -348,7 +348,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_fields_with_a_reason() {
-        let cases: [(&str, fn(&mut CapabilityManifest)); 6] = [
+        type Break = fn(&mut CapabilityManifest);
+        let cases: [(&str, Break); 6] = [
             ("id", |m| m.id = "pon to".into()),
             ("contract-version", |m| m.contract_version = "one".into()),
             ("loopback", |m| m.origins.push("http://example.com".into())),
