@@ -186,3 +186,37 @@ fn a_pull_larger_than_the_cap_or_not_matching_its_digest_is_refused() {
     wrong.digest = Some(format!("sha256:{}", "0".repeat(64)));
     assert!(client(&wrong).pull(&wrong).is_err());
 }
+
+#[test]
+fn registry_credentials_are_sent_and_never_shown() {
+    use host_harness::plugins::oci::Credentials;
+    const USER: &str = "publisher";
+    const PASSWORD: &str = "registry-pw-7f3a";
+    // bcrypt of PASSWORD (cost 5), the only hash docker-registry's htpasswd accepts.
+    const HASH: &str = "$2b$05$erpbanksyncpluginstes.dAePa/kqIkJ6renh6arDe4VHpUN/R.6";
+    let registry = Registry::start_with_basic_auth(USER, HASH);
+    let signed = signature::sign(&packaged_ponto(), &SecretKey::generate("p")).unwrap();
+    let reference: Reference = registry.reference("acme/ponto:0.1.0").parse().unwrap();
+    let with = |password: Option<&str>| {
+        let mut options = ClientOptions::for_reference(&reference);
+        options.credentials = password.map(|p| Credentials {
+            username: USER.into(),
+            password: p.into(),
+        });
+        Client::new(&reference, options).unwrap()
+    };
+
+    for password in [None, Some("wrong-password-91c2")] {
+        let err = with(password).push(&reference, &signed).unwrap_err();
+        assert!(matches!(err, OciError::Unauthorized { .. }), "{err:?}");
+        let line = format!("{err} {err:?}");
+        assert!(!line.contains("wrong-password-91c2") && !line.contains(PASSWORD));
+    }
+    let pushed = with(Some(PASSWORD)).push(&reference, &signed).unwrap();
+    assert!(matches!(
+        with(None).pull(&reference).unwrap_err(),
+        OciError::Unauthorized { .. }
+    ));
+    let pulled = with(Some(PASSWORD)).pull(&reference).unwrap();
+    assert_eq!(pulled.layer_digest, pushed.layer_digest);
+}

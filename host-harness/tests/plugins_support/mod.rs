@@ -45,8 +45,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry; fails the test (never skips it) when the binary is missing.
+    /// Starts a registry without authentication.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a registry that requires HTTP basic authentication of `(user, bcrypt hash)`.
+    pub fn start_with_basic_auth(user: &str, bcrypt_hash: &str) -> Self {
+        Self::start_with(Some((user, bcrypt_hash)))
+    }
+
+    /// Starts a registry; fails the test (never skips it) when the binary is missing.
+    fn start_with(auth: Option<(&str, &str)>) -> Self {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} is missing: install Debian's docker-registry package \
@@ -60,14 +70,19 @@ impl Registry {
             .unwrap()
             .port();
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some((user, hash)) = auth {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, yaml).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         let child = Command::new(REGISTRY_BIN)
             .arg("serve")
@@ -98,7 +113,11 @@ impl Registry {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
                 let mut answer = String::new();
                 let _ = s.read_to_string(&mut answer);
-                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                // 200, or 401 when it requires authentication: either way it serves.
+                if ["200", "401"].iter().any(|code| {
+                    answer.starts_with(&format!("HTTP/1.1 {code}"))
+                        || answer.starts_with(&format!("HTTP/1.0 {code}"))
+                }) {
                     return;
                 }
             }
