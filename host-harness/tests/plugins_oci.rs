@@ -7,7 +7,7 @@ mod plugins_support;
 use host_harness::plugins::oci::{Client, ClientOptions, OciError};
 use host_harness::plugins::reference::Reference;
 use host_harness::plugins::signature::{self, PublicKey, SecretKey, SignatureError};
-use host_harness::plugins::{digest, manifest, metadata};
+use host_harness::plugins::{artifact, digest, manifest, metadata, store};
 use plugins_support::{Registry, packaged_ponto, ponto_metadata};
 
 fn client(reference: &Reference) -> Client {
@@ -65,6 +65,20 @@ fn keygen_sign_push_pull_verify() {
             manifest::ponto_example()
         );
         assert_eq!(metadata::read(&pulled.component).unwrap(), ponto_metadata());
+
+        // What `erp plugin install` does next: inspect, then store by digest.
+        let inspected = artifact::inspect(
+            &pulled.component,
+            std::slice::from_ref(&public),
+            artifact::Unsigned::Refuse,
+            "0.1.0",
+        )
+        .unwrap();
+        assert_eq!(inspected.digest, pushed.layer_digest);
+        assert_eq!(inspected.publisher, Some(public.key_id()));
+        let dir = registry.dir.path().join("plugins");
+        let (digest, _) = store::store(&dir, &pulled.component).unwrap();
+        assert_eq!(store::load(&dir, &digest).unwrap(), signed);
     }
 }
 

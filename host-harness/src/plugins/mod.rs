@@ -27,13 +27,21 @@
 //!
 //! [`oci`] pushes and pulls the artifact in the CNCF Wasm OCI layout over the registry HTTP API;
 //! [`reference`] parses `oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX)`.
+//!
+//! # Installing
+//!
+//! [`artifact`] packages a built component (publish side) and inspects bytes before an install
+//! (signature, manifest, metadata, contract version); [`store`] keeps installed artifacts by
+//! digest in the ERP's plugin directory.
 
+pub mod artifact;
 pub mod manifest;
 pub mod metadata;
 pub mod oci;
 pub mod reference;
 mod sections;
 pub mod signature;
+pub mod store;
 
 use sha2::{Digest as _, Sha256};
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use host_harness::plugins::{manifest, metadata};
+use host_harness::plugins::{artifact, manifest, metadata};
 
 /// The release component the build script made.
 pub const PONTO: &str = env!("PONTO_PROVIDER_WASM");
@@ -33,8 +33,7 @@ pub fn ponto_metadata() -> metadata::PackageMetadata {
 /// The release component with its metadata and capability manifest, unsigned.
 pub fn packaged_ponto() -> Vec<u8> {
     let raw = std::fs::read(PONTO).expect("the release Ponto component (built by build.rs)");
-    let with_meta = metadata::write(&raw, &ponto_metadata()).unwrap();
-    manifest::embed(&with_meta, &manifest::ponto_example()).unwrap()
+    artifact::package(&raw, &ponto_metadata(), &manifest::ponto_example()).unwrap()
 }
 
 /// A `docker-registry` process serving 127.0.0.1:`port`, killed on drop.
