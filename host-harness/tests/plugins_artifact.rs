@@ -7,7 +7,7 @@ mod plugins_support;
 use std::process::Command;
 
 use host_harness::plugins::{manifest, metadata, signature};
-use plugins_support::{PONTO, packaged_ponto, ponto_metadata};
+use plugins_support::{PONTO, packaged_ponto, ponto_manifest, ponto_metadata};
 
 fn validate(bytes: &[u8]) {
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
@@ -26,24 +26,18 @@ fn metadata_and_manifest_round_trip_on_the_release_component() {
     let packaged = packaged_ponto();
     validate(&packaged);
     assert_eq!(metadata::read(&packaged).unwrap(), ponto_metadata());
-    assert_eq!(
-        manifest::read(&packaged).unwrap(),
-        manifest::ponto_example()
-    );
+    assert_eq!(manifest::read(&packaged).unwrap(), ponto_manifest());
     // Signing keeps both readable and the component valid.
     let signed = signature::sign(&packaged, &signature::SecretKey::generate("t")).unwrap();
     validate(&signed);
     assert_eq!(metadata::read(&signed).unwrap(), ponto_metadata());
-    assert_eq!(manifest::read(&signed).unwrap(), manifest::ponto_example());
+    assert_eq!(manifest::read(&signed).unwrap(), ponto_manifest());
     // A later metadata rewrite keeps the manifest (wasm-metadata passes unknown sections on).
     let mut newer = ponto_metadata();
     newer.version = Some("0.1.1".into());
     let rewritten = metadata::write(&packaged, &newer).unwrap();
     assert_eq!(metadata::read(&rewritten).unwrap(), newer);
-    assert_eq!(
-        manifest::read(&rewritten).unwrap(),
-        manifest::ponto_example()
-    );
+    assert_eq!(manifest::read(&rewritten).unwrap(), ponto_manifest());
 }
 
 #[test]

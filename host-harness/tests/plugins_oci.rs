@@ -8,7 +8,7 @@ use host_harness::plugins::oci::{Client, ClientOptions, OciError};
 use host_harness::plugins::reference::Reference;
 use host_harness::plugins::signature::{self, PublicKey, SecretKey, SignatureError};
 use host_harness::plugins::{artifact, digest, manifest, metadata, store};
-use plugins_support::{Registry, packaged_ponto, ponto_metadata};
+use plugins_support::{Registry, packaged_ponto, ponto_manifest, ponto_metadata};
 
 fn client(reference: &Reference) -> Client {
     Client::new(reference, ClientOptions::for_reference(reference)).unwrap()
@@ -60,10 +60,7 @@ fn keygen_sign_push_pull_verify() {
         let verified = signature::verify(&pulled.component, std::slice::from_ref(&public)).unwrap();
         assert_eq!(verified.key_id, public.key_id());
         assert_eq!(verified.digest, pushed.layer_digest);
-        assert_eq!(
-            manifest::read(&pulled.component).unwrap(),
-            manifest::ponto_example()
-        );
+        assert_eq!(manifest::read(&pulled.component).unwrap(), ponto_manifest());
         assert_eq!(metadata::read(&pulled.component).unwrap(), ponto_metadata());
 
         // What `erp plugin install` does next: inspect, then store by digest.

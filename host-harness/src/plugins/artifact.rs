@@ -137,19 +137,19 @@ mod tests {
     #[test]
     fn package_sign_inspect() {
         let key = SecretKey::generate("k");
-        let packaged = package(EMPTY_COMPONENT, &meta(), &manifest::ponto_example()).unwrap();
+        let packaged = package(EMPTY_COMPONENT, &meta(), &manifest::tests::example()).unwrap();
         let signed = sign_for_publish(&packaged, &key).unwrap();
         let got = inspect(&signed, &[key.public_key()], Unsigned::Refuse, "0.1.0").unwrap();
         assert_eq!(got.publisher, Some(key.public_key().key_id()));
         assert_eq!(got.digest, super::super::digest(&signed));
-        assert_eq!(got.manifest.id, "ponto");
+        assert_eq!(got.manifest.id, "acme-bank");
         assert_eq!(got.metadata.version.as_deref(), Some("1.0.0"));
     }
 
     #[test]
     fn refusals_name_the_digest() {
         let key = SecretKey::generate("k");
-        let packaged = package(EMPTY_COMPONENT, &meta(), &manifest::ponto_example()).unwrap();
+        let packaged = package(EMPTY_COMPONENT, &meta(), &manifest::tests::example()).unwrap();
         let digest = super::super::digest(&packaged);
         // Unsigned: refused unless allowed.
         let err = inspect(&packaged, &[], Unsigned::Refuse, "0.1.0").unwrap_err();
@@ -174,7 +174,7 @@ mod tests {
         let nameless = package(
             EMPTY_COMPONENT,
             &PackageMetadata::default(),
-            &manifest::ponto_example(),
+            &manifest::tests::example(),
         )
         .unwrap();
         assert!(matches!(

@@ -8,13 +8,13 @@
 //! ```json
 //! {
 //!   "format": 1,
-//!   "id": "ponto",
-//!   "name": "Ponto",
+//!   "id": "acme-bank",
+//!   "name": "Acme Bank",
 //!   "contract-version": "0.1.0",
-//!   "origins": ["https://api.ibanity.com", "http://127.0.0.1:*"],
+//!   "origins": ["https://api.acme-bank.example", "http://127.0.0.1:*"],
 //!   "config": [
-//!     { "key": "api-url", "env": ["PONTO_API_URL"] },
-//!     { "key": "client-secret", "secret": true, "env": ["PONTO_CLIENT_SECRET"] }
+//!     { "key": "api-url", "env": ["ACME_API_URL"] },
+//!     { "key": "client-secret", "secret": true, "env": ["ACME_CLIENT_SECRET"] }
 //!   ],
 //!   "storage": { "max-keys": 1024, "max-value-bytes": 65536 }
 //! }
@@ -53,9 +53,9 @@ pub const MAX_LEN: usize = 64 * 1024;
 pub struct CapabilityManifest {
     /// Layout version, [`FORMAT`].
     pub format: u32,
-    /// Stable provider id (`ponto`).
+    /// Stable provider id (`acme-bank`).
     pub id: String,
-    /// Display name (`Ponto`).
+    /// Display name (`Acme Bank`).
     pub name: String,
     /// `erp:bank-sync` version built against (`0.1.0`).
     pub contract_version: String,
@@ -79,7 +79,7 @@ pub struct ConfigKey {
     /// A secret is never displayed nor logged, and belongs in the environment or a protected file.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secret: bool,
-    /// Environment variables that set it, first found wins (`PONTO_CLIENT_SECRET`).
+    /// Environment variables that set it, first found wins (`ACME_CLIENT_SECRET`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
 }
@@ -275,57 +275,51 @@ pub fn check_contract(host: &str, plugin: &str) -> Result<(), ManifestError> {
     if compatible { Ok(()) } else { Err(refused()) }
 }
 
-/// Ponto's manifest, as the plugin reads its settings today (plugin/src/config.rs, the ERP's
-/// PONTO_* variables); a fixture for tests and the model for the manifest source.
-pub fn ponto_example() -> CapabilityManifest {
-    let key = |key: &str, secret: bool, env: &[&str]| ConfigKey {
-        key: key.to_owned(),
-        secret,
-        env: env.iter().map(|s| (*s).to_owned()).collect(),
-    };
-    CapabilityManifest {
-        format: FORMAT,
-        id: "ponto".into(),
-        name: "Ponto".into(),
-        contract_version: "0.1.0".into(),
-        origins: vec![
-            "https://api.ibanity.com".into(),
-            "http://127.0.0.1:*".into(),
-            "http://localhost:*".into(),
-        ],
-        config: vec![
-            key("api-url", false, &["PONTO_API_URL"]),
-            key("authorization-url", false, &["PONTO_AUTH_URL"]),
-            key("client-id", false, &["PONTO_CLIENT_ID"]),
-            key("client-secret", true, &["PONTO_CLIENT_SECRET"]),
-            key("date-field", false, &[]),
-            key("statement-grouping", false, &[]),
-            key("overlap-days", false, &[]),
-            key("overlap-walk-hours", false, &[]),
-            key("page-size", false, &[]),
-            key("sync-poll-attempts", false, &[]),
-            key("sync-poll-interval-ms", false, &[]),
-        ],
-        storage: Some(StorageNeeds {
-            max_keys: 1024,
-            max_value_bytes: 64 * 1024,
-        }),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A provider's manifest with every kind of field, for the unit tests.
+    pub(crate) fn example() -> CapabilityManifest {
+        let key = |key: &str, secret: bool, env: &[&str]| ConfigKey {
+            key: key.to_owned(),
+            secret,
+            env: env.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        CapabilityManifest {
+            format: FORMAT,
+            id: "acme-bank".into(),
+            name: "Acme Bank".into(),
+            contract_version: "0.1.0".into(),
+            origins: vec![
+                "https://api.acme-bank.example".into(),
+                "http://127.0.0.1:*".into(),
+            ],
+            config: vec![
+                key("api-url", false, &["ACME_API_URL"]),
+                key(
+                    "client-secret",
+                    true,
+                    &["ACME_CLIENT_SECRET", "ACME_SECRET"],
+                ),
+                key("page-size", false, &[]),
+            ],
+            storage: Some(StorageNeeds {
+                max_keys: 1024,
+                max_value_bytes: 64 * 1024,
+            }),
+        }
+    }
 
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
 
     #[test]
     fn round_trips_through_the_section_and_replaces_an_old_one() {
-        let m = ponto_example();
+        let m = example();
         let once = embed(EMPTY_COMPONENT, &m).unwrap();
         assert_eq!(read(&once).unwrap(), m);
         let mut other = m.clone();
-        other.name = "Ponto (test)".into();
+        other.name = "Acme Bank (test)".into();
         let twice = embed(&once, &other).unwrap();
         assert_eq!(read(&twice).unwrap(), other);
     }
@@ -333,7 +327,7 @@ mod tests {
     #[test]
     fn missing_duplicate_and_newer_formats_are_typed() {
         assert_eq!(read(EMPTY_COMPONENT), Err(ManifestError::Missing));
-        let payload = ponto_example().to_json().unwrap();
+        let payload = example().to_json().unwrap();
         let one = sections::append_custom(EMPTY_COMPONENT, SECTION, &payload);
         let two = sections::append_custom(&one, SECTION, &payload);
         assert_eq!(read(&two), Err(ManifestError::Duplicate(2)));
@@ -360,7 +354,7 @@ mod tests {
             ("config key", |m| m.config[0].key = "Api_Url".into()),
         ];
         for (needle, break_it) in cases {
-            let mut m = ponto_example();
+            let mut m = example();
             break_it(&mut m);
             let err = m.validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{err:?} should mention {needle:?}");
@@ -378,14 +372,14 @@ mod tests {
     fn toml_source_form() {
         let m = CapabilityManifest::from_toml(
             r#"
-            id = "ponto"
-            name = "Ponto"
+            id = "acme-bank"
+            name = "Acme Bank"
             contract-version = "0.1.0"
-            origins = ["https://api.ibanity.com"]
+            origins = ["https://api.acme-bank.example"]
             [[config]]
             key = "client-secret"
             secret = true
-            env = ["PONTO_CLIENT_SECRET"]
+            env = ["ACME_CLIENT_SECRET"]
             [storage]
             max-keys = 10
             max-value-bytes = 100

@@ -625,7 +625,7 @@ mod tests {
 
     #[test]
     fn plain_http_off_loopback_is_refused_in_one_line() {
-        let r: Reference = "oci://registry.example.com:5000/acme/ponto:1"
+        let r: Reference = "oci://registry.example.com:5000/acme/bank:1"
             .parse()
             .unwrap();
         let mut options = ClientOptions::for_reference(&r);

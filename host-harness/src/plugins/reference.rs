@@ -1,7 +1,7 @@
 //! Plugin references: `oci://HOST[:PORT]/REPOSITORY[:TAG][@sha256:HEX]`.
 //!
 //! - `HOST` is a DNS name, an IPv4 address or a bracketed IPv6 address (`[::1]`).
-//! - `REPOSITORY` is one or more `/`-separated lowercase components (`acme/ponto-provider`).
+//! - `REPOSITORY` is one or more `/`-separated lowercase components (`acme/bank-provider`).
 //! - `TAG` defaults to `latest` when neither a tag nor a digest is given. With a digest, the
 //!   pulled manifest must have exactly that digest, whatever the tag says.
 
@@ -189,21 +189,21 @@ mod tests {
 
     #[test]
     fn parses_tags_digests_and_ipv6() {
-        let r: Reference = "oci://127.0.0.1:5000/acme/ponto:0.1.0".parse().unwrap();
+        let r: Reference = "oci://127.0.0.1:5000/acme/bank:0.1.0".parse().unwrap();
         assert_eq!(r.registry(), "127.0.0.1:5000");
-        assert_eq!(r.repository, "acme/ponto");
+        assert_eq!(r.repository, "acme/bank");
         assert_eq!(r.manifest_reference(), "0.1.0");
         assert!(r.is_loopback());
-        assert_eq!(r.to_string(), "oci://127.0.0.1:5000/acme/ponto:0.1.0");
+        assert_eq!(r.to_string(), "oci://127.0.0.1:5000/acme/bank:0.1.0");
 
         let d = format!("sha256:{}", "a".repeat(64));
-        let r: Reference = format!("oci://[::1]:5000/ponto@{d}").parse().unwrap();
+        let r: Reference = format!("oci://[::1]:5000/bank@{d}").parse().unwrap();
         assert_eq!(r.host, "::1");
         assert_eq!(r.registry(), "[::1]:5000");
         assert_eq!(r.manifest_reference(), d);
         assert!(r.is_loopback());
 
-        let r: Reference = "oci://ghcr.io/acme/ponto".parse().unwrap();
+        let r: Reference = "oci://ghcr.io/acme/bank".parse().unwrap();
         assert_eq!(r.tag.as_deref(), Some("latest"));
         assert!(!r.is_loopback());
     }

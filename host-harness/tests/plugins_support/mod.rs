@@ -30,10 +30,49 @@ pub fn ponto_metadata() -> metadata::PackageMetadata {
     }
 }
 
+/// Ponto's capability manifest: the keys plugin/src/config.rs reads, the PONTO_* variables the
+/// ERP reads for it today (erp/settings.rs), the origins of plugin/provider.toml, and the
+/// storage quota the ERP grants today. The model for the manifest source the plugin will ship.
+pub fn ponto_manifest() -> manifest::CapabilityManifest {
+    let key = |key: &str, secret: bool, env: &[&str]| manifest::ConfigKey {
+        key: key.to_owned(),
+        secret,
+        env: env.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    manifest::CapabilityManifest {
+        format: manifest::FORMAT,
+        id: "ponto".into(),
+        name: "Ponto".into(),
+        contract_version: "0.1.0".into(),
+        origins: vec![
+            "https://api.ibanity.com".into(),
+            "http://127.0.0.1:*".into(),
+            "http://localhost:*".into(),
+        ],
+        config: vec![
+            key("api-url", false, &["PONTO_API_URL"]),
+            key("authorization-url", false, &["PONTO_AUTH_URL"]),
+            key("client-id", false, &["PONTO_CLIENT_ID"]),
+            key("client-secret", true, &["PONTO_CLIENT_SECRET"]),
+            key("date-field", false, &[]),
+            key("statement-grouping", false, &[]),
+            key("overlap-days", false, &[]),
+            key("overlap-walk-hours", false, &[]),
+            key("page-size", false, &[]),
+            key("sync-poll-attempts", false, &[]),
+            key("sync-poll-interval-ms", false, &[]),
+        ],
+        storage: Some(manifest::StorageNeeds {
+            max_keys: 1024,
+            max_value_bytes: 64 * 1024,
+        }),
+    }
+}
+
 /// The release component with its metadata and capability manifest, unsigned.
 pub fn packaged_ponto() -> Vec<u8> {
     let raw = std::fs::read(PONTO).expect("the release Ponto component (built by build.rs)");
-    artifact::package(&raw, &ponto_metadata(), &manifest::ponto_example()).unwrap()
+    artifact::package(&raw, &ponto_metadata(), &ponto_manifest()).unwrap()
 }
 
 /// A `docker-registry` process serving 127.0.0.1:`port`, killed on drop.
