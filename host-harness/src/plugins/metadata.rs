@@ -63,7 +63,7 @@ pub fn read(bytes: &[u8]) -> Result<PackageMetadata, MetadataError> {
 
 /// `bytes` with the fields of `meta` that are set written into it (the others are kept).
 ///
-/// Rewrites the binary, so it must run before [`super::manifest::embed`]'s caller signs it.
+/// It rewrites the binary: run it before signing.
 pub fn write(bytes: &[u8], meta: &PackageMetadata) -> Result<Vec<u8>, MetadataError> {
     super::sections::top_level(bytes).map_err(MetadataError::Write)?;
     fn set<T: std::fmt::Debug + Clone>(

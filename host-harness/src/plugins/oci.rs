@@ -108,6 +108,8 @@ pub enum OciError {
         status: u16,
         detail: String,
     },
+    #[error("the registry broke the upload protocol for {reference}: {reason}")]
+    Protocol { reference: String, reason: String },
     #[error("{reference} is not a Wasm component artifact: {reason}")]
     NotWasm { reference: String, reason: String },
     #[error(
@@ -285,23 +287,19 @@ impl Client {
             url: self.base.clone(),
             message: e.to_string(),
         })?;
-        let url = base.join(location).map_err(|e| OciError::Status {
+        let url = base.join(location).map_err(|e| OciError::Protocol {
             reference: reference.to_string(),
-            what: "blob upload".into(),
-            status: 202,
-            detail: format!(": unusable Location: {e}"),
+            reason: format!("unusable upload Location: {e}"),
         })?;
         let same_host = url
             .host_str()
             .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
             .is_some_and(|h| h.eq_ignore_ascii_case(&self.host));
         if !same_host || url.scheme() != base.scheme() {
-            return Err(OciError::Status {
+            return Err(OciError::Protocol {
                 reference: reference.to_string(),
-                what: "blob upload".into(),
-                status: 202,
-                detail: format!(
-                    ": the upload was sent to another server ({})",
+                reason: format!(
+                    "the upload was sent to another server ({})",
                     url.origin().ascii_serialization()
                 ),
             });
@@ -333,18 +331,16 @@ impl Client {
         let mut response = post
             .send_empty()
             .map_err(|e| self.transport(&start_url, e))?;
-        if response.status().as_u16() != 202 {
+        if !response.status().is_success() {
             return Err(self.status_error(reference, "blob upload", &mut response));
         }
         let location = response
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| OciError::Status {
+            .ok_or_else(|| OciError::Protocol {
                 reference: reference.to_string(),
-                what: "blob upload".into(),
-                status: 202,
-                detail: ": no Location header".into(),
+                reason: "no Location header for the upload".into(),
             })?
             .to_owned();
         let mut url = self.resolve(reference, &location)?;
@@ -359,7 +355,7 @@ impl Client {
         let mut response = put
             .send(data)
             .map_err(|e| self.transport(url.as_str(), e))?;
-        if response.status().as_u16() != 201 {
+        if !response.status().is_success() {
             return Err(self.status_error(reference, "blob upload", &mut response));
         }
         Ok(())
@@ -435,7 +431,7 @@ impl Client {
         let mut response = put
             .send(&manifest_bytes[..])
             .map_err(|e| self.transport(&url, e))?;
-        if response.status().as_u16() != 201 {
+        if !response.status().is_success() {
             return Err(self.status_error(reference, "manifest upload", &mut response));
         }
         let mut pushed = reference.clone();
