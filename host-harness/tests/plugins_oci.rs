@@ -41,6 +41,10 @@ fn keygen_sign_push_pull_verify() {
         assert_eq!(pulled.config.architecture, "wasm");
         assert_eq!(pulled.config.os, "wasip2");
         assert_eq!(
+            pulled.annotations["org.opencontainers.image.title"],
+            "ponto-provider"
+        );
+        assert_eq!(
             pulled.config.layer_digests,
             vec![pushed.layer_digest.clone()]
         );

@@ -127,6 +127,8 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: String,
     pub size: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// An OCI image manifest (the fields this layout uses).
@@ -407,11 +409,20 @@ impl Client {
                 media_type: CONFIG_MEDIA_TYPE.into(),
                 digest: config_digest.clone(),
                 size: config_bytes.len() as u64,
+                annotations: BTreeMap::new(),
             },
             layers: vec![Descriptor {
                 media_type: LAYER_MEDIA_TYPE.into(),
                 digest: layer_digest.clone(),
                 size: component.len() as u64,
+                // The file name OCI tools (oras, wkg) give the layer when they save it.
+                annotations: BTreeMap::from([(
+                    "org.opencontainers.image.title".to_owned(),
+                    format!(
+                        "{}.wasm",
+                        file_stem(metadata.name.as_deref().unwrap_or("component"))
+                    ),
+                )]),
             }],
             annotations,
         };
@@ -579,6 +590,21 @@ impl Client {
     pub fn registry(&self) -> &str {
         &self.registry
     }
+}
+
+/// `name` reduced to a safe file name stem.
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    stem.trim_start_matches('.').to_owned()
 }
 
 /// The top-level import and export names of a component (`erp:bank-sync/provider@0.1.0`, ...).
