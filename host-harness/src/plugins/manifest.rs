@@ -144,7 +144,7 @@ impl CapabilityManifest {
         for origin in &self.origins {
             origin
                 .parse::<AllowedOrigin>()
-                .map_err(|e| ManifestError::Invalid(format!("origin {e}")))?;
+                .map_err(|e| ManifestError::Invalid(format!("origin {}", super::printable(e))))?;
         }
         let mut seen = std::collections::BTreeSet::new();
         for c in &self.config {
@@ -202,13 +202,14 @@ impl CapabilityManifest {
         struct Format {
             format: u32,
         }
-        let format: Format = serde_json::from_slice(data)
-            .map_err(|e| ManifestError::Invalid(format!("not a manifest: {e}")))?;
+        let format: Format = serde_json::from_slice(data).map_err(|e| {
+            ManifestError::Invalid(format!("not a manifest: {}", super::printable(e)))
+        })?;
         if format.format != FORMAT {
             return Err(ManifestError::UnknownFormat(format.format));
         }
-        let manifest: Self =
-            serde_json::from_slice(data).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        let manifest: Self = serde_json::from_slice(data)
+            .map_err(|e| ManifestError::Invalid(super::printable(e)))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -366,6 +367,15 @@ pub(crate) mod tests {
                 .to_string()
                 .contains("unknown field")
         );
+    }
+
+    #[test]
+    fn upstream_text_in_errors_is_escaped() {
+        let hostile = b"{\"format\":1,\"id\":\"x\",\"name\":\"X\",\"contract-version\":\"0.1.0\",\"\\u001b[2J\":1}";
+        let err = CapabilityManifest::from_json(hostile)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\x1b') && err.contains("\\u{1b}[2J"), "{err}");
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub fn read(bytes: &[u8]) -> Result<PackageMetadata, MetadataError> {
     // wasm-metadata expects a binary wasmparser accepts; check first so garbage is an error here
     // rather than anything else inside the crate.
     super::sections::top_level(bytes).map_err(MetadataError::Read)?;
-    let payload = Payload::from_binary(bytes).map_err(|e| MetadataError::Read(e.to_string()))?;
+    let payload =
+        Payload::from_binary(bytes).map_err(|e| MetadataError::Read(super::printable(e)))?;
     let m = payload.metadata();
     fn text<T: std::fmt::Display>(v: &Option<T>) -> Option<String> {
         v.as_ref().map(ToString::to_string)

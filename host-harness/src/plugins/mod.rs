@@ -61,6 +61,20 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// `text` from upstream (an artifact, a registry) made safe to show on one line: control
+/// characters are escaped, never interpreted by the terminal.
+pub(crate) fn printable(text: impl std::fmt::Display) -> String {
+    let mut out = String::new();
+    for c in text.to_string().chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Whether `s` is a well-formed `sha256:<64 lowercase hex>` digest.
 pub fn is_sha256_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|h| {
@@ -84,5 +98,6 @@ mod tests {
         assert!(is_sha256_digest(&digest(b"x")));
         assert!(!is_sha256_digest("sha256:E3B0"));
         assert!(!is_sha256_digest("md5:00"));
+        assert_eq!(printable("a\x1b[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
     }
 }

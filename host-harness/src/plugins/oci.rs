@@ -549,8 +549,12 @@ impl Client {
                 actual: manifest_digest,
             });
         }
-        let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-            .map_err(|e| not_wasm(format!("its manifest does not parse: {e}")))?;
+        let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+            not_wasm(format!(
+                "its manifest does not parse: {}",
+                super::printable(e)
+            ))
+        })?;
         if manifest.config.media_type != CONFIG_MEDIA_TYPE {
             return Err(not_wasm(format!(
                 "its config media type is `{}`, not {CONFIG_MEDIA_TYPE}",
@@ -574,8 +578,12 @@ impl Client {
             }
         }
         let config_bytes = self.blob(reference, &manifest.config, MAX_SMALL_BLOB)?;
-        let config: WasmConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| not_wasm(format!("its config does not parse: {e}")))?;
+        let config: WasmConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+            not_wasm(format!(
+                "its config does not parse: {}",
+                super::printable(e)
+            ))
+        })?;
         let component = self.blob(reference, &layer, self.options.max_artifact_bytes)?;
         Ok(Pulled {
             component,

@@ -411,7 +411,7 @@ fn parse_signature(bytes: &[u8]) -> Result<(SignatureSection, usize), SignatureE
         )));
     }
     let section: SignatureSection =
-        serde_json::from_slice(data).map_err(|e| malformed(e.to_string()))?;
+        serde_json::from_slice(data).map_err(|e| malformed(super::printable(e)))?;
     if section.format != 1 {
         return Err(malformed(format!(
             "signature format {} is unknown to this ERP",
