@@ -23,11 +23,12 @@
 //! is a few hundred lines and carries no TLS or runtime of its own.
 //!
 //! Rules: https everywhere, plain http only to a loopback registry (127.0.0.0/8, ::1,
-//! localhost); optional basic credentials, sent only to the registry's own host and never
-//! written to a log or an error; every pulled blob is checked against its descriptor's size and
-//! sha256 digest, and a pull larger than [`ClientOptions::max_artifact_bytes`] is refused before
-//! it is read. Registries that require bearer tokens (the `WWW-Authenticate: Bearer` challenge)
-//! are not supported yet.
+//! localhost); optional basic credentials, sent only to the registry and its token service and
+//! never written to a log or an error; every pulled blob is checked against its descriptor's
+//! size and sha256 digest, and a pull larger than [`ClientOptions::max_artifact_bytes`] is
+//! refused before it is read. A registry that hands out bearer tokens (a 401 with `WWW-Authenticate: Bearer
+//! realm=...,service=...,scope=...`, as ghcr.io and Docker Hub do) gets its token fetched from the
+//! realm, with the basic credentials if any, under the same https-or-loopback rule.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
@@ -193,6 +194,16 @@ pub struct Client {
     registry: String,
     host: String,
     options: ClientOptions,
+    /// The last bearer token the registry's token service issued (never logged).
+    token: std::sync::Mutex<Option<String>>,
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Head,
+    Get,
+    Post,
+    Put,
 }
 
 impl Client {
@@ -221,10 +232,11 @@ impl Client {
             registry: reference.registry(),
             host: reference.host.clone(),
             options,
+            token: std::sync::Mutex::new(None),
         })
     }
 
-    fn auth(&self) -> Option<String> {
+    fn basic(&self) -> Option<String> {
         self.options.credentials.as_ref().map(|c| {
             let pair = format!("{}:{}", c.username, c.password);
             format!(
@@ -232,6 +244,127 @@ impl Client {
                 base64::engine::general_purpose::STANDARD.encode(pair)
             )
         })
+    }
+
+    /// One request, with `auth` as its Authorization header.
+    fn send_once(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        auth: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, OciError> {
+        macro_rules! with_headers {
+            ($rb:expr) => {{
+                let mut rb = $rb;
+                for (k, v) in headers {
+                    rb = rb.header(*k, *v);
+                }
+                if let Some(a) = auth {
+                    rb = rb.header("Authorization", a);
+                }
+                rb
+            }};
+        }
+        match method {
+            Method::Head => with_headers!(self.agent.head(url)).call(),
+            Method::Get => with_headers!(self.agent.get(url)).call(),
+            Method::Post => with_headers!(self.agent.post(url)).send(body),
+            Method::Put => with_headers!(self.agent.put(url)).send(body),
+        }
+        .map_err(|e| self.transport(url, e))
+    }
+
+    /// A request to the registry. Registries that hand out bearer tokens answer 401 with a
+    /// `WWW-Authenticate: Bearer realm=...,service=...,scope=...` challenge: the token is fetched
+    /// from the realm (with the basic credentials, if any) and the request is sent once more.
+    fn call(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>, OciError> {
+        let token = self.token.lock().map(|t| t.clone()).unwrap_or(None);
+        let auth = token
+            .map(|t| format!("Bearer {t}"))
+            .or_else(|| self.basic());
+        let response = self.send_once(method, url, headers, body, auth.as_deref())?;
+        if response.status().as_u16() != 401 {
+            return Ok(response);
+        }
+        let Some(challenge) = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(bearer_challenge)
+        else {
+            return Ok(response);
+        };
+        let token = self.fetch_token(&challenge)?;
+        let auth = format!("Bearer {token}");
+        if let Ok(mut slot) = self.token.lock() {
+            *slot = Some(token);
+        }
+        self.send_once(method, url, headers, body, Some(&auth))
+    }
+
+    /// A token from the challenge's realm: https, or http on loopback only, like the registry.
+    fn fetch_token(&self, challenge: &BTreeMap<String, String>) -> Result<String, OciError> {
+        let refused = |reason: String| OciError::Protocol {
+            reference: self.registry.clone(),
+            reason,
+        };
+        let realm = challenge.get("realm").map(String::as_str).unwrap_or("");
+        let mut url = Url::parse(realm)
+            .map_err(|_| refused(format!("bad token realm `{}`", super::printable(realm))))?;
+        let loopback = url
+            .host_str()
+            .is_some_and(crate::capabilities::http::AllowedOrigin::is_loopback_host);
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback && self.options.plain_http => {}
+            _ => {
+                return Err(refused(format!(
+                    "the token realm {} is not https (plain http only on loopback)",
+                    super::printable(url.origin().ascii_serialization())
+                )));
+            }
+        }
+        for key in ["service", "scope"] {
+            if let Some(v) = challenge.get(key) {
+                url.query_pairs_mut().append_pair(key, v);
+            }
+        }
+        let mut response =
+            self.send_once(Method::Get, url.as_str(), &[], &[], self.basic().as_deref())?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            return Err(OciError::Unauthorized {
+                reference: self.registry.clone(),
+                status,
+            });
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_SMALL_BLOB)
+            .read_to_vec()
+            .map_err(|e| self.transport(url.as_str(), e))?;
+        let token: Token = serde_json::from_slice(&body)
+            .map_err(|_| refused("the token service's answer is not JSON".into()))?;
+        token
+            .token
+            .or(token.access_token)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| refused("the token service sent no usable token".into()))
     }
 
     fn transport(&self, url: &str, e: ureq::Error) -> OciError {
@@ -317,22 +450,12 @@ impl Client {
     ) -> Result<(), OciError> {
         let repo = &reference.repository;
         let head_url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
-        let mut head = self.agent.head(&head_url);
-        if let Some(a) = self.auth() {
-            head = head.header("Authorization", a);
-        }
-        let response = head.call().map_err(|e| self.transport(&head_url, e))?;
+        let response = self.call(Method::Head, &head_url, &[], &[])?;
         if response.status().is_success() {
             return Ok(());
         }
         let start_url = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-        let mut post = self.agent.post(&start_url);
-        if let Some(a) = self.auth() {
-            post = post.header("Authorization", a);
-        }
-        let mut response = post
-            .send_empty()
-            .map_err(|e| self.transport(&start_url, e))?;
+        let mut response = self.call(Method::Post, &start_url, &[], &[])?;
         if !response.status().is_success() {
             return Err(self.status_error(reference, "blob upload", &mut response));
         }
@@ -347,16 +470,12 @@ impl Client {
             .to_owned();
         let mut url = self.resolve(reference, &location)?;
         url.query_pairs_mut().append_pair("digest", digest);
-        let mut put = self
-            .agent
-            .put(url.as_str())
-            .header("Content-Type", "application/octet-stream");
-        if let Some(a) = self.auth() {
-            put = put.header("Authorization", a);
-        }
-        let mut response = put
-            .send(data)
-            .map_err(|e| self.transport(url.as_str(), e))?;
+        let mut response = self.call(
+            Method::Put,
+            url.as_str(),
+            &[("Content-Type", "application/octet-stream")],
+            data,
+        )?;
         if !response.status().is_success() {
             return Err(self.status_error(reference, "blob upload", &mut response));
         }
@@ -432,16 +551,12 @@ impl Client {
         self.upload_blob(reference, &layer_digest, component)?;
         self.upload_blob(reference, &config_digest, &config_bytes)?;
         let url = format!("{}/v2/{}/manifests/{tag}", self.base, reference.repository);
-        let mut put = self
-            .agent
-            .put(&url)
-            .header("Content-Type", MANIFEST_MEDIA_TYPE);
-        if let Some(a) = self.auth() {
-            put = put.header("Authorization", a);
-        }
-        let mut response = put
-            .send(&manifest_bytes[..])
-            .map_err(|e| self.transport(&url, e))?;
+        let mut response = self.call(
+            Method::Put,
+            &url,
+            &[("Content-Type", MANIFEST_MEDIA_TYPE)],
+            &manifest_bytes,
+        )?;
         if !response.status().is_success() {
             return Err(self.status_error(reference, "manifest upload", &mut response));
         }
@@ -464,14 +579,8 @@ impl Client {
         digest_for_errors: &str,
         cap: u64,
     ) -> Result<Vec<u8>, OciError> {
-        let mut get = self.agent.get(url);
-        if let Some(a) = accept {
-            get = get.header("Accept", a);
-        }
-        if let Some(a) = self.auth() {
-            get = get.header("Authorization", a);
-        }
-        let mut response = get.call().map_err(|e| self.transport(url, e))?;
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let mut response = self.call(Method::Get, url, &headers, &[])?;
         if !response.status().is_success() {
             return Err(self.status_error(reference, what, &mut response));
         }
@@ -600,6 +709,43 @@ impl Client {
     }
 }
 
+/// The parameters of a `Bearer` challenge (`realm`, `service`, `scope`), quoted values unquoted.
+fn bearer_challenge(header: &str) -> Option<BTreeMap<String, String>> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = BTreeMap::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek().copied().filter(|c| *c != ',') {
+                value.push(c);
+                chars.next();
+            }
+        }
+        params.insert(key.trim().to_ascii_lowercase(), value);
+    }
+    params.contains_key("realm").then_some(params)
+}
+
 /// `name` reduced to a safe file name stem.
 fn file_stem(name: &str) -> String {
     let stem: String = name
@@ -664,6 +810,190 @@ mod tests {
         let err = Client::new(&r, options).err().unwrap().to_string();
         assert!(err.contains("registry.example.com:5000") && err.contains("loopback"));
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let c = bearer_challenge(
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:acme/bank:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(c["realm"], "https://auth.example.com/token");
+        assert_eq!(c["service"], "registry.example.com");
+        assert_eq!(c["scope"], "repository:acme/bank:pull,push");
+        assert!(bearer_challenge(r#"Basic realm="test""#).is_none());
+        assert!(bearer_challenge("Bearer").is_none());
+    }
+
+    /// A fake registry behind a token service: every `/v2/` request needs `Bearer tok-1`, which
+    /// `/token` issues only for the basic credentials `me:pw`. Serves one pull of `blobs`.
+    fn token_registry(
+        blobs: BTreeMap<String, Vec<u8>>,
+        realm_host: &'static str,
+    ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push(line.trim_end().to_owned());
+                }
+                let path = head
+                    .first()
+                    .and_then(|l| l.split(' ').nth(1))
+                    .unwrap_or("")
+                    .to_owned();
+                let auth = head
+                    .iter()
+                    .find_map(|h| {
+                        h.strip_prefix("authorization: ")
+                            .or(h.strip_prefix("Authorization: "))
+                    })
+                    .unwrap_or("")
+                    .to_owned();
+                log.lock().unwrap().push(format!("{path} {auth}"));
+                let basic = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("me:pw")
+                );
+                let (status, extra, body): (&str, String, Vec<u8>) = if path.starts_with("/token") {
+                    if auth == basic {
+                        ("200 OK", String::new(), br#"{"token":"tok-1"}"#.to_vec())
+                    } else {
+                        ("401 Unauthorized", String::new(), Vec::new())
+                    }
+                } else if auth != "Bearer tok-1" {
+                    (
+                        "401 Unauthorized",
+                        format!(
+                            "WWW-Authenticate: Bearer realm=\"http://{realm_host}:{port}/token\",service=\"fake\",scope=\"repository:acme/bank:pull\"\r\n"
+                        ),
+                        Vec::new(),
+                    )
+                } else {
+                    let key = path.rsplit('/').next().unwrap_or("").to_owned();
+                    match blobs.get(&key) {
+                        Some(b) => ("200 OK", String::new(), b.clone()),
+                        None => ("404 Not Found", String::new(), Vec::new()),
+                    }
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        (port, seen)
+    }
+
+    fn fake_artifact() -> (BTreeMap<String, Vec<u8>>, String) {
+        let component = b"\0asm\x0d\0\x01\0".to_vec();
+        let config = serde_json::to_vec(&WasmConfig {
+            created: "2026-01-01T00:00:00Z".into(),
+            author: None,
+            architecture: "wasm".into(),
+            os: "wasip2".into(),
+            layer_digests: vec![super::super::digest(&component)],
+            component: None,
+        })
+        .unwrap();
+        let descriptor = |media: &str, bytes: &[u8]| Descriptor {
+            media_type: media.into(),
+            digest: super::super::digest(bytes),
+            size: bytes.len() as u64,
+            annotations: BTreeMap::new(),
+        };
+        let manifest = serde_json::to_vec(&ImageManifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.into()),
+            config: descriptor(CONFIG_MEDIA_TYPE, &config),
+            layers: vec![descriptor(LAYER_MEDIA_TYPE, &component)],
+            annotations: BTreeMap::new(),
+        })
+        .unwrap();
+        let layer = super::super::digest(&component);
+        let blobs = BTreeMap::from([
+            ("1".to_owned(), manifest),
+            (super::super::digest(&config), config),
+            (layer.clone(), component),
+        ]);
+        (blobs, layer)
+    }
+
+    #[test]
+    fn a_bearer_challenge_is_answered_with_a_token_from_the_realm() {
+        let (blobs, layer) = fake_artifact();
+        let (port, seen) = token_registry(blobs, "127.0.0.1");
+        let r: Reference = format!("oci://127.0.0.1:{port}/acme/bank:1")
+            .parse()
+            .unwrap();
+        let mut options = ClientOptions::for_reference(&r);
+        options.credentials = Some(Credentials {
+            username: "me".into(),
+            password: "pw".into(),
+        });
+        let pulled = Client::new(&r, options).unwrap().pull(&r).unwrap();
+        assert_eq!(pulled.layer_digest, layer);
+        let seen = seen.lock().unwrap().clone();
+        // The token service got the basic credentials; once it answered, every registry
+        // request carried the token.
+        let tokens: Vec<_> = seen.iter().filter(|l| l.starts_with("/token")).collect();
+        assert_eq!(tokens.len(), 1, "{seen:?}");
+        assert!(tokens[0].contains("scope=repository%3Aacme%2Fbank%3Apull"));
+        assert!(tokens[0].ends_with(" Basic bWU6cHc="), "{seen:?}");
+        let after = seen.iter().skip_while(|l| !l.starts_with("/token")).skip(1);
+        assert!(after.clone().count() >= 3, "{seen:?}");
+        assert!(
+            after.clone().all(|l| l.ends_with(" Bearer tok-1")),
+            "{seen:?}"
+        );
+
+        // Without credentials the token service refuses: one typed line.
+        let (blobs, _) = fake_artifact();
+        let (port, _) = token_registry(blobs, "127.0.0.1");
+        let r: Reference = format!("oci://127.0.0.1:{port}/acme/bank:1")
+            .parse()
+            .unwrap();
+        let err = Client::new(&r, ClientOptions::for_reference(&r))
+            .unwrap()
+            .pull(&r)
+            .unwrap_err();
+        assert!(matches!(err, OciError::Unauthorized { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_plain_http_token_realm_off_loopback_is_refused() {
+        let (blobs, _) = fake_artifact();
+        let (port, seen) = token_registry(blobs, "auth.example.com");
+        let r: Reference = format!("oci://127.0.0.1:{port}/acme/bank:1")
+            .parse()
+            .unwrap();
+        let err = Client::new(&r, ClientOptions::for_reference(&r))
+            .unwrap()
+            .pull(&r)
+            .unwrap_err();
+        assert!(
+            matches!(&err, OciError::Protocol { reason, .. } if reason.contains("auth.example.com")),
+            "{err:?}"
+        );
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .all(|l| !l.starts_with("/token"))
+        );
     }
 
     #[test]
