@@ -26,9 +26,10 @@
 //! localhost); optional basic credentials, sent only to the registry and its token service and
 //! never written to a log or an error; every pulled blob is checked against its descriptor's
 //! size and sha256 digest, and a pull larger than [`ClientOptions::max_artifact_bytes`] is
-//! refused before it is read. A registry that hands out bearer tokens (a 401 with `WWW-Authenticate: Bearer
-//! realm=...,service=...,scope=...`, as ghcr.io and Docker Hub do) gets its token fetched from the
-//! realm, with the basic credentials if any, under the same https-or-loopback rule.
+//! refused before it is read. A registry that hands out bearer tokens (a 401 with
+//! `WWW-Authenticate: Bearer realm=...,service=...,scope=...`, as ghcr.io and Docker Hub do) gets
+//! its token fetched from the realm, with the basic credentials if any, under the same
+//! https-or-loopback rule.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
