@@ -8,4 +8,5 @@ mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod erp;
+pub mod plugins;
 pub mod runtime;
