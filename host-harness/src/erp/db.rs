@@ -443,6 +443,10 @@ impl Db {
                 path.display(),
                 MIGRATIONS.len()
             )),
+            MigrateError::Step { recorded, reason } => ErpError::Usage(format!(
+                "{}: the database says schema version {recorded} but its tables do not match ({reason}); it was changed outside erp: restore it from a backup or give another --db",
+                path.display()
+            )),
         })?;
         Ok(Self {
             conn,
@@ -1568,7 +1572,14 @@ fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         if now > i as i64 {
             continue;
         }
-        tx.execute_batch(sql)?;
+        tx.execute_batch(sql).map_err(|e| MigrateError::Step {
+            recorded: version,
+            reason: match e {
+                // SQLite's message alone: the error's own text quotes the whole migration.
+                rusqlite::Error::SqlInputError { msg, .. } => msg,
+                other => other.to_string(),
+            },
+        })?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
@@ -1578,6 +1589,11 @@ fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
 enum MigrateError {
     Sql(rusqlite::Error),
     TooNew(i64),
+    /// A migration failed on a database whose recorded schema version is `recorded`.
+    Step {
+        recorded: i64,
+        reason: String,
+    },
 }
 
 impl From<rusqlite::Error> for MigrateError {
