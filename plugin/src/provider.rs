@@ -2,7 +2,7 @@
 
 use crate::client::{Api, Auth, KEY_ACCESS, KEY_REFRESH, storage_error};
 use crate::config::{CONFIG_KEYS, Config};
-use crate::host::{Host, Level, Method};
+use crate::host::{Host, Method};
 use crate::jsonapi::{Resource, Single};
 use crate::mapping;
 use crate::model::{
@@ -317,22 +317,11 @@ impl<'h> Provider<'h> {
             .get("name")
             .and_then(|v| v.as_str())
             .map(str::to_string);
-        let organization_id = match self.get(KEY_ORGANIZATION)? {
-            Some(stored) if stored != sub => {
-                // Updating credentials keeps the connection's organisation; say so in the log.
-                api.log(
-                    Level::Warn,
-                    "the new authorisation belongs to another Ponto organisation than the \
-                     connection's; the connection keeps its organisation",
-                );
-                stored
-            }
-            Some(stored) => stored,
-            None => {
-                self.set(KEY_ORGANIZATION, &sub)?;
-                sub
-            }
-        };
+        // The organisation that gave this consent (the WIT's organization-id), even when it is
+        // not the connection's previous one: the ERP decides whether an update of credentials by
+        // another organisation is acceptable (and restores this storage if not).
+        self.set(KEY_ORGANIZATION, &sub)?;
+        let organization_id = sub;
 
         let resources = self.account_resources(&api)?;
         let institution = fetch_institution(&api, &pending.institution_id)?;
