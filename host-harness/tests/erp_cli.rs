@@ -529,10 +529,7 @@ fn the_sandbox_banner_gives_the_credentials_and_an_environment_block_that_works(
     let pipe = child.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }

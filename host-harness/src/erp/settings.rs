@@ -388,6 +388,34 @@ mod tests {
     }
 
     #[test]
+    fn host_numbers_out_of_range_are_one_line_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "[host]\nrefresh-hours = 8760\ncall-timeout-secs = 3600\n",
+        );
+        let s = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap();
+        assert_eq!((s.refresh_hours, s.call_timeout.as_secs()), (8760, 3600));
+        for (text, key) in [
+            ("refresh-hours = 4294967295", "refresh-hours"),
+            ("call-timeout-secs = 0", "call-timeout-secs"),
+            (
+                "call-timeout-secs = 18446744073709551615",
+                "call-timeout-secs",
+            ),
+            ("http-timeout-ms = 0", "http-timeout-ms"),
+            ("max-lines = 0", "max-lines"),
+        ] {
+            let p = write(&dir, &format!("[host]\n{text}\n"));
+            let e = Settings::load_with_env(Some(&p), &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains("out of range"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
     fn unknown_sections_and_plain_http_origins_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "[hots]\nx = 1\n");
