@@ -158,7 +158,7 @@ fn two_step_connect_then_json_read_verbs() {
 
     let out = c.run(&["sync", "--customer-ip", "127.0.0.1"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("new line(s)"), "{}", stdout(&out));
+    assert!(stdout(&out).contains(" new lines, "), "{}", stdout(&out));
 
     let accounts: serde_json::Value =
         serde_json::from_slice(&c.run(&["--json", "accounts"]).stdout).unwrap();
@@ -439,5 +439,361 @@ fn a_failed_scheduled_sync_is_retried_sooner_and_status_says_so() {
     assert_eq!(
         status["links"][0]["sync_failures"], 0,
         "a clean sync resets it"
+    );
+}
+
+#[test]
+fn the_demo_refuses_a_database_that_holds_anything() {
+    let c = cli();
+    c.connect();
+    assert_ok(&c.run(&["sync"]));
+    let before = dump(&c.db);
+    let files = |dir: &std::path::Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let listing = files(c.dir.path());
+    // --db, then ERP_DB: the same refusal, before anything starts.
+    let out = c.run(&["demo", "--transactions", "5"]);
+    assert_one_line_failure(&out, "already exists");
+    assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
+        .args(["demo", "--transactions", "5"])
+        .env("ERP_DB", &c.db)
+        .output()
+        .unwrap();
+    assert_one_line_failure(&out, "already exists");
+    assert_eq!(dump(&c.db), before, "the real books are untouched");
+    assert_eq!(files(c.dir.path()), listing, "no file made or removed");
+}
+
+#[test]
+fn the_default_demo_runs_twice_in_fresh_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
+            .args(["demo", "--transactions", "10"])
+            .env_remove("ERP_DB")
+            .env("TMPDIR", tmp.path())
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        assert!(stdout(&out).contains("Bank statements"), "{}", stdout(&out));
+    }
+}
+
+/// ANSI and OSC sequences, a bell, a CR-LF and a forged `erp:` line, an 8-bit CSI, DEL and a
+/// right-to-left override: what a hostile upstream could put in any text it sends.
+const EVIL: &str =
+    "Evil\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nerp: forged line\u{9b}31m\u{7f}\u{202e}kcaB";
+
+/// No character a terminal would act on, but the newlines between lines.
+fn assert_inert(what: &str, out: &std::process::Output) {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    for text in [stdout(out), stderr(out)] {
+        let bad: Vec<char> = text.chars().filter(|c| unsafe_char(*c)).collect();
+        assert!(bad.is_empty(), "{what}: raw {bad:?} in:\n{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("erp: forged")),
+            "{what}: a forged line:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn upstream_control_characters_are_neutralised_on_display_and_stored_exactly() {
+    use ponto_sandbox::{Fault, HttpFailure};
+    let c = cli();
+    let rewrite = |field: &str| HttpFailure::UnknownEnumValue {
+        field: field.into(),
+        value: EVIL.into(),
+    };
+    c.sandbox.inject(
+        Fault::http(rewrite("name"))
+            .always()
+            .on_path("/financial-institutions"),
+    );
+    c.sandbox.inject(
+        Fault::http(rewrite("counterpartName"))
+            .always()
+            .on_path("/transactions"),
+    );
+    let institution = c.main_institution();
+    let out = c.run(&["connect", "--institution", &institution, "--auto-consent"]);
+    assert_ok(&out);
+    assert_inert("connect", &out);
+    assert!(stdout(&out).contains("Evil\\u{1b}[2J"), "{}", stdout(&out));
+    let out = c.run(&["institutions"]);
+    assert_ok(&out);
+    assert_inert("institutions", &out);
+    let out = c.run(&["--json", "institutions"]);
+    assert_inert("institutions --json", &out);
+    let out = c.run(&["sync"]);
+    assert_ok(&out);
+    assert_inert("sync", &out);
+
+    // An error whose detail comes from the upstream.
+    c.sandbox.inject(Fault::ClearAll);
+    c.sandbox.inject(
+        Fault::http(HttpFailure::JsonApiErrorWithoutDetail {
+            status: 400,
+            code: Some(EVIL.into()),
+        })
+        .on_path("/transactions"),
+    );
+    let out = c.run(&["sync"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert_inert("failed sync", &out);
+    assert!(
+        stderr(&out).lines().all(|l| l.starts_with("erp: ")),
+        "{}",
+        stderr(&out)
+    );
+
+    for args in [
+        &["status"][..],
+        &["accounts"],
+        &["statements", "--journal", "BNK1", "--lines"],
+    ] {
+        let out = c.run(args);
+        assert_ok(&out);
+        assert_inert(&args.join(" "), &out);
+    }
+    let out = c.run(&["--json", "status"]);
+    assert_inert("status --json", &out);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["links"][0]["institution_name"], EVIL,
+        "JSON keeps the text"
+    );
+
+    // Stored exactly as the upstream sent it.
+    let conn = rusqlite::Connection::open(&c.db).unwrap();
+    let name: String = conn
+        .query_row("SELECT institution_name FROM links", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(name, EVIL);
+    let partners: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM statement_lines WHERE partner_name = ?1",
+            [EVIL],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(partners > 0, "partner names stored as sent");
+}
+
+#[test]
+fn update_credentials_refuses_another_organisation_unless_told() {
+    let c = cli();
+    c.connect();
+    assert_ok(&c.run(&["sync"]));
+    // The link belongs to another organisation than the one the sandbox's consent comes from.
+    let conn = rusqlite::Connection::open(&c.db).unwrap();
+    conn.execute(
+        "UPDATE links SET organization_id = 'org-elsewhere', organization_name = 'Other Org BV'",
+        [],
+    )
+    .unwrap();
+    let before = dump(&c.db);
+    let out = c.run(&["update-credentials", "--link", "1", "--auto-consent"]);
+    assert_one_line_failure(&out, "Other Org BV");
+    assert!(stderr(&out).contains("Acme BV"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--allow-other-organisation"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        dump(&c.db),
+        before,
+        "nothing changed, the plugin's tokens neither"
+    );
+    assert_ok(&c.run(&["sync", "--link", "1"]));
+
+    let out = c.run(&[
+        "update-credentials",
+        "--link",
+        "1",
+        "--auto-consent",
+        "--allow-other-organisation",
+    ]);
+    assert_ok(&out);
+    let name: String = conn
+        .query_row(
+            "SELECT organization_name FROM links WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "Acme BV", "re-linked to the consent's organisation");
+    assert_ok(&c.run(&["sync", "--link", "1"]));
+}
+
+#[test]
+fn huge_values_and_bad_dates_are_one_line_before_anything_changes() {
+    let c = cli();
+    let institution = c.main_institution();
+    let out = c.run(&[
+        "connect",
+        "--institution",
+        &institution,
+        "--timeout-secs",
+        "18446744073709551615",
+    ]);
+    assert_one_line_failure(&out, "--timeout-secs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!c.db.exists(), "no database made by a refused command");
+
+    c.connect();
+    assert_ok(&c.run(&["sync"]));
+    let before = dump(&c.db);
+    for since in [
+        "--since=-0001-01-01",
+        "--since=+2026-01-01",
+        "--since=12026-01-01",
+    ] {
+        let out = c.run(&["sync", since]);
+        assert_one_line_failure(&out, "not a date");
+        assert_eq!(out.status.code(), Some(2), "{since}");
+    }
+    for (setting, needle) in [
+        ("[host]\nrefresh-hours = 4294967295\n", "refresh-hours"),
+        ("[host]\ncall-timeout-secs = 0\n", "call-timeout-secs"),
+        (
+            "[host]\nhttp-timeout-ms = 18446744073709551615\n",
+            "http-timeout-ms",
+        ),
+    ] {
+        let config = c.dir.path().join("huge.toml");
+        let base = std::fs::read_to_string(&c.config).unwrap();
+        let base = base.replace("[host]\n", "[host_base]\n");
+        // The base file's [host] table holds max-lines only; the new one replaces it.
+        let text = format!(
+            "{}\n{setting}",
+            base.split("[host_base]").next().unwrap_or_default()
+        );
+        std::fs::write(&config, text).unwrap();
+        let out = c.command_with_config(&config, &["sync"]).output().unwrap();
+        assert_one_line_failure(&out, needle);
+        assert_eq!(out.status.code(), Some(2), "{setting}");
+    }
+    assert_eq!(dump(&c.db), before, "nothing changed in the database");
+
+    // An unknown [provider] key is named in a warning; the command still runs.
+    let config = c.dir.path().join("typo.toml");
+    let text = std::fs::read_to_string(&c.config)
+        .unwrap()
+        .replace("[provider]\n", "[provider]\noverlap-dayz = 3\n");
+    std::fs::write(&config, text).unwrap();
+    let out = c
+        .command_with_config(&config, &["institutions"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("erp: warning:") && err.contains("`overlap-dayz`"),
+        "{err}"
+    );
+    let out = c.run(&["institutions"]);
+    assert_eq!(stderr(&out), "", "the known keys raise nothing");
+}
+
+#[test]
+fn a_database_with_a_reset_schema_version_is_one_line() {
+    let c = cli();
+    c.connect();
+    rusqlite::Connection::open(&c.db)
+        .unwrap()
+        .pragma_update(None, "user_version", 0)
+        .unwrap();
+    let out = c.run(&["status"]);
+    assert_one_line_failure(&out, "schema version 0");
+    assert!(!stderr(&out).contains("CREATE TABLE"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_sandbox_banner_gives_the_credentials_and_an_environment_block_that_works() {
+    use std::io::BufRead;
+    /// The sandbox serves until killed: killed however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
+            .args(["sandbox", "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The banner's lines through a channel: a banner that stops short (the sandbox keeps
+    // serving) fails the test instead of hanging it.
+    let pipe = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = String::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("then:") {
+            break;
+        }
+    }
+    assert!(
+        banner.contains("client id:      sandbox-client-id")
+            && banner.contains("client secret:  sandbox-client-secret"),
+        "{banner}"
+    );
+    // Paste the block: `export NAME='value'`.
+    let env: Vec<(String, String)> = banner
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("export "))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "PONTO_API_URL",
+            "PONTO_AUTH_URL",
+            "PONTO_CLIENT_ID",
+            "PONTO_CLIENT_SECRET"
+        ],
+        "{banner}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
+        .args(["institutions"])
+        .env_remove("ERP_CONFIG")
+        .env("ERP_DB", dir.path().join("erp.sqlite"))
+        .envs(env)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("Sandbox Bank Belgium"),
+        "{}",
+        stdout(&out)
     );
 }

@@ -407,22 +407,11 @@ impl<'h> Provider<'h> {
             .get("name")
             .and_then(|v| v.as_str())
             .map(str::to_string);
-        let organization_id = match self.get(KEY_ORGANIZATION)? {
-            Some(stored) if stored != sub => {
-                // Updating credentials keeps the connection's organisation; say so in the log.
-                api.log(
-                    Level::Warn,
-                    "the new authorisation belongs to another Ponto organisation than the \
-                     connection's; the connection keeps its organisation",
-                );
-                stored
-            }
-            Some(stored) => stored,
-            None => {
-                self.set(KEY_ORGANIZATION, &sub)?;
-                sub
-            }
-        };
+        // The organisation that gave this consent (the WIT's organization-id), even when it is
+        // not the connection's previous one: the ERP decides whether an update of credentials by
+        // another organisation is acceptable (and restores this storage if not).
+        self.set(KEY_ORGANIZATION, &sub)?;
+        let organization_id = sub;
 
         let resources = self.account_resources(&api)?;
         let institution = fetch_institution(&api, &pending.institution_id)?;

@@ -343,6 +343,23 @@ fn complete_connect_keeps_the_chosen_institutions_accounts() {
 }
 
 #[test]
+fn complete_connect_reports_the_organisation_that_gave_the_consent() {
+    // An update of credentials signed in as another organisation: the connection names the new
+    // one (the ERP refuses or re-links; it restores this storage when it refuses).
+    let f = Fake::new();
+    connect_routes(&f);
+    accounts_pages(&f);
+    f.store
+        .borrow_mut()
+        .insert("connection/organization".into(), "org-before".into());
+    let start = begin(&f);
+    let cb = format!("https://erp.example.test/cb?code=c&state={}", start.state);
+    let c = Provider::new(&f).complete_connect(&cb).unwrap();
+    assert_eq!(c.organization_id, "org-1");
+    assert_eq!(f.store.borrow()["connection/organization"], "org-1");
+}
+
+#[test]
 fn complete_connect_with_no_account_at_the_institution_names_the_others() {
     let f = Fake::new();
     connect_routes(&f);

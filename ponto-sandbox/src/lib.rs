@@ -268,17 +268,40 @@ impl Drop for Sandbox {
     }
 }
 
-/// Serves until the process is killed; prints `ponto sandbox listening on http://127.0.0.1:PORT`.
+/// Serves until the process is killed; prints [`banner`].
 pub fn serve_forever(config: SandboxConfig, port: u16) -> anyhow::Result<()> {
-    let sb = Sandbox::start(config, port)?;
-    println!("ponto sandbox listening on {}", sb.base_url());
-    println!("  API:           {}", sb.api_url());
-    println!("  consent page:  {}", sb.auth_url());
+    let sb = Sandbox::start(config.clone(), port)?;
+    print!("{}", banner(&sb, &config));
     use std::io::Write;
     std::io::stdout().flush()?;
     loop {
         std::thread::park();
     }
+}
+
+/// What a user needs to connect to a running sandbox: its addresses, the client credentials it
+/// accepts, and the environment block `erp` (and the Ponto plugin) read, ready to paste.
+pub fn banner(sb: &Sandbox, config: &SandboxConfig) -> String {
+    // Single-quoted for the shell, so any value pastes as it is.
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
+    let mut out = format!("ponto sandbox listening on {}\n", sb.base_url());
+    out.push_str(&format!("  API:            {}\n", sb.api_url()));
+    out.push_str(&format!("  consent page:   {}\n", sb.auth_url()));
+    out.push_str(&format!("  client id:      {}\n", config.client_id));
+    out.push_str(&format!("  client secret:  {}\n", config.client_secret));
+    out.push_str("Point erp at it (paste into the shell that runs erp):\n");
+    for (var, value) in [
+        ("PONTO_API_URL", sb.api_url()),
+        ("PONTO_AUTH_URL", sb.auth_url()),
+        ("PONTO_CLIENT_ID", config.client_id.clone()),
+        ("PONTO_CLIENT_SECRET", config.client_secret.clone()),
+    ] {
+        out.push_str(&format!("  export {var}={}\n", quote(&value)));
+    }
+    out.push_str(
+        "then: erp institutions, and erp connect --institution ID (--auto-consent ticks every account).\n",
+    );
+    out
 }
 
 fn build(config: &SandboxConfig) -> Arc<Shared> {

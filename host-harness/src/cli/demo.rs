@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::render::{clean, count};
 use crate::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode};
 use crate::erp::db::Db;
 use crate::erp::errors::ErpError;
@@ -72,7 +73,7 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         &institution.id,
         None,
         CallbackMode::AutoConsent,
-        &mut |url| println!("Consent page: {url}"),
+        &mut |url| println!("Consent page: {}", clean(url)),
     )?;
     let mut others: Vec<&str> = sandbox_accounts
         .iter()
@@ -81,13 +82,13 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         .collect();
     others.dedup();
     println!(
-        "Ticked {} account(s) at Ponto, {} of them at other institutions ({}).",
-        sandbox_accounts.len(),
+        "Ticked {} at Ponto, {} of them at other institutions ({}).",
+        count(sandbox_accounts.len(), "account", "accounts"),
         sandbox_accounts
             .iter()
             .filter(|a| a.institution_id != institution.id)
             .count(),
-        others.join(", ")
+        clean(&others.join(", "))
     );
 
     step(
@@ -124,12 +125,12 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         let journal = db.journal(&journal_id.to_string())?;
         println!();
         println!(
-            "Journal {} — {} ({} {}), {} statement(s)",
-            journal.code,
-            journal.name,
-            journal.iban.as_deref().unwrap_or("-"),
-            journal.currency,
-            db.statements(*journal_id)?.len()
+            "Journal {} — {} ({} {}), {}",
+            clean(&journal.code),
+            clean(&journal.name),
+            clean(journal.iban.as_deref().unwrap_or("-")),
+            clean(&journal.currency),
+            count(db.statements(*journal_id)?.len(), "statement", "statements")
         );
         super::print_statements(
             &db,
@@ -163,10 +164,11 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
                 && days <= 15
             {
                 println!(
-                    "  ! {} at another institution ({}): consent ends in {days} day(s), on {}: renew it at the Ponto website.",
-                    a.reference,
-                    a.institution_id,
-                    &exp[..10.min(exp.len())]
+                    "  ! {} at another institution ({}): consent ends in {}, on {}: renew it at the Ponto website.",
+                    clean(&a.reference),
+                    clean(&a.institution_id),
+                    count(days, "day", "days"),
+                    clean(exp.get(..10).unwrap_or(exp))
                 );
             }
         }

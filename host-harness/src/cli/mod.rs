@@ -10,7 +10,7 @@ pub mod render;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -22,7 +22,7 @@ use crate::erp::provider::{PluginHost, ProviderHost};
 use crate::erp::settings::Settings;
 use crate::erp::sync::{self, AccountOutcome, Observer, SyncOptions, SyncReport};
 use crate::runtime::types::InstitutionFilter;
-use render::{Table, opt, short_time};
+use render::{Table, clean, count, opt, short_time};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -71,6 +71,9 @@ pub enum Command {
     UpdateCredentials {
         #[arg(long)]
         link: i64,
+        /// Accept a consent given by another Ponto organisation than the link's (re-link it).
+        #[arg(long)]
+        allow_other_organisation: bool,
         #[command(flatten)]
         callback: CallbackArgs,
     },
@@ -191,8 +194,8 @@ pub struct CallbackArgs {
     /// Fill the consent page automatically, ticking every account (for the sandbox).
     #[arg(long)]
     pub auto_consent: bool,
-    /// How long to wait for the browser, in seconds.
-    #[arg(long, default_value_t = 600)]
+    /// How long to wait for the browser, in seconds (at most a day).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
 }
 
@@ -213,22 +216,66 @@ pub enum ConnectStep {
     Finish {
         #[arg(long)]
         callback_url: String,
+        /// When updating a link: accept another Ponto organisation than the link's.
+        #[arg(long)]
+        allow_other_organisation: bool,
     },
 }
 
+/// A day written YYYY-MM-DD, years 0001 to 9999 (what the provider accepts: no sign, no
+/// five-digit year).
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("`{s}` is not a date like 2026-01-31"))
+    let shaped = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+        .filter(|d| d.year() >= 1)
+        .ok_or_else(|| format!("`{s}` is not a date like 2026-01-31"))
 }
 
 /// Run the CLI; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version; and the help a bare `erp` or `erp plugin` gets.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // Bad usage is one line too, as every other error: clap's message and tips, without
+            // its usage block.
+            let text = e.to_string();
+            let mut said = String::new();
+            for l in text.lines().map(str::trim).filter(|l| {
+                !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+            }) {
+                if !said.is_empty() {
+                    said.push_str(if said.ends_with(':') { " " } else { "; " });
+                }
+                said.push_str(l);
+            }
+            eprintln!(
+                "erp: {}; see `erp --help`",
+                render::clean(said.trim_start_matches("error: "))
+            );
+            return 2;
+        }
+    };
     init_tracing();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("erp: {e}");
+            eprintln!("erp: {}", clean(&e.to_string()));
             e.exit_code()
         }
     }
@@ -260,7 +307,14 @@ pub fn db_path(cli_db: &Option<PathBuf>) -> PathBuf {
 }
 
 fn load_host(settings: &Settings, db: &Path) -> Result<PluginHost, ErpError> {
-    PluginHost::load(settings, db)
+    let host = PluginHost::load(settings, db)?;
+    for key in host.unknown_config_keys()? {
+        eprintln!(
+            "erp: warning: the provider reads no setting `{}`: check its spelling in [provider] of the config file",
+            render::clean(&key)
+        );
+    }
+    Ok(host)
 }
 
 pub fn run(cli: Cli) -> Result<i32, ErpError> {
@@ -333,7 +387,7 @@ fn run_command(cli: Cli, path: &Path) -> Result<i32, ErpError> {
             db.set_auto_sync(link, on)?;
             println!(
                 "Link {link} ({}): automatic synchronisation {}.",
-                l.institution_name,
+                clean(&l.institution_name),
                 if on {
                     "on (`erp sync --due` includes it)"
                 } else {
@@ -366,13 +420,12 @@ fn run_with_plugin(
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(
+                    render::to_json(
                         &list
                             .iter()
                             .map(render::institution_json)
                             .collect::<Vec<_>>()
                     )
-                    .unwrap_or_default()
                 );
             } else {
                 print_institutions(&list);
@@ -393,7 +446,7 @@ fn run_with_plugin(
                         None => connect::resolve_institution(&host, &institution)?.id,
                     };
                     let url = connect::begin(&mut db, &host, &institution_id, link, &redirect_uri)?;
-                    println!("{url}");
+                    println!("{}", clean(&url));
                     eprintln!(
                         "Open the URL above, tick all the accounts you want (other banks' too), then run:"
                     );
@@ -402,9 +455,13 @@ fn run_with_plugin(
                     );
                     Ok(0)
                 }
-                Some(ConnectStep::Finish { callback_url }) => {
+                Some(ConnectStep::Finish {
+                    callback_url,
+                    allow_other_organisation,
+                }) => {
                     let mut db = Db::open(path)?;
-                    let outcome = connect::finish(&mut db, &host, &callback_url)?;
+                    let outcome =
+                        connect::finish(&mut db, &host, &callback_url, allow_other_organisation)?;
                     print_connected(&outcome);
                     Ok(0)
                 }
@@ -439,10 +496,10 @@ fn run_with_plugin(
             let merged = db.merge_accounts(link.id, &accounts)?;
             let added = merged.iter().filter(|(_, created)| *created).count();
             println!(
-                "Link {} ({}): {} account(s) authorised at the institution, {added} new.",
+                "Link {} ({}): {} authorised at the institution, {added} new.",
                 link.id,
-                link.institution_name,
-                accounts.len()
+                clean(&link.institution_name),
+                count(accounts.len(), "account", "accounts")
             );
             print_accounts_of(&db, Some(link.id))?;
             println!(
@@ -451,15 +508,19 @@ fn run_with_plugin(
             );
             Ok(0)
         }
-        Command::UpdateCredentials { link, callback } => {
+        Command::UpdateCredentials {
+            link,
+            allow_other_organisation,
+            callback,
+        } => {
             let mut db = Db::open_existing(path)?;
-            let l = db.link(link)?;
+            db.link(link)?;
             let host = load_host(settings, path)?;
-            let outcome = connect::connect(
+            let outcome = connect::update_credentials(
                 &mut db,
                 &host,
-                &l.institution_id,
-                Some(link),
+                link,
+                allow_other_organisation,
                 callback_mode(&callback),
                 &mut print_consent_url,
             )?;
@@ -507,10 +568,7 @@ fn run_with_plugin(
                 return Err(ErpError::Locked { link, pid, since });
             }
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
+                println!("{}", render::to_json(&report));
             } else {
                 print_sync_report(&report);
             }
@@ -538,10 +596,12 @@ fn run_with_plugin(
             });
             let url =
                 provider.request_reauthorization(&account.provider_account_id, &redirect_uri)?;
-            println!("{url}");
+            println!("{}", clean(&url));
             eprintln!(
                 "Open this link to renew the bank consent of {} ({}). Ponto asks for it every 180 days; then run `erp sync --account {}`.",
-                account.reference, link.institution_name, account.id
+                clean(&account.reference),
+                clean(&link.institution_name),
+                account.id
             );
             Ok(0)
         }
@@ -561,7 +621,10 @@ fn run_with_plugin(
             match provider.disconnect() {
                 Ok(()) => {}
                 Err(e) if force => {
-                    eprintln!("erp: warning: {e}; marked disconnected anyway (--force)")
+                    eprintln!(
+                        "erp: warning: {}; marked disconnected anyway (--force)",
+                        clean(&e.to_string())
+                    )
                 }
                 Err(e) => return Err(e),
             }
@@ -570,7 +633,7 @@ fn run_with_plugin(
             db.disconnect_link(link, &host.provider_id())?;
             println!(
                 "Link {link} ({}) is disconnected; its journals and statements stay.",
-                l.institution_name
+                clean(&l.institution_name)
             );
             Ok(0)
         }
@@ -591,30 +654,30 @@ fn callback_mode(c: &CallbackArgs) -> CallbackMode {
 
 fn print_consent_url(url: &str) {
     println!("Open this URL in your browser and tick ALL the accounts you want, other banks' too:");
-    println!("  {url}");
+    println!("  {}", clean(url));
 }
 
 pub fn print_institution_choice(i: &crate::runtime::types::Institution) {
     println!(
         "Institution: {} ({}, {}) — third-party provider: {}",
-        i.name,
-        i.country.as_deref().unwrap_or("international"),
+        clean(&i.name),
+        clean(i.country.as_deref().unwrap_or("international")),
         render::status_name(i.status),
-        i.provider_name
+        clean(&i.provider_name)
     );
     if !matches!(i.status, crate::runtime::types::InstitutionStatus::Stable) {
         println!(
             "  Note: {} serves {} in {}: errors are expected; if you meet some, contact {} directly.",
-            i.provider_name,
-            i.name,
+            clean(&i.provider_name),
+            clean(&i.name),
             render::status_name(i.status),
-            i.provider_name
+            clean(&i.provider_name)
         );
     }
     if let Some(m) = &i.maintenance {
         println!(
             "  Note: maintenance ({}) {} – {}: data may be stale.",
-            m.kind,
+            clean(&m.kind),
             opt(&m.starts_at),
             opt(&m.ends_at)
         );
@@ -641,25 +704,25 @@ pub fn print_institutions(list: &[crate::runtime::types::Institution]) {
         ]);
     }
     print!("{}", t.render());
-    println!("{} institution(s).", list.len());
+    println!("{}.", count(list.len(), "institution", "institutions"));
 }
 
 pub fn print_connected(o: &ConnectOutcome) {
     println!(
         "Connected link {} to {} through {}{}.",
         o.link_id,
-        o.institution.name,
-        o.institution.provider_name,
+        clean(&o.institution.name),
+        clean(&o.institution.provider_name),
         o.organization
             .as_deref()
-            .map(|n| format!(" (organisation {n})"))
+            .map(|n| format!(" (organisation {})", clean(n)))
             .unwrap_or_default()
     );
     println!(
-        "You authorised {} account(s) in all; the ERP keeps the {} at {}:",
-        o.authorized_account_count,
+        "You authorised {} in all; the ERP keeps the {} at {}:",
+        count(o.authorized_account_count, "account", "accounts"),
         o.accounts.len(),
-        o.institution.name
+        clean(&o.institution.name)
     );
     let mut t = Table::new(&["id", "reference", "currency", ">balance", "journal", "new"]);
     for (a, created) in &o.accounts {
@@ -724,10 +787,7 @@ fn print_accounts_of(db: &Db, link: Option<i64>) -> Result<(), ErpError> {
 pub fn print_accounts(db: &Db, json: bool) -> Result<(), ErpError> {
     let accounts = db.accounts(None)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&accounts).unwrap_or_default()
-        );
+        println!("{}", render::to_json(&accounts));
         return Ok(());
     }
     if accounts.is_empty() {
@@ -752,10 +812,7 @@ pub fn print_statements(
         statements.drain(..skip);
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&statements).unwrap_or_default()
-        );
+        println!("{}", render::to_json(&statements));
         return Ok(());
     }
     if statements.is_empty() {
@@ -855,7 +912,7 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
             })).collect::<Vec<_>>(),
             "warnings": warnings,
         });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        println!("{}", render::to_json(&out));
         return Ok(());
     }
     if links.is_empty() {
@@ -950,8 +1007,10 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
             println!(
                 "  ! account {}: {}",
                 a.id,
-                r.message(&a.reference)
-                    .replace("--account ...", &format!("--account {}", a.id))
+                clean(
+                    &r.message(&a.reference)
+                        .replace("--account ...", &format!("--account {}", a.id))
+                )
             );
         }
     }
@@ -961,7 +1020,9 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
         for w in &warnings {
             println!(
                 "  account {} [{}]: {}",
-                w.online_account_id, w.kind, w.message
+                w.online_account_id,
+                clean(&w.kind),
+                clean(&w.message)
             );
         }
     }
@@ -994,29 +1055,47 @@ pub fn print_sync_report(report: &SyncReport) {
     if !t.is_empty() {
         print!("{}", t.render());
         println!(
-            "{} account(s), {} new line(s), {} statement(s), {} warning(s).",
-            report.accounts.len(),
-            report.new_lines(),
-            report.accounts.iter().map(|a| a.statements).sum::<u64>(),
-            report
-                .accounts
-                .iter()
-                .map(|a| a.warnings.len())
-                .sum::<usize>()
+            "{}, {}, {}, {}.",
+            count(report.accounts.len(), "account", "accounts"),
+            count(report.new_lines(), "new line", "new lines"),
+            count(
+                report.accounts.iter().map(|a| a.statements).sum::<u64>(),
+                "statement",
+                "statements"
+            ),
+            count(
+                report
+                    .accounts
+                    .iter()
+                    .map(|a| a.warnings.len())
+                    .sum::<usize>(),
+                "warning",
+                "warnings"
+            )
         );
     }
     for a in &report.accounts {
         for (kind, message) in &a.warnings {
-            println!("  warning, account {} [{kind}]: {message}", a.account_id);
+            println!(
+                "  warning, account {} [{}]: {}",
+                a.account_id,
+                clean(kind),
+                clean(message)
+            );
         }
     }
     for a in &report.accounts {
         if let Some(e) = &a.error {
-            eprintln!("erp: account {} ({}): {e}", a.account_id, a.reference);
+            eprintln!(
+                "erp: account {} ({}): {}",
+                a.account_id,
+                clean(&a.reference),
+                clean(e)
+            );
         }
     }
     for (link, why) in &report.skipped_links {
-        eprintln!("erp: link {link} skipped: {why}");
+        eprintln!("erp: link {link} skipped: {}", clean(why));
     }
 }
 
@@ -1048,7 +1127,11 @@ impl Observer for Bars {
             ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        bar.set_prefix(format!("account {} {}", account.id, account.reference));
+        bar.set_prefix(format!(
+            "account {} {}",
+            account.id,
+            clean(&account.reference)
+        ));
         self.bar = Some(bar);
         self.started = Instant::now();
     }

@@ -1,6 +1,112 @@
 //! Plain-text tables and JSON views for the CLI.
+//!
+//! Everything the upstream says (names, references, error details) is untrusted: it is stored as
+//! received and passed through [`clean`] when printed, so it can neither drive the terminal nor
+//! start a line of its own.
 
+use std::borrow::Cow;
+
+use serde::Serialize;
 use serde_json::{Value, json};
+
+/// Characters a terminal acts on rather than shows: C0 and C1 controls, DEL, and the bidi
+/// embeddings, overrides and isolates that reorder what follows them.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `s` for a terminal: every [`is_unsafe_char`] shown as its Rust escape (`\u{1b}`), the rest
+/// as it is.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Pretty JSON in which the characters [`clean`] neutralises are `\uXXXX` escapes (serde_json
+/// escapes only C0 controls): the same text to a JSON reader, inert on a terminal.
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    struct Escaping(serde_json::ser::PrettyFormatter<'static>);
+    impl serde_json::ser::Formatter for Escaping {
+        fn write_string_fragment<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            fragment: &str,
+        ) -> std::io::Result<()> {
+            for c in fragment.chars() {
+                if is_unsafe_char(c) {
+                    write!(writer, "\\u{:04x}", c as u32)?;
+                } else {
+                    let mut buf = [0u8; 4];
+                    writer.write_all(c.encode_utf8(&mut buf).as_bytes())?;
+                }
+            }
+            Ok(())
+        }
+        fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+            self.0.begin_array(w)
+        }
+        fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+            self.0.end_array(w)
+        }
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            self.0.begin_array_value(w, first)
+        }
+        fn end_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+        ) -> std::io::Result<()> {
+            self.0.end_array_value(w)
+        }
+        fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+            self.0.begin_object(w)
+        }
+        fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+            self.0.end_object(w)
+        }
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            self.0.begin_object_key(w, first)
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+        ) -> std::io::Result<()> {
+            self.0.begin_object_value(w)
+        }
+        fn end_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+        ) -> std::io::Result<()> {
+            self.0.end_object_value(w)
+        }
+    }
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Escaping(Default::default()));
+    // Our own values always serialise; an empty answer would be the tell otherwise.
+    let _ = value.serialize(&mut ser);
+    String::from_utf8(out).unwrap_or_default()
+}
 
 use crate::runtime::types::{Account, Institution, InstitutionStatus};
 
@@ -21,8 +127,10 @@ impl Table {
         }
     }
 
+    /// Cells are [`clean`]ed: a table shows upstream text.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|c| clean(c).into_owned()).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -77,8 +185,16 @@ impl Table {
     }
 }
 
+/// `n` and its noun, singular for one: "1 account", "3 accounts".
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    let noun = if n == N::from(1) { one } else { many };
+    format!("{n} {noun}")
+}
+
+/// An optional upstream text for people, [`clean`]ed, `-` when absent.
 pub fn opt(s: &Option<String>) -> String {
-    s.clone().unwrap_or_else(|| "-".into())
+    s.as_deref()
+        .map_or_else(|| "-".into(), |s| clean(s).into_owned())
 }
 
 /// `2026-11-25T13:02:18Z` → `2026-11-25 13:02`.
@@ -131,6 +247,32 @@ pub fn account_json(a: &Account) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_say_one_noun_or_many() {
+        assert_eq!(count(1usize, "account", "accounts"), "1 account");
+        assert_eq!(count(0u64, "new line", "new lines"), "0 new lines");
+        assert_eq!(count(-1i64, "day", "days"), "-1 days");
+    }
+
+    #[test]
+    fn clean_shows_controls_and_bidi_as_escapes_and_json_keeps_the_text() {
+        let evil = "Bank\u{1b}[2J\u{1b}]0;x\u{7}\nerp: forged\u{9b}\u{7f}\u{202e}\u{2066}é";
+        let shown = clean(evil);
+        assert_eq!(
+            shown,
+            "Bank\\u{1b}[2J\\u{1b}]0;x\\u{7}\\u{a}erp: forged\\u{9b}\\u{7f}\\u{202e}\\u{2066}é"
+        );
+        assert!(!shown.chars().any(is_unsafe_char));
+        assert!(matches!(clean("plain € text"), Cow::Borrowed(_)));
+        let text = to_json(&json!({ "name": evil }));
+        assert!(
+            !text.chars().any(|c| is_unsafe_char(c) && c != '\n'),
+            "{text}"
+        );
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["name"], evil, "JSON readers get the exact text");
+    }
 
     #[test]
     fn aligns_columns_and_right_aligns_amounts() {

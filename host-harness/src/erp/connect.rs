@@ -7,7 +7,7 @@
 //! sandbox's consent page itself, ticking every account (other institutions' too, as the guide
 //! says).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -95,8 +95,9 @@ pub struct ConnectOutcome {
     pub organization: Option<String>,
 }
 
-/// The whole connect flow in one process. `existing` is a link to update (Update Credentials);
-/// `on_url` hears the authorization URL (to print it for the user).
+/// The whole connect flow in one process. `existing` is a link to update (Update Credentials,
+/// by the link's own organisation only); `on_url` hears the authorization URL (to print it for
+/// the user).
 pub fn connect(
     db: &mut Db,
     host: &dyn ProviderHost,
@@ -109,28 +110,138 @@ pub fn connect(
         Some(id) => (db.link(id)?.connection_id, false),
         None => (new_connection_id(), true),
     };
-    let result = connect_inner(
-        db,
-        host,
-        institution_id,
-        existing,
-        &connection_id,
-        mode,
-        on_url,
-    );
-    if result.is_err() && fresh {
-        // A connection that never became a link leaves nothing behind (its PKCE secrets, tokens).
-        let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
+    if fresh {
+        let result = connect_inner(
+            db,
+            host,
+            institution_id,
+            existing,
+            &connection_id,
+            false,
+            mode,
+            on_url,
+        );
+        if result.is_err() {
+            // A connection that never became a link leaves nothing behind (its PKCE secrets,
+            // tokens).
+            let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
+        }
+        return result;
+    }
+    keeping_storage_on_failure(db, host, &connection_id, |db| {
+        connect_inner(
+            db,
+            host,
+            institution_id,
+            existing,
+            &connection_id,
+            false,
+            mode,
+            on_url,
+        )
+    })
+}
+
+/// The guide's "Update Credentials": the consent flow again on link `link`. Another Ponto
+/// organisation than the link's is refused unless `allow_other_organisation`.
+pub fn update_credentials(
+    db: &mut Db,
+    host: &dyn ProviderHost,
+    link: i64,
+    allow_other_organisation: bool,
+    mode: CallbackMode,
+    on_url: &mut dyn FnMut(&str),
+) -> Result<ConnectOutcome, ErpError> {
+    let l = db.link(link)?;
+    keeping_storage_on_failure(db, host, &l.connection_id, |db| {
+        connect_inner(
+            db,
+            host,
+            &l.institution_id,
+            Some(link),
+            &l.connection_id,
+            allow_other_organisation,
+            mode,
+            on_url,
+        )
+    })
+}
+
+/// Run `f`, an update of an existing connection; if it fails, put the plugin's storage of that
+/// connection back as it was (the tokens of the consent that still stands), so a refused or
+/// failed update changes nothing.
+fn keeping_storage_on_failure<T>(
+    db: &mut Db,
+    host: &dyn ProviderHost,
+    connection_id: &str,
+    f: impl FnOnce(&mut Db) -> Result<T, ErpError>,
+) -> Result<T, ErpError> {
+    let plugin = host.provider_id();
+    let before = plugin_storage_rows(db, &plugin, connection_id)?;
+    let result = f(db);
+    if result.is_err() {
+        restore_plugin_storage(db, &plugin, connection_id, &before)?;
     }
     result
 }
 
+/// The plugin's stored rows (values as stored, encrypted) for one connection.
+fn plugin_storage_rows(
+    db: &Db,
+    plugin: &str,
+    connection_id: &str,
+) -> Result<Vec<(String, String)>, ErpError> {
+    let read = || -> rusqlite::Result<Vec<(String, String)>> {
+        let exists: bool = db.conn().query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_storage'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        db.conn()
+            .prepare("SELECT key, value FROM plugin_storage WHERE plugin = ?1 AND connection = ?2")?
+            .query_map([plugin, connection_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    };
+    read().map_err(|e| ErpError::db(db.path(), e))
+}
+
+fn restore_plugin_storage(
+    db: &Db,
+    plugin: &str,
+    connection_id: &str,
+    rows: &[(String, String)],
+) -> Result<(), ErpError> {
+    let write = || -> rusqlite::Result<()> {
+        let tx = db.conn().unchecked_transaction()?;
+        tx.execute(
+            "DELETE FROM plugin_storage WHERE plugin = ?1 AND connection = ?2",
+            [plugin, connection_id],
+        )?;
+        for (key, value) in rows {
+            tx.execute(
+                "INSERT INTO plugin_storage (plugin, connection, key, value) VALUES (?1, ?2, ?3, ?4)",
+                [plugin, connection_id, key, value],
+            )?;
+        }
+        tx.commit()
+    };
+    if rows.is_empty() && plugin_storage_rows(db, plugin, connection_id)?.is_empty() {
+        return Ok(());
+    }
+    write().map_err(|e| ErpError::db(db.path(), e))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn connect_inner(
     db: &mut Db,
     host: &dyn ProviderHost,
     institution_id: &str,
     existing: Option<i64>,
     connection_id: &str,
+    allow_other_organisation: bool,
     mode: CallbackMode,
     on_url: &mut dyn FnMut(&str),
 ) -> Result<ConnectOutcome, ErpError> {
@@ -150,7 +261,7 @@ fn connect_inner(
             let redirect_uri = format!("http://127.0.0.1:{port}/callback");
             let start = provider.begin_connect(institution_id, &redirect_uri)?;
             on_url(&start.authorization_url);
-            wait_for_callback(&listener, port, timeout)?
+            wait_for_callback(&listener, port, timeout, &start.state)?
         }
         CallbackMode::AutoConsent => {
             let redirect_uri = "http://127.0.0.1:8765/callback";
@@ -160,7 +271,14 @@ fn connect_inner(
         }
     };
     let connection = provider.complete_connect(&callback)?;
-    finish_connection(db, host, existing, connection_id, connection)
+    finish_connection(
+        db,
+        host,
+        existing,
+        connection_id,
+        allow_other_organisation,
+        connection,
+    )
 }
 
 fn finish_connection(
@@ -168,8 +286,14 @@ fn finish_connection(
     host: &dyn ProviderHost,
     existing: Option<i64>,
     connection_id: &str,
+    allow_other_organisation: bool,
     connection: crate::runtime::types::Connection,
 ) -> Result<ConnectOutcome, ErpError> {
+    if let Some(link) = existing
+        && !allow_other_organisation
+    {
+        check_same_organisation(db, link, &connection)?;
+    }
     let (link_id, saved) =
         db.save_connection(existing, connection_id, &host.provider_id(), &connection)?;
     let all = db.accounts(Some(link_id))?;
@@ -188,6 +312,38 @@ fn finish_connection(
         authorized_account_count: connection.authorized_account_count,
         organization: connection.organization_name,
     })
+}
+
+/// An update of credentials must come from the link's own Ponto organisation: another one would
+/// pour its accounts into this link's books under the old name.
+fn check_same_organisation(
+    db: &Db,
+    link: i64,
+    connection: &crate::runtime::types::Connection,
+) -> Result<(), ErpError> {
+    let (old_id, old_name): (Option<String>, Option<String>) = db
+        .conn()
+        .query_row(
+            "SELECT organization_id, organization_name FROM links WHERE id = ?1",
+            [link],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| ErpError::db(db.path(), e))?;
+    let Some(old_id) = old_id.filter(|id| *id != connection.organization_id) else {
+        return Ok(());
+    };
+    let name = |id: &str, name: Option<&str>| match name {
+        Some(n) => format!("{n} ({id})"),
+        None => id.to_owned(),
+    };
+    Err(ErpError::Usage(format!(
+        "link {link} belongs to Ponto organisation {} but this consent was given by {}: nothing was changed; sign in to Ponto as the link's organisation and try again, or add --allow-other-organisation to move the link to the new one",
+        name(&old_id, old_name.as_deref()),
+        name(
+            &connection.organization_id,
+            connection.organization_name.as_deref()
+        )
+    )))
 }
 
 /// `erp connect begin`: start a connection and remember it until `finish`.
@@ -224,6 +380,7 @@ pub fn finish(
     db: &mut Db,
     host: &dyn ProviderHost,
     callback_url: &str,
+    allow_other_organisation: bool,
 ) -> Result<ConnectOutcome, ErpError> {
     let url = url::Url::parse(callback_url).map_err(|e| {
         ErpError::Usage(format!(
@@ -246,50 +403,73 @@ pub fn finish(
                 .into(),
         )
     })?;
-    let mut provider = host.session(&attempt.connection_id)?;
-    provider.set_context(Context {
-        link: attempt.link_id,
-        account: None,
-    });
-    let connection = provider.complete_connect(callback_url)?;
-    finish_connection(
-        db,
-        host,
-        attempt.link_id,
-        &attempt.connection_id,
-        connection,
-    )
+    let complete = |db: &mut Db| {
+        let mut provider = host.session(&attempt.connection_id)?;
+        provider.set_context(Context {
+            link: attempt.link_id,
+            account: None,
+        });
+        let connection = provider.complete_connect(callback_url)?;
+        finish_connection(
+            db,
+            host,
+            attempt.link_id,
+            &attempt.connection_id,
+            allow_other_organisation,
+            connection,
+        )
+    };
+    match attempt.link_id {
+        Some(_) => keeping_storage_on_failure(db, host, &attempt.connection_id, complete),
+        None => complete(db),
+    }
 }
 
-/// Wait for the browser's redirect to http://127.0.0.1:port/callback and return its full URL.
+/// Most a callback request's line and headers may take; a browser's redirect needs a few KiB.
+pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// How long one connection may take to send its request head.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Wait for the browser's redirect to http://127.0.0.1:port/callback carrying `state`, and return
+/// its full URL. Any local process can reach the port: a request with another state, another
+/// path or an oversized or slow head is answered and ignored, and the wait goes on.
 pub fn wait_for_callback(
     listener: &TcpListener,
     port: u16,
     timeout: Duration,
+    state: &str,
 ) -> Result<String, ErpError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .ok_or_else(|| ErpError::Usage("the callback timeout is too long".into()))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| ErpError::Io(e.to_string()))?;
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut line = String::new();
-                let mut reader = BufReader::new(&stream);
-                if reader.read_line(&mut line).is_err() {
+                let until = deadline.min(Instant::now() + REQUEST_HEAD_TIMEOUT);
+                let Some(path) = read_request_path(&mut stream, until) else {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
                     continue;
-                }
-                // Drain the headers so the browser sees a clean answer.
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                    header.clear();
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                };
                 if !path.starts_with("/callback") {
                     let _ = stream.write_all(
                         b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                let url = format!("http://127.0.0.1:{port}{path}");
+                let ours = url::Url::parse(&url)
+                    .is_ok_and(|u| u.query_pairs().any(|(k, v)| k == "state" && v == state));
+                if !ours {
+                    let body = "This is not the callback of the connection erp is waiting for.";
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
                     );
                     continue;
                 }
@@ -299,7 +479,7 @@ pub fn wait_for_callback(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
-                return Ok(format!("http://127.0.0.1:{port}{path}"));
+                return Ok(url);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
@@ -313,6 +493,29 @@ pub fn wait_for_callback(
             Err(e) => return Err(ErpError::Io(format!("waiting for the callback: {e}"))),
         }
     }
+}
+
+/// The path of a `GET` request whose line and headers arrive whole before `until` and within
+/// [`MAX_REQUEST_HEAD`] bytes; None otherwise.
+fn read_request_path(stream: &mut std::net::TcpStream, until: Instant) -> Option<String> {
+    stream.set_nonblocking(false).ok()?;
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = until.checked_duration_since(Instant::now())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let n = stream.read(&mut chunk).ok().filter(|n| *n > 0)?;
+        if head.len() + n > MAX_REQUEST_HEAD {
+            return None;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let text = std::str::from_utf8(&head).ok()?;
+    let mut words = text.lines().next()?.split_whitespace();
+    (words.next() == Some("GET")).then_some(())?;
+    words.next().map(str::to_owned)
 }
 
 /// Fill the consent page at `authorization_url` ticking every account, submit it, and return the
@@ -531,11 +734,54 @@ mod tests {
             let _ = std::io::Read::read_to_string(&mut s, &mut answer);
             answer
         });
-        let url = wait_for_callback(&listener, port, Duration::from_secs(10)).unwrap();
+        let url = wait_for_callback(&listener, port, Duration::from_secs(10), "s1").unwrap();
         assert_eq!(
             url,
             format!("http://127.0.0.1:{port}/callback?code=c1&state=s1")
         );
         assert!(client.join().unwrap().starts_with("HTTP/1.1 200"));
+    }
+
+    /// Send `request` on a new connection and return the answer's status line.
+    fn answer_to(port: u16, request: &[u8]) -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // The listener may stop reading (and close) before all of an oversized request is sent.
+        let _ = s.write_all(request);
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut answer);
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn loopback_listener_ignores_foreign_and_oversized_requests_and_waits_for_its_state() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = std::thread::spawn(move || {
+            let forged = answer_to(
+                port,
+                b"GET /callback?code=evil&state=other HTTP/1.1\r\nhost: x\r\n\r\n",
+            );
+            let stateless = answer_to(port, b"GET /callback?code=evil HTTP/1.1\r\n\r\n");
+            // A request line far over the cap, with the right state: refused without reading
+            // it all (its answer may be lost to the reset of a socket closed unread).
+            let mut huge = b"GET /callback?code=big&state=s1&pad=".to_vec();
+            huge.resize(MAX_REQUEST_HEAD * 64, b'a');
+            huge.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+            answer_to(port, &huge);
+            let right = answer_to(
+                port,
+                b"GET /callback?code=c1&state=s1 HTTP/1.1\r\nhost: x\r\n\r\n",
+            );
+            (forged, stateless, right)
+        });
+        let url = wait_for_callback(&listener, port, Duration::from_secs(30), "s1").unwrap();
+        assert_eq!(
+            url,
+            format!("http://127.0.0.1:{port}/callback?code=c1&state=s1")
+        );
+        let (forged, stateless, right) = client.join().unwrap();
+        assert!(forged.starts_with("HTTP/1.1 400"), "{forged}");
+        assert!(stateless.starts_with("HTTP/1.1 400"), "{stateless}");
+        assert!(right.starts_with("HTTP/1.1 200"), "{right}");
     }
 }

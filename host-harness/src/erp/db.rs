@@ -601,6 +601,10 @@ impl Db {
                 path.display(),
                 MIGRATIONS.len()
             )),
+            MigrateError::Step { recorded, reason } => ErpError::Usage(format!(
+                "{}: the database says schema version {recorded} but its tables do not match ({reason}); it was changed outside erp: restore it from a backup or give another --db",
+                path.display()
+            )),
         })?;
         // Values the provider's storage kept aside when this database could not take them
         // (locked, disk full) go back in now; if it still cannot, the next storage open says so.
@@ -1899,7 +1903,14 @@ fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         if now > i as i64 {
             continue;
         }
-        tx.execute_batch(sql)?;
+        tx.execute_batch(sql).map_err(|e| MigrateError::Step {
+            recorded: version,
+            reason: match e {
+                // SQLite's message alone: the error's own text quotes the whole migration.
+                rusqlite::Error::SqlInputError { msg, .. } => msg,
+                other => other.to_string(),
+            },
+        })?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
@@ -1909,6 +1920,11 @@ fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
 enum MigrateError {
     Sql(rusqlite::Error),
     TooNew(i64),
+    /// A migration failed on a database whose recorded schema version is `recorded`.
+    Step {
+        recorded: i64,
+        reason: String,
+    },
 }
 
 impl From<rusqlite::Error> for MigrateError {

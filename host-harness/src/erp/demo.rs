@@ -29,8 +29,12 @@ pub fn sandbox_settings(base: Settings, sandbox: &Sandbox) -> Settings {
     settings
 }
 
-/// Start the sandbox and choose the database: `db` if given, else a fresh file in the temp dir.
+/// Start the sandbox and choose the database: `db` if given (it must hold nothing yet), else a
+/// fresh file in the temp dir.
 pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> Result<DemoEnv, ErpError> {
+    if let Some(p) = db {
+        refuse_used_database(p)?;
+    }
     let sandbox = Sandbox::start(
         SandboxConfig {
             transactions,
@@ -55,6 +59,20 @@ pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> Result<Dem
         settings,
         db_path,
     })
+}
+
+/// The demo's fake link, journals and lines must never land in real books: a database given to
+/// the demo must not exist yet or be empty (its WAL too).
+pub fn refuse_used_database(path: &Path) -> Result<(), ErpError> {
+    let holds_data = |p: &Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file() || m.len() > 0);
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    if holds_data(path) || holds_data(&wal) {
+        return Err(ErpError::Usage(format!(
+            "the demo needs a new database and {} already exists: give a path that does not exist yet (--db or ERP_DB), or neither for a fresh temporary file",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The institution the demo connects to: the one of the sandbox's first account (a Belgian bank).

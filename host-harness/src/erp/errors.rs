@@ -38,7 +38,8 @@ pub enum ErpError {
         context: Context,
     },
     #[error(
-        "link {link} is being synchronised by another erp process (pid {pid}, since {since}); wait for it to finish and try again (a lock left by a crashed process is taken over automatically)"
+        "link {link} is being synchronised by another erp process (pid {pid}, since {}); wait for it to finish and try again (a lock left by a crashed process is taken over automatically)",
+        minute(.since)
     )]
     Locked { link: i64, pid: i64, since: String },
     #[error(
@@ -125,6 +126,23 @@ pub fn render_call(e: &CallError) -> String {
     format!("{e}; {what_to_do}")
 }
 
+/// The day of an RFC 3339 timestamp (`2026-12-15T06:00:00.000Z` → `2026-12-15`): what a person
+/// needs; anything else as it is.
+fn day(t: &str) -> &str {
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(_) => t.get(..10).unwrap_or(t),
+        Err(_) => t,
+    }
+}
+
+/// An RFC 3339 UTC timestamp to the minute (`2026-11-25T13:02:18Z` → `2026-11-25 13:02 UTC`).
+fn minute(t: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(at) => at.to_utc().format("%Y-%m-%d %H:%M UTC").to_string(),
+        Err(_) => t.to_owned(),
+    }
+}
+
 fn link_ref(c: &Context) -> String {
     c.link.map_or_else(|| "N".to_owned(), |l| l.to_string())
 }
@@ -160,7 +178,7 @@ pub fn render_provider(e: &ProviderError, c: &Context) -> String {
             let when = x
                 .expired_at
                 .as_deref()
-                .map(|t| format!(" on {t}"))
+                .map(|t| format!(" on {}", day(t)))
                 .unwrap_or_default();
             let link = x.reauthorization_url.as_deref().map_or_else(
                 || {
@@ -274,6 +292,10 @@ mod tests {
         assert!(
             text.contains("https://example.test/renew") && text.contains("180 days"),
             "{text}"
+        );
+        assert!(
+            text.contains("ended on 2026-11-01:") && !text.contains("T00:00"),
+            "a date, not a timestamp: {text}"
         );
         assert_eq!(err.account_status(), "consent-expired");
         assert!(!err.is_link_wide());

@@ -65,8 +65,9 @@ impl Reminder {
             )
         } else {
             format!(
-                "the bank consent of {what} ends in {} day(s), on {} ({}-day reminder): renew it at the Ponto website (`erp reauthorize --account ...`), as Ponto asks every 180 days",
+                "the bank consent of {what} ends in {} {}, on {} ({}-day reminder): renew it at the Ponto website (`erp reauthorize --account ...`), as Ponto asks every 180 days",
                 self.days_left,
+                if self.days_left == 1 { "day" } else { "days" },
                 &self.expires_at[..10.min(self.expires_at.len())],
                 self.stage
             )

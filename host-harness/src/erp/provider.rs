@@ -83,6 +83,21 @@ impl PluginHost {
         &self.runtime
     }
 
+    /// The `[provider]` settings the plugin does not declare among the keys it reads (a typo
+    /// would otherwise pass silently). Asked of a throwaway instance with in-memory storage.
+    pub fn unknown_config_keys(&self) -> Result<Vec<String>, ErpError> {
+        let grants = SessionGrants::new("config-check", Path::new(":memory:"));
+        let mut session = self.runtime.session(grants).map_err(ErpError::Call)?;
+        let declared = session.info().map_err(ErpError::Call)?.config_keys;
+        Ok(self
+            .settings
+            .provider_config
+            .keys()
+            .filter(|k| !declared.contains(k))
+            .cloned()
+            .collect())
+    }
+
     /// A bare job for one connection, with this ERP's grants (settings, HTTP policy, storage key).
     pub fn raw_session(&self, connection_id: &str) -> Result<Session, ErpError> {
         let mut grants = SessionGrants::new(connection_id, &self.db_path);

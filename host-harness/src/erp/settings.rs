@@ -202,17 +202,35 @@ impl Settings {
                     .map_err(|e| bad(format!("[host] granted-origins: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let refresh_hours = file.host.refresh_hours.unwrap_or(12);
-        if refresh_hours == 0 {
-            return Err(bad("[host] refresh-hours must be at least 1".into()));
-        }
-        let max_lines = file.host.max_lines.unwrap_or(1000);
-        if max_lines == 0 {
-            return Err(bad("[host] max-lines must be at least 1".into()));
-        }
-        let http_timeout = match file.host.http_timeout_ms {
-            Some(0) => return Err(bad("[host] http-timeout-ms must be at least 1".into())),
-            Some(ms) => Duration::from_millis(ms),
+        // Ranges checked here, once, so a huge value is one line now rather than an overflow
+        // after a sync has committed its batches.
+        let within = |key: &str, value: u64, max: u64| {
+            if (1..=max).contains(&value) {
+                Ok(value)
+            } else {
+                Err(bad(format!(
+                    "[host] {key} = {value} is out of range: give a whole number from 1 to {max}"
+                )))
+            }
+        };
+        let host = &file.host;
+        let refresh_hours = within(
+            "refresh-hours",
+            host.refresh_hours.unwrap_or(12).into(),
+            8760,
+        )?;
+        let max_lines = within(
+            "max-lines",
+            host.max_lines.unwrap_or(1000).into(),
+            1_000_000,
+        )?;
+        let call_timeout = within(
+            "call-timeout-secs",
+            host.call_timeout_secs.unwrap_or(60),
+            3600,
+        )?;
+        let http_timeout = match host.http_timeout_ms {
+            Some(ms) => Duration::from_millis(within("http-timeout-ms", ms, 600_000)?),
             None => HttpPolicy::default().timeout,
         };
         let mut client_certificates = Vec::new();
@@ -252,9 +270,9 @@ impl Settings {
             plugin_path,
             provider_config,
             granted_origins,
-            refresh_hours,
-            max_lines,
-            call_timeout: Duration::from_secs(file.host.call_timeout_secs.unwrap_or(60)),
+            refresh_hours: refresh_hours as u32,
+            max_lines: max_lines as u32,
+            call_timeout: Duration::from_secs(call_timeout),
             http_timeout,
             cache_dir: file
                 .host
@@ -367,6 +385,34 @@ mod tests {
             e.contains("line 2") && !e.contains("s3cr3t"),
             "the secret never shows: {e}"
         );
+    }
+
+    #[test]
+    fn host_numbers_out_of_range_are_one_line_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "[host]\nrefresh-hours = 8760\ncall-timeout-secs = 3600\n",
+        );
+        let s = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap();
+        assert_eq!((s.refresh_hours, s.call_timeout.as_secs()), (8760, 3600));
+        for (text, key) in [
+            ("refresh-hours = 4294967295", "refresh-hours"),
+            ("call-timeout-secs = 0", "call-timeout-secs"),
+            (
+                "call-timeout-secs = 18446744073709551615",
+                "call-timeout-secs",
+            ),
+            ("http-timeout-ms = 0", "http-timeout-ms"),
+            ("max-lines = 0", "max-lines"),
+        ] {
+            let p = write(&dir, &format!("[host]\n{text}\n"));
+            let e = Settings::load_with_env(Some(&p), &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains("out of range"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]
