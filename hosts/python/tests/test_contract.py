@@ -32,3 +32,13 @@ def test_http_bodies_are_text_or_bytes(ponto_wasm):
     send = dict(erp_functions(ponto_wasm))["erp:bank-sync/http@0.2.0#send"]
     body = dict(send.result.ok.fields)["body"]
     assert [case for case, _ in body.cases] == ["text", "binary"]
+
+
+def test_the_fast_lifter_gives_what_wasmtime_py_gives(session):
+    from erp_bank_sync import types as t
+
+    fast = session.list_institutions()
+    store, funcs = session._instance()
+    generic = funcs["list-institutions"](store, t.to_wit(t.InstitutionFilter()))
+    funcs["list-institutions"].post_return(store)
+    assert fast == t.from_wit(list[t.Institution], generic) and len(fast) > 3

@@ -5,6 +5,7 @@ batch committed together with its progress), and the neutral books dump of
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -76,10 +77,7 @@ class Ledger:
 
     def apply(self, account_id: str, batch: t.SyncBatch) -> None:
         """One batch and its progress, in one transaction."""
-        rows = [
-            (account_id, *(_line_value(line, f) for f in LINE_FIELDS), line.raw_json)
-            for line in batch.lines
-        ]
+        rows = [(account_id, *_LINE_ROW(line)) for line in batch.lines]
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -91,10 +89,7 @@ class Ledger:
             db.executemany(
                 f"INSERT OR REPLACE INTO lines (account_id, {', '.join(LINE_FIELDS)}, raw_json)"
                 f" VALUES ({', '.join('?' * (len(LINE_FIELDS) + 2))})",
-                [
-                    (account_id, *(_line_value(line, f) for f in LINE_FIELDS), line.raw_json)
-                    for line in batch.updated_lines
-                ],
+                [(account_id, *_LINE_ROW(line)) for line in batch.updated_lines],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO statements VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -129,9 +124,8 @@ class Ledger:
         return _dump(self.db, "SELECT account_id, reference, currency FROM accounts", "account_id")
 
 
-def _line_value(line: t.StatementLine, name: str) -> object:
-    value = getattr(line, name)
-    return int(value) if isinstance(value, bool) else value
+# A line's column values in LINE_FIELDS order, then raw_json (sqlite stores a bool as 0/1).
+_LINE_ROW = operator.attrgetter(*LINE_FIELDS, "raw_json")
 
 
 def dump_rust_erp(db_path: str | Path) -> dict:
