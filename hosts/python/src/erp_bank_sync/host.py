@@ -166,12 +166,12 @@ class Plugin:
         if PROVIDER not in self.exports:
             raise LoadError(f"{self.path}: the plugin does not export `{PROVIDER}`")
         self.id = str(self.manifest.get("id", "plugin"))
-        self.plans: dict[str, lift.Plan] = {}
+        self.plans: dict[str, lift.Root] = {}
 
-    def plan(self, name: str, func: object, store: Store) -> lift.Plan:
+    def plan(self, name: str, func: object, store: Store) -> lift.Root:
         """The result converter of export `name`, built once from its type."""
         if name not in self.plans:
-            self.plans[name] = lift.plan(func.type(store).result, RESULTS[name])  # type: ignore[attr-defined]
+            self.plans[name] = lift.root(func.type(store).result, RESULTS[name])  # type: ignore[attr-defined]
         return self.plans[name]
 
 
