@@ -81,6 +81,7 @@ def _round(plugin: Plugin, erp: Path, sandbox: Sandbox, round: int) -> tuple[flo
                 ledger.apply(account.id, batch)
         python_s = time.perf_counter() - started
         python_lines = ledger.line_count()
+        ledger.close()
         session.close()
         return rust_s, rust_lines, python_s, python_lines
 

@@ -78,6 +78,7 @@ class Ledger:
         self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         self.db.executescript(SCHEMA)
         self._written = 0
+        self._closed = False
         self._checkpoint = threading.Event()
         threading.Thread(target=self._checkpointer, name="ledger-checkpoint", daemon=True).start()
 
@@ -85,7 +86,15 @@ class Ledger:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         while self._checkpoint.wait():
             self._checkpoint.clear()
+            if self._closed:
+                break
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        db.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._checkpoint.set()
+        self.db.close()
 
     def add_account(self, account: t.Account) -> None:
         self.db.execute(
