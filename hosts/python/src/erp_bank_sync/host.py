@@ -16,6 +16,7 @@ The same rules as the Rust host (`host-harness/src/runtime/`):
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 import weakref
 from dataclasses import dataclass, field
@@ -79,17 +80,14 @@ def _engine() -> Engine:
     config = Config()
     config.epoch_interruption = True
     engine = Engine(config)
-    # One ticker per engine; it stops when the engine is collected.
     ref = weakref.ref(engine)
 
     def tick() -> None:
-        stop = threading.Event()
-        while not stop.wait(TICK_S):
-            e = ref()
-            if e is None:
-                return
+        # The deadline's clock; the thread ends once the engine is gone.
+        while (e := ref()) is not None:
             e.increment_epoch()
             del e
+            time.sleep(TICK_S)
 
     threading.Thread(target=tick, name="erp-bank-sync-epoch", daemon=True).start()
     return engine

@@ -313,4 +313,3 @@ def provider_error(variant: Variant) -> ProviderError:
     return ProviderError(variant.tag, from_wit(payload_ty, variant.payload))
 
 
-__all__ = [name for name in dir() if name[0].isupper()] + ["from_wit", "to_wit"]

@@ -18,7 +18,7 @@ from typing import Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
-from wasmtime.component import Variant
+from wasmtime.component import Record, Variant
 
 log = logging.getLogger("erp_bank_sync.http")
 
@@ -213,8 +213,6 @@ class HttpCapability:
             return _err("transport", _one_line(e))
         finally:
             response.release_conn()
-        from wasmtime.component import Record
-
         out = Record()
         out.status = response.status
         out.headers = [(k.lower(), v) for k, v in response.headers.items()]
