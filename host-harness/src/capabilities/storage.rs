@@ -258,7 +258,10 @@ impl StorageCapability {
         new: Option<&str>,
     ) -> Result<bool, StorageError> {
         if new.is_some_and(|v| v.len() > self.scope.quota.max_value_bytes) {
-            return Err(StorageError::QuotaExceeded);
+            return Err(StorageError::QuotaExceeded(format!(
+                "a value is limited to {} bytes",
+                self.scope.quota.max_value_bytes
+            )));
         }
         // Sealed once: the same text goes to the database or to the recovery file.
         let sealed = new.map(|v| self.scope.seal_value(key, v)).transpose()?;
@@ -521,7 +524,10 @@ impl Scope {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         if exists == 0 && usize::try_from(count).unwrap_or(usize::MAX) >= self.quota.max_keys {
-            return Err(TxError::Storage(StorageError::QuotaExceeded));
+            return Err(TxError::Storage(StorageError::QuotaExceeded(format!(
+                "a connection is limited to {} keys",
+                self.quota.max_keys
+            ))));
         }
         Ok(())
     }
@@ -846,14 +852,14 @@ mod tests {
             StorageCapability::open(&dir.path().join("kv.sqlite"), "p", "c", quota).unwrap();
         assert!(matches!(
             kv.set("big".into(), "123456789".into()),
-            Err(StorageError::QuotaExceeded)
+            Err(StorageError::QuotaExceeded(_))
         ));
         kv.set("a".into(), "1".into()).unwrap();
         kv.set("b".into(), "2".into()).unwrap();
         kv.set("a".into(), "3".into()).unwrap(); // overwriting is not a new key
         assert!(matches!(
             kv.set("c".into(), "4".into()),
-            Err(StorageError::QuotaExceeded)
+            Err(StorageError::QuotaExceeded(_))
         ));
     }
 
@@ -1245,7 +1251,7 @@ mod tests {
         kv.set("a".into(), "12345678".into()).unwrap();
         assert!(matches!(
             kv.set("b".into(), "123456789".into()),
-            Err(StorageError::QuotaExceeded)
+            Err(StorageError::QuotaExceeded(_))
         ));
     }
 
