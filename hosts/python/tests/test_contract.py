@@ -42,3 +42,12 @@ def test_the_fast_lifter_gives_what_wasmtime_py_gives(session):
     generic = funcs["list-institutions"](store, t.to_wit(t.InstitutionFilter()))
     funcs["list-institutions"].post_return(store)
     assert fast == t.from_wit(list[t.Institution], generic) and len(fast) > 3
+
+
+def test_the_generic_path_gives_what_the_fast_lifter_gives(session, monkeypatch):
+    from erp_bank_sync import lift
+
+    assert lift.ENABLED, "the pinned wasmtime-py is the one the fast lifter was checked against"
+    fast = session.list_institutions()
+    monkeypatch.setattr(lift, "ENABLED", False)
+    assert session.list_institutions() == fast and len(fast) > 3

@@ -15,6 +15,8 @@ from __future__ import annotations
 import codecs
 import ctypes
 import dataclasses
+import importlib.metadata
+import os
 import struct
 import typing
 from typing import Any, Callable, Optional, Union
@@ -37,6 +39,15 @@ from wasmtime.component import (
 from wasmtime.component._enter import enter_wasm
 
 from . import types as t
+
+# The lifter reads wasmtime-py's C values with the layout of the version it was checked against
+# (tests/test_contract.py compares it with wasmtime-py's own conversion). Any other version, or
+# ERP_BANK_SYNC_GENERIC_LIFT=1, takes wasmtime-py's public, slower path instead.
+VERIFIED_WASMTIME = "50.0.1"
+ENABLED = (
+    importlib.metadata.version("wasmtime") == VERIFIED_WASMTIME
+    and not os.environ.get("ERP_BANK_SYNC_GENERIC_LIFT")
+)
 
 # A plan reads the value whose C address it is given. The process memory is seen through one
 # read-only buffer, so reading a field is a struct unpack and a slice (no ctypes call per value:
