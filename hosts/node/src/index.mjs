@@ -1,0 +1,172 @@
+// The Node host of an erp:bank-sync provider component: the four contract imports with the Rust
+// host's rules, the WASI interfaces Rust's std needs (and no more), and a typed wrapper over the
+// `provider` export. Types: ../index.d.ts.
+//
+//   const provider = await loadProvider('ponto_provider.wasm', { connection: 'c1', config, ... });
+//   const institutions = provider.listInstitutions({});
+//
+// Calls are synchronous (the imports are): HTTP blocks this thread while a worker thread
+// performs it. One Provider is one connection (its storage scope), like one Store per job in
+// the Rust host.
+
+import { loadComponent, LoadError, CONTRACT } from './component.mjs';
+import { HttpCapability, parseOrigin } from './capabilities/http.mjs';
+import { StorageCapability } from './capabilities/storage.mjs';
+import { LogCapability, consoleLogger } from './capabilities/log.mjs';
+import { ConfigCapability } from './capabilities/config.mjs';
+import { wasiInterface } from './wasi.mjs';
+
+export { LoadError, parseOrigin, CONTRACT };
+
+/** The provider answered with a typed `provider-error`; `error` is `{ tag, val }`. */
+export class ProviderError extends Error {
+  constructor(error) {
+    super(`${error.tag}: ${describe(error.val)}`);
+    this.name = 'ProviderError';
+    this.error = error;
+  }
+}
+
+/** The plugin trapped (or broke the contract); its instance is gone, the next call gets a fresh one. */
+export class PluginCrashed extends Error {
+  constructor(call, cause) {
+    super(`the plugin crashed in \`${call}\`: ${String(cause?.message ?? cause).split('\n')[0]}; the next call starts a fresh instance`, { cause });
+    this.name = 'PluginCrashed';
+  }
+}
+
+function describe(val) {
+  if (val === undefined) return '';
+  if (typeof val !== 'object') return String(val);
+  return val.detail ?? val.message ?? val.advice ?? val.reason ?? JSON.stringify(val, (_, v) => (typeof v === 'bigint' ? String(v) : v));
+}
+
+/** Calls `f`; an exception from a host function would poison the instance, so none escapes. */
+function guarded(f, onError) {
+  return (...args) => {
+    try {
+      return f(...args);
+    } catch (e) {
+      return onError(e);
+    }
+  };
+}
+
+/**
+ * Loads a provider component for one connection.
+ * @param {string} path the .wasm component
+ * @param {import('../index.d.ts').HostOptions} options
+ * @returns {Promise<Provider>}
+ */
+export async function loadProvider(path, options) {
+  const component = await loadComponent(path, { cacheDir: options.cacheDir });
+  return new Provider(component, options);
+}
+
+export class Provider {
+  #component;
+  #imports;
+  #api = null;
+  #caps;
+
+  constructor(component, {
+    connection,
+    plugin = 'ponto',
+    config = {},
+    allowedOrigins = [],
+    storagePath = ':memory:',
+    logger = consoleLogger,
+    httpTimeoutMs = 30_000,
+    maxResponseBytes = 16 * 1024 * 1024,
+    loopbackCa,
+    quota,
+  }) {
+    if (!connection) throw new TypeError('`connection` is required: it scopes the plugin\'s storage');
+    this.#component = component;
+    const who = { plugin, connection, logger };
+    const http = new HttpCapability(
+      { allowed: allowedOrigins.map((o) => (typeof o === 'string' ? parseOrigin(o) : o)), timeoutMs: httpTimeoutMs, maxResponseBytes, loopbackCa },
+      who,
+    );
+    const storage = new StorageCapability(storagePath, { plugin, connection, quota });
+    const log = new LogCapability(who);
+    const cfg = new ConfigCapability(config);
+    this.#caps = { http, storage, log, config: cfg };
+    const failed = (e) => ({ tag: 'err', val: { tag: 'unavailable', val: `host error: ${e?.message ?? e}` } });
+    const ns = CONTRACT.package;
+    // jco 1.35's generated .d.ts names imports with their version (`erp:bank-sync/http@0.1.0`),
+    // but the generated JS reads them WITHOUT it (`erp:bank-sync/http`), and it also reads an
+    // `erp:bank-sync/types` entry although that interface has no functions. This is the one
+    // place that knows it.
+    this.#imports = {
+      [`${ns}/types`]: {},
+      [`${ns}/http`]: { send: guarded((r) => http.send(r), (e) => ({ tag: 'err', val: { tag: 'transport', val: `host error: ${e?.message ?? e}` } })) },
+      [`${ns}/storage`]: {
+        get: guarded((k) => storage.get(k), failed),
+        set: guarded((k, v) => storage.set(k, v), failed),
+        delete: guarded((k) => storage.delete(k), failed),
+        listKeys: guarded((p) => storage.listKeys(p), failed),
+        compareAndSwap: guarded((k, e, n) => storage.compareAndSwap(k, e, n), failed),
+      },
+      [`${ns}/log`]: { write: guarded((l, m) => log.write(l, m), () => undefined) },
+      [`${ns}/config`]: { get: guarded((k) => cfg.get(k), () => undefined) },
+    };
+    for (const name of component.imports) {
+      const key = name.split('@')[0];
+      if (key.startsWith('wasi:')) this.#imports[key] = wasiInterface(key);
+    }
+  }
+
+  #call(name, ...args) {
+    if (this.#api === null) {
+      const root = this.#component.instantiate(this.#imports);
+      this.#api = root[this.#component.providerExport] ?? root.provider;
+    }
+    try {
+      return this.#api[name](...args);
+    } catch (e) {
+      // jco throws a ComponentError carrying the `err` of a `result` as `payload`.
+      if (e !== null && typeof e === 'object' && Object.hasOwn(e, 'payload')) throw new ProviderError(e.payload);
+      // Anything else is a trap: the instance may be half-way through a call, never reuse it.
+      this.#api = null;
+      throw new PluginCrashed(name, e);
+    }
+  }
+
+  /** @returns {import('../index.d.ts').ProviderInfo} */
+  info() {
+    return this.#call('info');
+  }
+  listInstitutions(filter = {}) {
+    return this.#call('listInstitutions', filter);
+  }
+  beginConnect(institutionId, redirectUri) {
+    return this.#call('beginConnect', institutionId, redirectUri);
+  }
+  completeConnect(callbackUrl) {
+    return this.#call('completeConnect', callbackUrl);
+  }
+  listAccounts(institutionId) {
+    return this.#call('listAccounts', institutionId);
+  }
+  sync(request) {
+    return this.#call('sync', { maxLines: 1000, ...request });
+  }
+  requestReauthorization(accountId, redirectUri) {
+    return this.#call('requestReauthorization', accountId, redirectUri);
+  }
+  disconnect() {
+    return this.#call('disconnect');
+  }
+
+  /** Lines written and dropped by the log throttle. */
+  logCounts() {
+    return { written: this.#caps.log.written, dropped: this.#caps.log.dropped };
+  }
+
+  /** Stops the HTTP worker and closes the store. */
+  close() {
+    this.#caps.http.close();
+    this.#caps.storage.close();
+  }
+}
