@@ -8,6 +8,7 @@ import { mkdir, readFile, rename, rm, writeFile, access } from 'node:fs/promises
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 import { componentWit, transpile } from '@bytecodealliance/jco';
 
 import { GRANTED_WASI } from './wasi.mjs';
@@ -53,8 +54,24 @@ export function firstUngranted(imports) {
   return imports.find((name) => !granted(name));
 }
 
+/** The Rust host's default memory cap of one instance. */
+export const DEFAULT_MAX_MEMORY_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Caps every wasm linear memory of this process at `bytes`: a plugin that asks for more gets a
+ * failed `memory.grow`, so its allocator aborts (a trap, and a fresh instance next call) instead of
+ * eating the host's RAM. V8 offers the cap only process-wide; the lowest cap asked for wins.
+ */
+let memoryCap = Infinity;
+export function capMemory(bytes) {
+  if (bytes >= memoryCap) return;
+  memoryCap = bytes;
+  v8.setFlagsFromString(`--wasm-max-mem-pages=${Math.max(1, Math.floor(bytes / 65536))}`);
+}
+
 /** Reads, checks and transpiles a component; returns what instantiates it. */
-export async function loadComponent(path, { cacheDir = DEFAULT_CACHE_DIR } = {}) {
+export async function loadComponent(path, { cacheDir = DEFAULT_CACHE_DIR, maxMemoryBytes = DEFAULT_MAX_MEMORY_BYTES } = {}) {
+  capMemory(maxMemoryBytes);
   let bytes;
   try {
     bytes = await readFile(path);

@@ -59,7 +59,7 @@ function guarded(f, onError) {
  * @returns {Promise<Provider>}
  */
 export async function loadProvider(path, options) {
-  const component = await loadComponent(path, { cacheDir: options.cacheDir });
+  const component = await loadComponent(path, { cacheDir: options.cacheDir, maxMemoryBytes: options.maxMemoryBytes });
   return new Provider(component, options);
 }
 
@@ -170,3 +170,5 @@ export class Provider {
     this.#caps.storage.close();
   }
 }
+
+export { Books, syncAccount } from './books.mjs';
