@@ -45,6 +45,20 @@ const COMPONENTS: &[Component] = &[
         manifest: "guests/greedy/provider.toml",
         dir: Some("greedy-guest"),
     },
+    Component {
+        package: "v010-guest",
+        artifact: "v010_guest.wasm",
+        env: "V010_GUEST_WASM",
+        manifest: "guests/v010/provider.toml",
+        dir: Some("v010-guest"),
+    },
+    Component {
+        package: "files-guest",
+        artifact: "files_guest.wasm",
+        env: "FILES_GUEST_WASM",
+        manifest: "guests/files/provider.toml",
+        dir: Some("files-guest"),
+    },
 ];
 
 fn main() {

@@ -13,6 +13,8 @@ use host_harness::runtime::{CallError, LoadError, Runtime, RuntimeOptions, Sessi
 const HOSTILE: &str = env!("HOSTILE_GUEST_WASM");
 const GREEDY: &str = env!("GREEDY_GUEST_WASM");
 const PONTO: &str = env!("PONTO_PROVIDER_WASM");
+const V010: &str = env!("V010_GUEST_WASM");
+const FILES: &str = env!("FILES_GUEST_WASM");
 
 fn loopback() -> Vec<AllowedOrigin> {
     [
@@ -187,6 +189,53 @@ fn an_import_the_host_does_not_grant_is_rejected_at_load() {
     );
 }
 
+#[test]
+fn a_component_importing_a_filesystem_is_rejected_at_load_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Runtime::load(Path::new(FILES), options(dir.path()))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::ImportNotGranted { .. }), "{err}");
+    assert!(err.to_string().contains("wasi:filesystem/"), "{err}");
+}
+
+#[test]
+fn a_0_1_0_component_is_refused_in_one_line_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    // Its own manifest says 0.1.0: refused by the manifest check.
+    let err = Runtime::load(Path::new(V010), options(dir.path()))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("api-version 0.1.0")
+            && err.contains("erp:bank-sync@0.2.0")
+            && !err.contains('\n'),
+        "{err}"
+    );
+    // A manifest claiming 0.2.0 does not hide what the component was built for.
+    let plugin = dir.path().join("plugin");
+    std::fs::create_dir_all(&plugin).unwrap();
+    let wasm = plugin.join("v010_guest.wasm");
+    std::fs::copy(V010, &wasm).unwrap();
+    std::fs::write(
+        plugin.join("provider.toml"),
+        "id = \"v010\"\nname = \"V\"\nversion = \"1\"\napi-version = \"0.2.0\"\n",
+    )
+    .unwrap();
+    let err = Runtime::load(&wasm, options(dir.path()))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::ApiVersion { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("built for erp:bank-sync@0.1.0")
+            && msg.contains("loads erp:bank-sync@0.2.0 only")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+}
+
 /// Copy the Ponto provider into a scratch dir, to spoil it or its manifest.
 fn scratch_plugin(dir: &Path) -> PathBuf {
     let src = Path::new(PONTO);
@@ -242,7 +291,7 @@ fn bad_plugin_files_get_one_clear_error_naming_the_file() {
 
     std::fs::write(
         &manifest,
-        "id = \"ponto\"\nname = \"P\"\nversion = \"1\"\napi-version = \"0.1.0\"\n[capabilities]\nhttp = [\"https://evil.example.com\"]\n",
+        "id = \"ponto\"\nname = \"P\"\nversion = \"1\"\napi-version = \"0.2.0\"\n[capabilities]\nhttp = [\"https://evil.example.com\"]\n",
     )
     .unwrap();
     let msg = load();

@@ -20,7 +20,7 @@ struct WasmHost;
 
 fn storage_err(e: storage::StorageError) -> host::StorageError {
     match e {
-        storage::StorageError::QuotaExceeded => host::StorageError::QuotaExceeded,
+        storage::StorageError::QuotaExceeded(_) => host::StorageError::QuotaExceeded,
         storage::StorageError::Unavailable(s) => host::StorageError::Unavailable(s),
     }
 }
@@ -35,14 +35,21 @@ impl Host for WasmHost {
             },
             url: r.url.clone(),
             headers: r.headers.clone(),
-            body: r.body.clone(),
+            // Ponto's bodies (JSON, forms) are text: they cross as one string in every host.
+            body: match String::from_utf8(r.body.clone()) {
+                Ok(text) => http::Body::Text(text),
+                Err(e) => http::Body::Binary(e.into_bytes()),
+            },
             timeout_ms: r.timeout_ms,
         };
         match http::send(&request) {
             Ok(resp) => Ok(host::Response {
                 status: resp.status,
                 headers: resp.headers,
-                body: resp.body,
+                body: match resp.body {
+                    http::Body::Text(text) => text.into_bytes(),
+                    http::Body::Binary(bytes) => bytes,
+                },
             }),
             Err(e) => Err(match e {
                 http::HttpError::Denied(s) => host::HttpError::Denied(s),

@@ -30,7 +30,7 @@ pub const KEY_REAUTHORIZATION: &str = "consent/reauthorization/";
 /// OAuth scopes: account information, organisation name, and a refresh token.
 const SCOPE: &str = "ai name offline_access";
 /// Version of the WIT package this provider implements.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -69,7 +69,7 @@ fn done_state(batches: &[SyncBatch]) -> String {
 fn info_lists_every_config_key() {
     let i = info();
     assert_eq!(i.id, "ponto");
-    assert_eq!(i.api_version, "0.1.0");
+    assert_eq!(i.api_version, "0.2.0");
     for k in [
         "api-url",
         "client-id",

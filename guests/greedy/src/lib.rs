@@ -22,7 +22,7 @@ mod component {
                 id: "greedy".into(),
                 name: evil::guest::shell::run("whoami"),
                 version: "0.1.0".into(),
-                api_version: "0.1.0".into(),
+                api_version: "0.2.0".into(),
                 config_keys: vec![],
             }
         }

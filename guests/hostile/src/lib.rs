@@ -22,7 +22,7 @@ mod component {
             method: http::Method::Get,
             url: url.into(),
             headers: vec![],
-            body: vec![],
+            body: http::Body::Text(String::new()),
             timeout_ms: None,
         })
         .map_err(transport)
@@ -41,7 +41,7 @@ mod component {
                 id: "hostile".into(),
                 name: "Hostile".into(),
                 version: "0.1.0".into(),
-                api_version: "0.1.0".into(),
+                api_version: "0.2.0".into(),
                 config_keys: vec!["url".into()],
             }
         }

@@ -144,7 +144,7 @@ fn get(url: &str) -> wh::Request {
         method: wh::Method::Get,
         url: url.to_owned(),
         headers: vec![],
-        body: vec![],
+        body: wh::Body::Text(String::new()),
         timeout_ms: None,
     }
 }
@@ -441,7 +441,7 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
                 method: wh::Method::Get,
                 url: format!("{}{}", r.proxy.origin, s.target),
                 headers,
-                body: vec![],
+                body: wh::Body::Text(String::new()),
                 timeout_ms: None,
             });
         }
@@ -753,7 +753,7 @@ fn sandbox_control(http: &mut HttpCapability, url: &str, body: String) -> Result
             method: wh::Method::Post,
             url: url.to_owned(),
             headers: vec![("content-type".into(), "application/json".into())],
-            body: body.into_bytes(),
+            body: wh::Body::Text(body),
             timeout_ms: None,
         })
         .map_err(|e| io(format!("sandbox control: {e:?}")))?;
@@ -761,7 +761,7 @@ fn sandbox_control(http: &mut HttpCapability, url: &str, body: String) -> Result
         return Err(io(format!(
             "sandbox control {url}: HTTP {}: {}",
             resp.status,
-            String::from_utf8_lossy(&resp.body)
+            String::from_utf8_lossy(resp.body.as_bytes())
         )));
     }
     Ok(())

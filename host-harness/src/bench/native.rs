@@ -50,14 +50,14 @@ pub fn send_via(cap: &mut HttpCapability, r: &ph::Request) -> Result<ph::Respons
         },
         url: r.url.clone(),
         headers: r.headers.clone(),
-        body: r.body.clone(),
+        body: wh::Body::from_bytes(r.body.clone()),
         timeout_ms: r.timeout_ms,
     };
     match cap.send(request) {
         Ok(resp) => Ok(ph::Response {
             status: resp.status,
             headers: resp.headers,
-            body: resp.body,
+            body: resp.body.as_bytes().to_vec(),
         }),
         Err(e) => Err(match e {
             wh::HttpError::Denied(s) => ph::HttpError::Denied(s),

@@ -288,7 +288,7 @@ fn forward(shared: &Shared, req: &Incoming) -> Cached {
         method,
         url: format!("{}{}", shared.upstream, req.target),
         headers,
-        body: req.body.clone(),
+        body: wh::Body::from_bytes(req.body.clone()),
         timeout_ms: None,
     };
     let result = shared
@@ -312,7 +312,7 @@ fn forward(shared: &Shared, req: &Incoming) -> Cached {
                     (k, v)
                 })
                 .collect(),
-            body: replace(&resp.body, up, me),
+            body: replace(resp.body.as_bytes(), up, me),
         },
         Err(e) => Cached {
             status: 502,

@@ -19,7 +19,25 @@ use url::Url;
 
 pub use super::http_signature::RequestSigning;
 use super::http_signature::Signer;
-use crate::bindings::http::{Host, HttpError, Method, Request, Response};
+use crate::bindings::http::{Body, Host, HttpError, Method, Request, Response};
+
+impl Body {
+    /// The body's bytes, whichever way it crossed.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Text(text) => text.as_bytes(),
+            Body::Binary(bytes) => bytes,
+        }
+    }
+
+    /// Bytes as they cross to the plugin: text exactly when they are valid UTF-8 (http.wit).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        match String::from_utf8(bytes) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    }
+}
 
 /// One origin the plugin may reach: scheme, host and port (`None` = any port, loopback only).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -316,7 +334,7 @@ impl HttpCapability {
                 method,
                 &target,
                 &host_header,
-                &request.body,
+                request.body.as_bytes(),
                 &request.headers,
                 created,
             )
@@ -378,7 +396,7 @@ impl HttpCapability {
         let mut url = url.clone();
         url.set_fragment(None);
         let url = url.as_str();
-        let body = request.body.as_slice();
+        let body = request.body.as_bytes();
         let sent = match (request.method, body.is_empty()) {
             (Method::Get, true) => prepare_call(agent.get(url), headers, timeout).call(),
             (Method::Get, false) => {
@@ -423,7 +441,7 @@ impl HttpCapability {
         Ok(Response {
             status,
             headers,
-            body: bytes,
+            body: Body::from_bytes(bytes),
         })
     }
 }
@@ -483,7 +501,10 @@ impl AuditLine<'_> {
     }
 
     fn bytes(&self) -> Option<u64> {
-        self.outcome.as_ref().ok().map(|r| r.body.len() as u64)
+        self.outcome
+            .as_ref()
+            .ok()
+            .map(|r| r.body.as_bytes().len() as u64)
     }
 
     fn outcome_label(&self) -> &'static str {
@@ -502,7 +523,7 @@ impl std::fmt::Display for AuditLine<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}{} -> ", self.method, self.host, self.path)?;
         match self.outcome {
-            Ok(r) => write!(f, "{} ({} bytes)", r.status, r.body.len())?,
+            Ok(r) => write!(f, "{} ({} bytes)", r.status, r.body.as_bytes().len())?,
             Err(_) => write!(f, "{}", self.outcome_label())?,
         }
         write!(f, " in {} ms", self.ms)
@@ -669,7 +690,7 @@ mod tests {
             method: Method::Get,
             url: url.to_owned(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Text(String::new()),
             timeout_ms: None,
         }
     }
@@ -746,7 +767,7 @@ mod tests {
             method: Method::Post,
             url: format!("http://{addr}/ponto-connect/synchronizations?a=b"),
             headers: vec![("Authorization".into(), "Bearer abc".into())],
-            body: body.clone(),
+            body: Body::from_bytes(body.clone()),
             timeout_ms: None,
         };
         assert_eq!(http.send(post.clone()).unwrap().status, 200);
@@ -883,7 +904,7 @@ mod tests {
             .push(("Accept".into(), "application/json".into()));
         let resp = cap.send(req).unwrap();
         assert_eq!(resp.status, 200);
-        assert_eq!(resp.body, b"hello");
+        assert_eq!(resp.body.as_bytes(), b"hello");
         assert!(
             resp.headers.contains(&("x-custom".into(), "Value".into())),
             "{:?}",
@@ -902,12 +923,32 @@ mod tests {
     }
 
     #[test]
+    fn a_body_crosses_as_text_when_it_is_utf8_and_as_bytes_otherwise() {
+        let (addr, _seen) = serve(vec![
+            canned("200 OK", &[], "{\"naïve\":1}".as_bytes()),
+            canned("200 OK", &[], b"\xff\xfe\x00"),
+        ]);
+        let mut cap = capability(&["http://127.0.0.1:*"]);
+        let url = format!("http://127.0.0.1:{}/", addr.port());
+        let text = cap.send(get(&url)).unwrap().body;
+        assert!(
+            matches!(&text, Body::Text(t) if t == "{\"naïve\":1}"),
+            "{text:?}"
+        );
+        let binary = cap.send(get(&url)).unwrap().body;
+        assert!(
+            matches!(&binary, Body::Binary(b) if b == &[0xff, 0xfe, 0x00]),
+            "{binary:?}"
+        );
+    }
+
+    #[test]
     fn a_post_body_reaches_the_server() {
         let (addr, seen) = serve(vec![canned("201 Created", &[], b"")]);
         let mut cap = capability(&["http://127.0.0.1:*"]);
         let mut req = get(&format!("http://127.0.0.1:{}/sync", addr.port()));
         req.method = Method::Post;
-        req.body = b"{\"a\":1}".to_vec();
+        req.body = Body::Text("{\"a\":1}".into());
         let resp = cap.send(req).unwrap();
         assert_eq!(resp.status, 201);
         assert!(seen.recv().unwrap().ends_with("\r\n\r\n{\"a\":1}"));
@@ -947,7 +988,7 @@ mod tests {
         let url = format!("http://127.0.0.1:{}/", addr.port());
         let resp = cap.send(get(&url)).unwrap();
         assert_eq!(
-            (resp.status, resp.body.as_slice()),
+            (resp.status, resp.body.as_bytes()),
             (500, &b"{\"errors\":[]}"[..])
         );
         assert_eq!(cap.send(get(&url)).unwrap().status, 401);
@@ -988,12 +1029,12 @@ mod tests {
         ]);
         let mut cap = capped(1000);
         let url = format!("http://127.0.0.1:{}/", addr.port());
-        assert_eq!(cap.send(get(&url)).unwrap().body.len(), 1000);
+        assert_eq!(cap.send(get(&url)).unwrap().body.as_bytes().len(), 1000);
         assert!(matches!(
             cap.send(get(&url)),
             Err(HttpError::TooLarge(1000))
         ));
-        assert_eq!(cap.send(get(&url)).unwrap().body.len(), 1000);
+        assert_eq!(cap.send(get(&url)).unwrap().body.as_bytes().len(), 1000);
         assert!(matches!(
             cap.send(get(&url)),
             Err(HttpError::TooLarge(1000))
@@ -1121,7 +1162,7 @@ mod tests {
             req.method = Method::Post;
             req.headers
                 .push(("Authorization".into(), "Basic AUTH-SECRET".into()));
-            req.body = b"grant_type=refresh_token&refresh_token=BODY-SECRET".to_vec();
+            req.body = Body::Text("grant_type=refresh_token&refresh_token=BODY-SECRET".into());
             assert_eq!(cap.send(req).unwrap().status, 200);
             // A denied request is audited too.
             let mut denied = get("https://elsewhere.example/x?token=DENIED-SECRET");
@@ -1272,7 +1313,7 @@ mod tests {
 
         let mut with = HttpCapability::new(mtls_policy(&pki, addr.port(), true), "p", "c").unwrap();
         let resp = with.send(get(&url)).unwrap();
-        assert_eq!((resp.status, resp.body.as_slice()), (200, &b"mtls ok"[..]));
+        assert_eq!((resp.status, resp.body.as_bytes()), (200, &b"mtls ok"[..]));
 
         // A certificate from another CA is refused by the server just the same.
         let (other_ca, _) = ca("other CA");

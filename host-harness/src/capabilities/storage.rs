@@ -162,7 +162,10 @@ impl Scope {
         value: &str,
     ) -> Result<(), StorageError> {
         if value.len() > self.quota.max_value_bytes {
-            return Err(StorageError::QuotaExceeded);
+            return Err(StorageError::QuotaExceeded(format!(
+                "a value is limited to {} bytes",
+                self.quota.max_value_bytes
+            )));
         }
         let (count, exists): (i64, i64) = tx
             .query_row(
@@ -172,7 +175,10 @@ impl Scope {
             )
             .map_err(unavailable)?;
         if exists == 0 && usize::try_from(count).unwrap_or(usize::MAX) >= self.quota.max_keys {
-            return Err(StorageError::QuotaExceeded);
+            return Err(StorageError::QuotaExceeded(format!(
+                "a connection is limited to {} keys",
+                self.quota.max_keys
+            )));
         }
         Ok(())
     }
@@ -511,14 +517,14 @@ mod tests {
             StorageCapability::open(&dir.path().join("kv.sqlite"), "p", "c", quota).unwrap();
         assert!(matches!(
             kv.set("big".into(), "123456789".into()),
-            Err(StorageError::QuotaExceeded)
+            Err(StorageError::QuotaExceeded(_))
         ));
         kv.set("a".into(), "1".into()).unwrap();
         kv.set("b".into(), "2".into()).unwrap();
         kv.set("a".into(), "3".into()).unwrap(); // overwriting is not a new key
         assert!(matches!(
             kv.set("c".into(), "4".into()),
-            Err(StorageError::QuotaExceeded)
+            Err(StorageError::QuotaExceeded(_))
         ));
     }
 
@@ -732,7 +738,7 @@ mod tests {
         kv.set("a".into(), "12345678".into()).unwrap();
         assert!(matches!(
             kv.set("b".into(), "123456789".into()),
-            Err(StorageError::QuotaExceeded)
+            Err(StorageError::QuotaExceeded(_))
         ));
     }
 

@@ -92,10 +92,13 @@ impl Manifest {
                 manifest.id
             )));
         }
-        if !manifest.api_version.starts_with("0.1.") {
+        if !manifest.api_version.starts_with(super::API_VERSION_PREFIX) {
             return Err(invalid(format!(
-                "api-version {} is not supported by this host (it speaks erp:bank-sync@0.1.x)",
-                manifest.api_version
+                "api-version {} is not supported by this host (it loads erp:bank-sync@{} only): \
+                 rebuild the plugin against {}",
+                manifest.api_version,
+                super::API_VERSION,
+                super::API_VERSION
             )));
         }
         manifest.requested_origins().map_err(invalid)?;
@@ -116,7 +119,7 @@ mod tests {
         id = "ponto"
         name = "Ponto"
         version = "0.1.0"
-        api-version = "0.1.0"
+        api-version = "0.2.0"
         [capabilities]
         http = ["https://api.ibanity.com", "http://127.0.0.1:*"]
     "#;
@@ -133,8 +136,8 @@ mod tests {
         let cases = [
             ("id = 1", "does not parse"),
             (
-                &GOOD.replace("0.1.0\"\n        [cap", "9.0.0\"\n        [cap"),
-                "not supported",
+                &GOOD.replace("0.2.0\"\n        [cap", "0.1.0\"\n        [cap"),
+                "api-version 0.1.0 is not supported by this host (it loads erp:bank-sync@0.2.0 only)",
             ),
             (&GOOD.replace("https://api.ibanity.com", "ftp://x"), "ftp"),
             (&format!("{GOOD}\nextra = 1"), "unknown field"),

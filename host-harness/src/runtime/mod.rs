@@ -110,6 +110,10 @@ pub enum LoadError {
     NotGranted { path: PathBuf, origin: String },
     #[error("{path}: the plugin imports `{import}`, which this host does not grant")]
     ImportNotGranted { path: PathBuf, import: String },
+    #[error(
+        "{path}: the plugin was built for erp:bank-sync@{found}; this host loads erp:bank-sync@{API_VERSION} only: rebuild the plugin against {API_VERSION}"
+    )]
+    ApiVersion { path: PathBuf, found: String },
     #[error("{path}: the plugin does not export `{export}`")]
     MissingExport { path: PathBuf, export: String },
     #[error("{path}: the plugin does not fit the erp:bank-sync world: {reason}")]
@@ -134,17 +138,34 @@ pub enum CallError {
 /// Imports a provider may have. The four `erp:bank-sync` capabilities, and the WASI interfaces
 /// Rust's std needs on wasm32-wasip2 (inert: the context has no env, args or stdin).
 const GRANTED_IMPORTS: &[&str] = &[
-    "erp:bank-sync/types@0.1.",
-    "erp:bank-sync/http@0.1.",
-    "erp:bank-sync/storage@0.1.",
-    "erp:bank-sync/log@0.1.",
-    "erp:bank-sync/config@0.1.",
+    "erp:bank-sync/types@0.2.",
+    "erp:bank-sync/http@0.2.",
+    "erp:bank-sync/storage@0.2.",
+    "erp:bank-sync/log@0.2.",
+    "erp:bank-sync/config@0.2.",
     "wasi:cli/",
     "wasi:io/",
     "wasi:clocks/",
     "wasi:random/",
 ];
-const PROVIDER_EXPORT: &str = "erp:bank-sync/provider@0.1.";
+const PROVIDER_EXPORT: &str = "erp:bank-sync/provider@0.2.";
+
+/// The contract version this host loads. A component built for another one (0.1.0) is refused,
+/// not converted: 0.1.0 never left this repository, so a rebuild is the whole migration; the
+/// frozen `wit/since_v0.1.0/` is where a converter would start if a version is ever published.
+pub const API_VERSION: &str = "0.2.0";
+const API_VERSION_PREFIX: &str = "0.2.";
+
+/// The `erp:bank-sync` version a component was built for, when it is not the one this host
+/// loads (read from its import and export names, so a wrong manifest cannot hide it).
+fn foreign_api_version<'a>(names: impl IntoIterator<Item = &'a String>) -> Option<String> {
+    names
+        .into_iter()
+        .filter_map(|n| n.strip_prefix("erp:bank-sync/")?.split_once('@'))
+        .map(|(_, version)| version)
+        .find(|v| !v.starts_with(API_VERSION_PREFIX))
+        .map(str::to_owned)
+}
 
 /// A loaded, checked, compiled plugin, ready to start jobs.
 pub struct Runtime {
@@ -285,6 +306,12 @@ impl Runtime {
         };
         let (component, origin) = load_component(path, &bytes, &options.cache_dir)?;
         let (imports, exports) = component_interface(&component);
+        if let Some(found) = foreign_api_version(imports.iter().chain(&exports)) {
+            return Err(LoadError::ApiVersion {
+                path: path.to_owned(),
+                found,
+            });
+        }
         if let Some(import) = imports
             .iter()
             .find(|i| !GRANTED_IMPORTS.iter().any(|g| i.starts_with(g)))
@@ -297,7 +324,7 @@ impl Runtime {
         if !exports.iter().any(|e| e.starts_with(PROVIDER_EXPORT)) {
             return Err(LoadError::MissingExport {
                 path: path.to_owned(),
-                export: "erp:bank-sync/provider@0.1.0".into(),
+                export: format!("erp:bank-sync/provider@{API_VERSION}"),
             });
         }
         let linker = linker().map_err(|reason| LoadError::Incompatible {
