@@ -48,7 +48,7 @@ async function bridge(n) {
       { allowed: SANDBOX_ORIGINS.map(parseOrigin), timeoutMs: 30_000, maxResponseBytes: 1 << 24 },
       { plugin: 'bench', connection: 'bench', logger: quiet },
     );
-    const request = { method: 'get', url, headers: [], body: new Uint8Array(), timeoutMs: undefined };
+    const request = { method: 'get', url, headers: [], body: { tag: 'text', val: '' }, timeoutMs: undefined };
     for (let i = 0; i < 50; i++) {
       await asyncGet();
       cap.send(request);

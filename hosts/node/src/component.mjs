@@ -17,8 +17,10 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const JCO_VERSION = JSON.parse(readFileSync(join(HERE, '../node_modules/@bytecodealliance/jco/package.json'), 'utf8')).version;
 export const DEFAULT_CACHE_DIR = join(HERE, '../.cache/jco');
 
-/** The contract version this host speaks (semver-compatible patch versions load). */
-export const CONTRACT = { package: 'erp:bank-sync', version: '0.1' };
+/** The contract version this host loads (its patch versions too). A component built for another
+ * one (0.1.0) is refused in one line naming both, as the Rust host does: 0.1.0 never left this
+ * repository, so a rebuild is the whole migration. */
+export const CONTRACT = { package: 'erp:bank-sync', version: '0.2', full: '0.2.0' };
 const CONTRACT_IMPORTS = ['types', 'http', 'storage', 'log', 'config'];
 const PROVIDER_EXPORT = `${CONTRACT.package}/provider@${CONTRACT.version}.`;
 
@@ -85,6 +87,17 @@ export async function loadComponent(path, { cacheDir = DEFAULT_CACHE_DIR, maxMem
     throw new LoadError(path, 'not a WebAssembly component (it is a core module or an unsupported version; build it for wasm32-wasip2)');
   }
   const { imports, exports } = await worldOf(path, bytes);
+  const foreign = [...imports, ...exports]
+    .filter((n) => n.startsWith(`${CONTRACT.package}/`))
+    .map((n) => n.split('@')[1] ?? '')
+    .find((v) => !v.startsWith(`${CONTRACT.version}.`));
+  if (foreign !== undefined) {
+    throw new LoadError(
+      path,
+      `the plugin was built for ${CONTRACT.package}@${foreign}; this host loads ${CONTRACT.package}@${CONTRACT.full} only: rebuild the plugin against ${CONTRACT.full}`,
+      { apiVersion: foreign },
+    );
+  }
   const ungranted = firstUngranted(imports);
   if (ungranted) {
     throw new LoadError(path, `the plugin imports \`${ungranted}\`, which this host does not grant`, { import: ungranted });

@@ -15,16 +15,17 @@ const http = require('node:http');
 const server = http.createServer((req, res) => {
   if (req.url === '/redirect') { res.writeHead(302, { location: 'https://example.com/elsewhere' }); return res.end(); }
   if (req.url === '/big') { res.writeHead(200); return res.end(Buffer.alloc(2048, 97)); }
+  if (req.url === '/binary') { res.writeHead(200); return res.end(Buffer.from([0x50, 0xff, 0x00, 0xfe])); }
   if (req.url === '/slow') return; // never answers
-  let body = '';
-  req.on('data', (c) => (body += c));
-  req.on('end', () => { res.writeHead(200, { 'x-echo-method': req.method }); res.end(body); });
+  const body = [];
+  req.on('data', (c) => body.push(c));
+  req.on('end', () => { res.writeHead(200, { 'x-echo-method': req.method }); res.end(Buffer.concat(body)); });
 });
 server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 `;
 
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-const request = (url, extra = {}) => ({ method: 'get', url, headers: [], body: new Uint8Array(), timeoutMs: undefined, ...extra });
+const request = (url, extra = {}) => ({ method: 'get', url, headers: [], body: { tag: 'text', val: '' }, timeoutMs: undefined, ...extra });
 
 describe('http', () => {
   let server;
@@ -45,11 +46,18 @@ describe('http', () => {
   });
 
   it('sends to a granted origin and returns status, lower-case headers and body', () => {
-    const r = http.send(request(`${base}/echo`, { method: 'post', body: new TextEncoder().encode('hello') }));
+    const r = http.send(request(`${base}/echo`, { method: 'post', body: { tag: 'text', val: 'héllo' } }));
     assert.equal(r.tag, 'ok');
     assert.equal(r.val.status, 200);
     assert.deepEqual(r.val.headers.find(([n]) => n === 'x-echo-method'), ['x-echo-method', 'POST']);
-    assert.equal(new TextDecoder().decode(r.val.body), 'hello');
+    assert.deepEqual(r.val.body, { tag: 'text', val: 'héllo' });
+  });
+
+  it('gives a body as text exactly when it is valid UTF-8, else as bytes', () => {
+    const sent = http.send(request(`${base}/echo`, { method: 'post', body: { tag: 'binary', val: new Uint8Array([1, 2, 0xff]) } }));
+    assert.deepEqual(sent.val.body, { tag: 'binary', val: new Uint8Array([1, 2, 0xff]) });
+    assert.deepEqual(http.send(request(`${base}/binary`)).val.body, { tag: 'binary', val: new Uint8Array([0x50, 0xff, 0x00, 0xfe]) });
+    assert.deepEqual(http.send(request(`${base}/echo`)).val.body, { tag: 'text', val: '' });
   });
 
   it('refuses an origin not granted, and plain http off loopback, naming the origin', () => {
@@ -117,12 +125,12 @@ describe('storage', () => {
 
   it('refuses past its quota and keeps what was stored', () => {
     const s = open({ maxKeys: 2, maxValueBytes: 4 });
-    assert.deepEqual(s.set('a', '12345'), { tag: 'err', val: { tag: 'quota-exceeded' } });
+    assert.deepEqual(s.set('a', '12345'), { tag: 'err', val: { tag: 'quota-exceeded', val: 'a value is limited to 4 bytes' } });
     s.set('a', '1');
     s.set('b', '2');
-    assert.deepEqual(s.set('c', '3'), { tag: 'err', val: { tag: 'quota-exceeded' } });
+    assert.deepEqual(s.set('c', '3'), { tag: 'err', val: { tag: 'quota-exceeded', val: 'a connection is limited to 2 keys' } });
     assert.deepEqual(s.set('a', '9'), { tag: 'ok', val: undefined });
-    assert.deepEqual(s.compareAndSwap('a', '9', '12345'), { tag: 'err', val: { tag: 'quota-exceeded' } });
+    assert.equal(s.compareAndSwap('a', '9', '12345').val.tag, 'quota-exceeded');
     assert.deepEqual(s.get('a'), { tag: 'ok', val: '9' });
   });
 });

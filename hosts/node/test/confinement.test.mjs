@@ -1,41 +1,42 @@
-// What the host refuses and contains: a component importing a filesystem interface is refused
-// before it runs, naming the interface; a plugin that traps gets a fresh instance; a plugin
-// reaching off its allowlist or flooding the log is held to the rules (the hostile test guest,
-// guests/hostile).
+// What the host refuses and contains (the repository's test guests, built with `erp`): a
+// component importing a filesystem interface (guests/files) or built for the previous contract
+// (guests/v010) is refused before it runs, in one line; a plugin that traps gets a fresh
+// instance; one reaching off its allowlist or flooding the log is held to the rules
+// (guests/hostile).
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { LoadError, loadProvider, PluginCrashed, ProviderError } from '../src/index.mjs';
-import { buildComponent, FS_INTERFACE } from './fs-component.mjs';
 import { ensureBuilt, ROOT } from './support.mjs';
 
-const HOSTILE = join(ROOT, 'target/wasm/wasm32-wasip2/release/hostile_guest.wasm');
-const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+const guest = (name) => join(ROOT, `target/wasm/wasm32-wasip2/release/${name}.wasm`);
+const HOSTILE = guest('hostile_guest');
+const FILES = guest('files_guest');
+const V010 = guest('v010_guest');
 
-describe('a component importing a filesystem interface', () => {
-  let dir;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'node-host-fs-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+describe('components this host refuses before they run', () => {
+  before(() => ensureBuilt());
 
-  it('is refused at load, in one line naming the interface', async () => {
-    const path = await buildComponent(dir, { withFilesystem: true });
-    await assert.rejects(loadProvider(path, { connection: 'c' }), (e) => {
+  it('one importing a filesystem interface, in one line naming it', async () => {
+    // guests/files reads a file through std::fs, so it imports wasi:filesystem.
+    await assert.rejects(loadProvider(FILES, { connection: 'c' }), (e) => {
       assert.ok(e instanceof LoadError);
-      assert.equal(e.message, `${path}: the plugin imports \`${FS_INTERFACE}\`, which this host does not grant`);
+      assert.match(e.message, /^\S+files_guest\.wasm: the plugin imports `wasi:filesystem\/[a-z-]+@0\.2\.\d+`, which this host does not grant$/);
       return true;
     });
   });
 
-  it('while the same component without it loads (the refusal is about the import)', async () => {
-    const path = await buildComponent(dir, { withFilesystem: false });
-    const provider = await loadProvider(path, { connection: 'c' });
-    provider.close();
+  it('one built for erp:bank-sync@0.1.0, in one line naming both versions', async () => {
+    await assert.rejects(loadProvider(V010, { connection: 'c' }), (e) => {
+      assert.ok(e instanceof LoadError);
+      assert.equal(
+        e.message,
+        `${V010}: the plugin was built for erp:bank-sync@0.1.0; this host loads erp:bank-sync@0.2.0 only: rebuild the plugin against 0.2.0`,
+      );
+      return true;
+    });
   });
 });
 

@@ -12,10 +12,13 @@ export const ERP = join(ROOT, 'target/debug/erp');
 export const COMPONENT = join(ROOT, 'target/wasm/wasm32-wasip2/release/ponto_provider.wasm');
 export const SANDBOX_ORIGINS = ['http://127.0.0.1:*', 'http://localhost:*'];
 
-/** Builds the `erp` binary (which builds the component) when either is missing. */
+const GUESTS = ['hostile_guest', 'files_guest', 'v010_guest'].map((g) => join(ROOT, `target/wasm/wasm32-wasip2/release/${g}.wasm`));
+
+/** Builds the `erp` binary (whose build script builds the component and the test guests) when
+ * any of them is missing. */
 export function ensureBuilt({ release = false } = {}) {
   const erp = release ? join(ROOT, 'target/release/erp') : ERP;
-  if (existsSync(erp) && existsSync(COMPONENT)) return erp;
+  if ([erp, COMPONENT, ...GUESTS].every((p) => existsSync(p))) return erp;
   const args = ['build', '-j2', '--locked', '-p', 'host-harness', ...(release ? ['--release'] : [])];
   const r = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed`);

@@ -27,7 +27,7 @@ port.on('message', async (req) => {
     answer = { err: { tag: 'transport', val: String(e?.message ?? e) } };
   }
   // Post first, then wake the caller: the message is already queued on its port when it wakes.
-  const transfer = answer.ok ? [answer.ok.body.buffer] : [];
+  const transfer = answer.ok?.body.tag === 'binary' ? [answer.ok.body.val.buffer] : [];
   port.postMessage(answer, transfer);
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
@@ -71,18 +71,18 @@ function perform({ method, url, headers, body, timeoutMs, maxBytes, loopback }) 
       });
       res.on('error', (e) => done({ err: { tag: 'transport', val: e.message } }));
       res.on('end', () => {
-        // A fresh buffer (never Node's shared pool) so it can be transferred, not copied.
-        const out = new Uint8Array(size);
+        // A fresh buffer (never Node's shared pool) so a binary body is transferred, not copied.
+        const bytes = new Uint8Array(size);
         let at = 0;
         for (const c of chunks) {
-          out.set(c, at);
+          bytes.set(c, at);
           at += c.length;
         }
         const names = [];
         for (let i = 0; i < res.rawHeaders.length; i += 2) {
           names.push([res.rawHeaders[i].toLowerCase(), res.rawHeaders[i + 1]]);
         }
-        done({ ok: { status: res.statusCode, headers: names, body: out } });
+        done({ ok: { status: res.statusCode, headers: names, body: asBody(bytes) }, size });
       });
     });
     // One deadline for the whole exchange (connect, send, read), as the Rust host's.
@@ -91,7 +91,19 @@ function perform({ method, url, headers, body, timeoutMs, maxBytes, loopback }) 
       done({ err: { tag: 'timeout' } });
     }, timeoutMs);
     req.on('error', (e) => done({ err: { tag: 'transport', val: e.code ? `${e.code}: ${e.message}` : e.message } }));
-    if (body && body.length > 0) req.end(body);
+    // `body` is the contract's `variant body { text(string), binary(list<u8>) }`.
+    if (body.val.length > 0) req.end(body.val);
     else req.end();
   });
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A response body is `text` exactly when its bytes are valid UTF-8 (the empty body too). */
+function asBody(bytes) {
+  try {
+    return { tag: 'text', val: utf8.decode(bytes) };
+  } catch {
+    return { tag: 'binary', val: bytes };
+  }
 }

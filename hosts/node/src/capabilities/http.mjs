@@ -172,13 +172,14 @@ export class HttpCapability {
       return err('timeout');
     }
     const answer = message.message;
+    this.lastSize = answer.size;
     return answer.ok ? { tag: 'ok', val: answer.ok } : { tag: 'err', val: answer.err };
   }
 
   #audit(request, url, outcome, ms) {
     const method = METHODS[request.method] ?? String(request.method);
     const where = url ? `${url.hostname}${auditPath(url)}` : '-';
-    const result = outcome.tag === 'ok' ? `${outcome.val.status} (${outcome.val.body.length} bytes)` : outcome.val.tag;
+    const result = outcome.tag === 'ok' ? `${outcome.val.status} (${this.lastSize} bytes)` : outcome.val.tag;
     this.logger.info(
       { target: 'http', plugin: this.plugin, connection: this.connection },
       `${method} ${where} -> ${result} in ${Math.round(ms)} ms`,

@@ -18,7 +18,7 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS plugin_storage (
 const ENC_PREFIX = 'enc:v1:';
 const ok = (val) => ({ tag: 'ok', val });
 const unavailable = (e) => ({ tag: 'err', val: { tag: 'unavailable', val: String(e?.message ?? e) } });
-const QUOTA = { tag: 'err', val: { tag: 'quota-exceeded' } };
+const quotaExceeded = (why) => ({ tag: 'err', val: { tag: 'quota-exceeded', val: why } });
 
 /** Thrown inside a transaction to roll it back and answer with `result`. */
 class Refusal {
@@ -72,9 +72,13 @@ export class StorageCapability {
       this.q.del.run(...this.scope, key);
       return;
     }
-    if (Buffer.byteLength(value, 'utf8') > this.quota.maxValueBytes) throw new Refusal(QUOTA);
+    if (Buffer.byteLength(value, 'utf8') > this.quota.maxValueBytes) {
+      throw new Refusal(quotaExceeded(`a value is limited to ${this.quota.maxValueBytes} bytes`));
+    }
     const { n, present } = this.q.count.get(key, ...this.scope);
-    if (present === 0 && n >= this.quota.maxKeys) throw new Refusal(QUOTA);
+    if (present === 0 && n >= this.quota.maxKeys) {
+      throw new Refusal(quotaExceeded(`a connection is limited to ${this.quota.maxKeys} keys`));
+    }
     this.q.put.run(...this.scope, key, value);
   }
 
