@@ -4,6 +4,10 @@
 // its key, and the state of the last completed sync is kept for the next one. An ERP keeps these
 // in its own tables; this one serves the tests, the equal-books dump and the benchmark.
 
+import { canonicalAmount } from './decimal.mjs';
+
+const byString = (f) => (a, b) => (f(a) < f(b) ? -1 : f(a) > f(b) ? 1 : 0);
+
 export class Books {
   constructor() {
     /** @type {Map<string, {lines: Map<string, object>, statements: Map<string, object>, state?: string, account?: object}>} */
@@ -36,6 +40,48 @@ export class Books {
 
   state(accountId) {
     return this.accounts.get(accountId)?.state;
+  }
+
+  /**
+   * The books as hosts/books-format.md's neutral document, for `accounts` (the connection's
+   * authorised accounts, which give each account's reference and currency).
+   */
+  dump(accounts) {
+    const amount = (a, currency) => canonicalAmount(a, currency);
+    return {
+      format: 'erp-bank-sync-books/1',
+      accounts: [...accounts].sort(byString((a) => a.id)).map((account) => {
+        const book = this.accounts.get(account.id) ?? { lines: new Map(), statements: new Map() };
+        return {
+          account_id: account.id,
+          reference: account.reference,
+          currency: account.currency,
+          statements: [...book.statements.values()].sort(byString((s) => s.key)).map((s) => ({
+            key: s.key,
+            name: s.name,
+            date_from: s.dateFrom,
+            date_to: s.dateTo,
+            balance_start: amount(s.balanceStart, account.currency),
+            balance_end: amount(s.balanceEnd, account.currency),
+          })),
+          lines: [...book.lines.values()]
+            .sort((a, b) => byString((l) => l.bookingDate)(a, b) || byString((l) => l.transactionId)(a, b))
+            .map((l) => ({
+              transaction_id: l.transactionId,
+              statement_key: l.statementKey,
+              booking_date: l.bookingDate,
+              value_date: l.valueDate ?? null,
+              amount: amount(l.amount, l.currency),
+              currency: l.currency,
+              payment_reference: l.paymentReference,
+              structured_reference: l.structuredReference,
+              partner_name: l.partnerName ?? null,
+              partner_account: l.partnerAccount ?? null,
+              end_to_end_id: l.endToEndId ?? null,
+            })),
+        };
+      }),
+    };
   }
 }
 
