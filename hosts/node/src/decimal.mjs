@@ -10,15 +10,6 @@ export function parseDecimal(text) {
   return m[1] === '-' ? -units : units;
 }
 
-/** The canonical text of a scaled amount: no trailing zeros beyond the point, no `-0`. */
-export function formatDecimal(units) {
-  const negative = units < 0n;
-  const digits = (negative ? -units : units).toString().padStart(SCALE + 1, '0');
-  const int = digits.slice(0, -SCALE);
-  const frac = digits.slice(-SCALE).replace(/0+$/, '');
-  return `${negative ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
-}
-
 /** Digits after the decimal point of a currency's minor unit (ISO 4217), as the Rust ERP's
  * `money::minor_digits`. */
 export function minorDigits(currency) {

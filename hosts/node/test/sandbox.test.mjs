@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 
 import { Books, loadProvider, ProviderError, syncAccount } from '../src/index.mjs';
 import { parseDecimal } from '../src/decimal.mjs';
@@ -108,7 +109,7 @@ describe('the Ponto component in the Node host, against the sandbox', () => {
     assert.ok(connection, 'the connect step ran');
     // Where the Ponto provider keeps them (plugin/src/client.rs): the refresh token as is, the
     // access token inside a small JSON object.
-    const values = Object.fromEntries(provider_storage(dir).map((r) => [r.key, r.value]));
+    const values = Object.fromEntries(providerStorage(dir).map((r) => [r.key, r.value]));
     const stored = new Set([values['oauth/refresh-token'], JSON.parse(values['oauth/access-token'] ?? '{}').token].filter(Boolean));
     assert.equal(stored.size, 2, 'the plugin stored its two tokens');
     assert.ok(log.lines.some((l) => l.includes('oauth2/token')), 'the token requests were logged');
@@ -116,8 +117,7 @@ describe('the Ponto component in the Node host, against the sandbox', () => {
   });
 });
 
-import Database from 'better-sqlite3';
-function provider_storage(dir) {
+function providerStorage(dir) {
   const db = new Database(join(dir, 'plugin.sqlite'), { readonly: true });
   try {
     return db.prepare('SELECT key, value FROM plugin_storage').all();
