@@ -18,7 +18,7 @@ import { HttpCapability, parseOrigin } from './src/capabilities/http.mjs';
 import Database from 'better-sqlite3';
 
 import { Books, syncAccount } from './src/books.mjs';
-import { autoConsent, COMPONENT, ensureBuilt, ROOT, SANDBOX_ORIGINS, sandboxConfig, startSandbox } from './test/support.mjs';
+import { autoConsent, COMPONENT, ensureBuilt, PONTO_GRANTS, ROOT, sandboxConfig, startSandbox } from './test/support.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,7 +47,7 @@ async function bridge(n) {
         }).on('error', reject);
       });
     const cap = new HttpCapability(
-      { allowed: SANDBOX_ORIGINS.map(parseOrigin), timeoutMs: 30_000, maxResponseBytes: 1 << 24 },
+      { allowed: ['http://127.0.0.1:*'].map(parseOrigin), timeoutMs: 30_000, maxResponseBytes: 1 << 24 },
       { plugin: 'bench', connection: 'bench', logger: quiet },
     );
     const request = { method: 'get', url, headers: [], body: { tag: 'text', val: '' }, timeoutMs: undefined };
@@ -148,7 +148,7 @@ async function firstSync(transactions, seed, runs) {
       const provider = await loadProvider(COMPONENT, {
         connection: `bench-${run}`,
         config: sandboxConfig(sandbox),
-        allowedOrigins: SANDBOX_ORIGINS,
+        grantedOrigins: PONTO_GRANTS,
         storagePath: join(dir, `node-plugin-${run}.sqlite`),
         logger: quiet,
       });

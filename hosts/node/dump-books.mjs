@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 
 import { Books, loadProvider, syncAccount } from './src/index.mjs';
-import { autoConsent, COMPONENT, SANDBOX_ORIGINS, sandboxConfig } from './test/support.mjs';
+import { autoConsent, COMPONENT, PONTO_GRANTS, sandboxConfig } from './test/support.mjs';
 
 const { values: args } = parseArgs({
   options: { 'api-url': { type: 'string' }, 'auth-url': { type: 'string' }, institution: { type: 'string' }, component: { type: 'string' } },
@@ -19,7 +19,7 @@ const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const provider = await loadProvider(args.component ?? COMPONENT, {
   connection: 'books-dump',
   config: sandboxConfig({ apiUrl: args['api-url'], authUrl: args['auth-url'] }),
-  allowedOrigins: SANDBOX_ORIGINS,
+  grantedOrigins: PONTO_GRANTS,
   logger: quiet,
 });
 try {

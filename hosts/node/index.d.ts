@@ -78,12 +78,11 @@ export interface Logger {
 export interface HostOptions {
   /** Scopes the plugin's storage: one Provider per connection. */
   connection: string;
-  /** The plugin's id in the storage table and the logs. Default `ponto`. */
-  plugin?: string;
   /** Read-only settings (`config.get`); keys are listed by `info().configKeys`. */
   config?: Record<string, string> | Map<string, string>;
-  /** Origins the operator grants: `https://host[:port]`, `http://127.0.0.1:*` (loopback only). */
-  allowedOrigins?: string[];
+  /** Origins the operator grants (`https://host[:port]`, `http://127.0.0.1:*` for loopback). Every
+   * origin the plugin's provider.toml asks for must be among them; those are its allowlist. */
+  grantedOrigins?: string[];
   /** SQLite file of the plugin's storage (the Rust host's `plugin_storage` table). Default in memory. */
   storagePath?: string;
   logger?: Logger;

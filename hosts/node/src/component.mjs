@@ -12,6 +12,8 @@ import v8 from 'node:v8';
 import { componentWit, transpile } from '@bytecodealliance/jco';
 
 import { GRANTED_WASI } from './wasi.mjs';
+import { readManifest, sameOrigin } from './manifest.mjs';
+import { parseOrigin } from './capabilities/http.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const JCO_VERSION = JSON.parse(readFileSync(join(HERE, '../node_modules/@bytecodealliance/jco/package.json'), 'utf8')).version;
@@ -71,9 +73,20 @@ export function capMemory(bytes) {
   v8.setFlagsFromString(`--wasm-max-mem-pages=${Math.max(1, Math.floor(bytes / 65536))}`);
 }
 
-/** Reads, checks and transpiles a component; returns what instantiates it. */
-export async function loadComponent(path, { cacheDir = DEFAULT_CACHE_DIR, maxMemoryBytes = DEFAULT_MAX_MEMORY_BYTES } = {}) {
+/**
+ * Reads and checks a component and its manifest against the operator's `grantedOrigins`, then
+ * transpiles it; returns the manifest and what instantiates the component.
+ */
+export async function loadComponent(path, { grantedOrigins = [], cacheDir = DEFAULT_CACHE_DIR, maxMemoryBytes = DEFAULT_MAX_MEMORY_BYTES } = {}) {
   capMemory(maxMemoryBytes);
+  const fail = (where, problem) => new LoadError(where, problem);
+  const manifest = readManifest(path, { apiVersionPrefix: `${CONTRACT.version}.`, apiVersion: CONTRACT.full }, fail);
+  const granted = grantedOrigins.map((o) => (typeof o === 'string' ? parseOrigin(o) : o));
+  for (const [i, origin] of manifest.origins.entries()) {
+    if (!granted.some((g) => sameOrigin(g, origin))) {
+      throw new LoadError(manifest.path, `the manifest asks for ${manifest.requested[i]}, which the operator has not granted; grant it or remove it`);
+    }
+  }
   let bytes;
   try {
     bytes = await readFile(path);
@@ -134,7 +147,7 @@ export async function loadComponent(path, { cacheDir = DEFAULT_CACHE_DIR, maxMem
     if (!modules.has(name)) modules.set(name, new WebAssembly.Module(readFileSync(join(dir, name))));
     return modules.get(name);
   };
-  return { path, imports, exports, providerExport, instantiate: (importObject) => instantiate(getCoreModule, importObject) };
+  return { path, manifest, imports, exports, providerExport, instantiate: (importObject) => instantiate(getCoreModule, importObject) };
 }
 
 async function exists(p) {

@@ -59,7 +59,7 @@ function guarded(f, onError) {
  * @returns {Promise<Provider>}
  */
 export async function loadProvider(path, options) {
-  const component = await loadComponent(path, { cacheDir: options.cacheDir, maxMemoryBytes: options.maxMemoryBytes });
+  const component = await loadComponent(path, { grantedOrigins: options.grantedOrigins, cacheDir: options.cacheDir, maxMemoryBytes: options.maxMemoryBytes });
   return new Provider(component, options);
 }
 
@@ -71,9 +71,7 @@ export class Provider {
 
   constructor(component, {
     connection,
-    plugin = 'ponto',
     config = {},
-    allowedOrigins = [],
     storagePath = ':memory:',
     logger = consoleLogger,
     httpTimeoutMs = 30_000,
@@ -83,9 +81,11 @@ export class Provider {
   }) {
     if (!connection) throw new TypeError('`connection` is required: it scopes the plugin\'s storage');
     this.#component = component;
+    // The manifest's id is the storage namespace; its origins (all granted) are the allowlist.
+    const plugin = component.manifest.id;
     const who = { plugin, connection, logger };
     const http = new HttpCapability(
-      { allowed: allowedOrigins.map((o) => (typeof o === 'string' ? parseOrigin(o) : o)), timeoutMs: httpTimeoutMs, maxResponseBytes, loopbackCa },
+      { allowed: component.manifest.origins, timeoutMs: httpTimeoutMs, maxResponseBytes, loopbackCa },
       who,
     );
     const storage = new StorageCapability(storagePath, { plugin, connection, quota });

@@ -1,20 +1,21 @@
 // What the host refuses and contains (the repository's test guests, built with `erp`): a
-// component importing a filesystem interface (guests/files) or built for the previous contract
-// (guests/v010) is refused before it runs, in one line; a plugin that traps gets a fresh
-// instance; one reaching off its allowlist or flooding the log is held to the rules
-// (guests/hostile).
+// component importing a filesystem interface (guests/files), built for the previous contract
+// (guests/v010) or asking for an origin not granted is refused before it runs, in one line; a
+// plugin that traps gets a fresh instance; one reaching off its allowlist or flooding the log is
+// held to the rules (guests/hostile).
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { LoadError, loadProvider, PluginCrashed, ProviderError } from '../src/index.mjs';
-import { ensureBuilt, ROOT } from './support.mjs';
+import { ensureBuilt, guest } from './support.mjs';
 
-const guest = (name) => join(ROOT, `target/wasm/wasm32-wasip2/release/${name}.wasm`);
-const HOSTILE = guest('hostile_guest');
-const FILES = guest('files_guest');
-const V010 = guest('v010_guest');
+const HOSTILE = guest('hostile');
+const FILES = guest('files');
+const V010 = guest('v010');
 
 describe('components this host refuses before they run', () => {
   before(() => ensureBuilt());
@@ -29,11 +30,38 @@ describe('components this host refuses before they run', () => {
   });
 
   it('one built for erp:bank-sync@0.1.0, in one line naming both versions', async () => {
+    // Its manifest says 0.1.0: refused by the manifest check.
     await assert.rejects(loadProvider(V010, { connection: 'c' }), (e) => {
       assert.ok(e instanceof LoadError);
       assert.equal(
         e.message,
-        `${V010}: the plugin was built for erp:bank-sync@0.1.0; this host loads erp:bank-sync@0.2.0 only: rebuild the plugin against 0.2.0`,
+        `${join(dirname(V010), 'provider.toml')}: api-version 0.1.0 is not supported by this host (it loads erp:bank-sync@0.2.0 only): rebuild the plugin against 0.2.0`,
+      );
+      return true;
+    });
+    // A manifest claiming 0.2.0 does not hide what the component was built for.
+    const dir = mkdtempSync(join(tmpdir(), 'node-host-v010-'));
+    try {
+      const wasm = join(dir, 'v010_guest.wasm');
+      copyFileSync(V010, wasm);
+      writeFileSync(join(dir, 'provider.toml'), 'id = "v010"\nname = "V"\nversion = "1"\napi-version = "0.2.0"\n');
+      await assert.rejects(loadProvider(wasm, { connection: 'c' }), (e) => {
+        assert.ok(e instanceof LoadError);
+        assert.equal(e.message, `${wasm}: the plugin was built for erp:bank-sync@0.1.0; this host loads erp:bank-sync@0.2.0 only: rebuild the plugin against 0.2.0`);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('one whose manifest asks for an origin the operator has not granted, naming it', async () => {
+    // guests/hostile asks for http://127.0.0.1:*; this operator grants only the live API.
+    await assert.rejects(loadProvider(HOSTILE, { connection: 'c', grantedOrigins: ['https://api.ibanity.com'] }), (e) => {
+      assert.ok(e instanceof LoadError);
+      assert.equal(
+        e.message,
+        `${join(dirname(HOSTILE), 'provider.toml')}: the manifest asks for http://127.0.0.1:*, which the operator has not granted; grant it or remove it`,
       );
       return true;
     });
@@ -47,7 +75,7 @@ describe('the hostile guest', () => {
     ensureBuilt();
     log = [];
     const logger = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error'].map((l) => [l, (f, m) => log.push(m)]));
-    provider = await loadProvider(HOSTILE, { connection: 'c', plugin: 'hostile', allowedOrigins: ['http://127.0.0.1:*'], logger });
+    provider = await loadProvider(HOSTILE, { connection: 'c', grantedOrigins: ['http://127.0.0.1:*'], logger });
   });
   after(() => provider?.close());
 

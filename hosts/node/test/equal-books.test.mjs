@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 
 import { Books, loadProvider, syncAccount } from '../src/index.mjs';
-import { autoConsent, COMPONENT, ensureBuilt, SANDBOX_ORIGINS, sandboxConfig, startSandbox } from './support.mjs';
+import { autoConsent, COMPONENT, ensureBuilt, PONTO_GRANTS, sandboxConfig, startSandbox } from './support.mjs';
 import { rustBooks, rustErp } from './rust-books.mjs';
 
 const SEED = 7; // hosts/python/tests/conftest.py
@@ -35,7 +35,7 @@ it(`the Node host and the Rust ERP keep the same books for seed ${SEED}`, async 
   const provider = await loadProvider(COMPONENT, {
     connection: 'equal-books',
     config: sandboxConfig(sandbox),
-    allowedOrigins: SANDBOX_ORIGINS,
+    grantedOrigins: PONTO_GRANTS,
     storagePath: join(dir, 'node-plugin.sqlite'),
     logger: quiet,
   });

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 
 import { Books, loadProvider, ProviderError, syncAccount } from '../src/index.mjs';
 import { parseDecimal } from '../src/decimal.mjs';
-import { autoConsent, COMPONENT, SANDBOX_ORIGINS, sandboxConfig, startSandbox } from './support.mjs';
+import { autoConsent, COMPONENT, PONTO_GRANTS, sandboxConfig, startSandbox } from './support.mjs';
 
 /** A logger that keeps every line, to check what reaches a log. */
 function recordingLogger() {
@@ -33,7 +33,7 @@ describe('the Ponto component in the Node host, against the sandbox', () => {
     provider = await loadProvider(COMPONENT, {
       connection: 'test-connection',
       config: sandboxConfig(sandbox),
-      allowedOrigins: SANDBOX_ORIGINS,
+      grantedOrigins: PONTO_GRANTS,
       storagePath: join(dir, 'plugin.sqlite'),
       logger: log.logger,
     });

@@ -10,9 +10,12 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const ERP = join(ROOT, 'target/debug/erp');
 export const COMPONENT = join(ROOT, 'target/wasm/wasm32-wasip2/release/ponto_provider.wasm');
-export const SANDBOX_ORIGINS = ['http://127.0.0.1:*', 'http://localhost:*'];
+/** What the operator grants the Ponto provider: every origin its provider.toml asks for. */
+export const PONTO_GRANTS = ['https://api.ibanity.com', 'http://127.0.0.1:*', 'http://localhost:*'];
 
-const GUESTS = ['hostile_guest', 'files_guest', 'v010_guest'].map((g) => join(ROOT, `target/wasm/wasm32-wasip2/release/${g}.wasm`));
+/** A test guest of guests/, with its manifest beside it: `guest('hostile')`. */
+export const guest = (name) => join(ROOT, `target/wasm/wasm32-wasip2/release/${name}-guest/${name}_guest.wasm`);
+const GUESTS = ['hostile', 'files', 'v010'].map(guest);
 
 /** Builds the `erp` binary (whose build script builds the component and the test guests) when
  * any of them is missing. */
