@@ -14,7 +14,7 @@ import { HttpCapability, parseOrigin } from './capabilities/http.mjs';
 import { StorageCapability } from './capabilities/storage.mjs';
 import { LogCapability, consoleLogger } from './capabilities/log.mjs';
 import { ConfigCapability } from './capabilities/config.mjs';
-import { wasiInterface } from './wasi.mjs';
+import { wasiImports } from './wasi.mjs';
 
 export { LoadError, parseOrigin, CONTRACT };
 
@@ -29,8 +29,10 @@ export class ProviderError extends Error {
 
 /** The plugin trapped (or broke the contract); its instance is gone, the next call gets a fresh one. */
 export class PluginCrashed extends Error {
-  constructor(call, cause) {
-    super(`the plugin crashed in \`${call}\`: ${String(cause?.message ?? cause).split('\n')[0]}; the next call starts a fresh instance`, { cause });
+  constructor(call, cause, said = '') {
+    const trap = String(cause?.message ?? cause).split('\n')[0];
+    const detail = said ? `${trap}; plugin said: ${said.replace(/\s*\n\s*/g, ' | ')}` : trap;
+    super(`the plugin crashed in \`${call}\`: ${detail}; the next call starts a fresh instance`, { cause });
     this.name = 'PluginCrashed';
   }
 }
@@ -68,6 +70,7 @@ export class Provider {
   #imports;
   #api = null;
   #caps;
+  #stderr;
 
   constructor(component, {
     connection,
@@ -111,14 +114,14 @@ export class Provider {
       [`${ns}/log`]: { write: guarded((l, m) => log.write(l, m), () => undefined) },
       [`${ns}/config`]: { get: guarded((k) => cfg.get(k), () => undefined) },
     };
-    for (const name of component.imports) {
-      const key = name.split('@')[0];
-      if (key.startsWith('wasi:')) this.#imports[key] = wasiInterface(key);
-    }
+    const wasi = wasiImports(component.imports.map((name) => name.split('@')[0]));
+    Object.assign(this.#imports, wasi.imports);
+    this.#stderr = wasi.stderr;
   }
 
   #call(name, ...args) {
     if (this.#api === null) {
+      this.#stderr.take();
       const root = this.#component.instantiate(this.#imports);
       this.#api = root[this.#component.providerExport] ?? root.provider;
     }
@@ -129,7 +132,7 @@ export class Provider {
       if (e !== null && typeof e === 'object' && Object.hasOwn(e, 'payload')) throw new ProviderError(e.payload);
       // Anything else is a trap: the instance may be half-way through a call, never reuse it.
       this.#api = null;
-      throw new PluginCrashed(name, e);
+      throw new PluginCrashed(name, e, this.#stderr.take().trim());
     }
   }
 

@@ -1,9 +1,10 @@
 // The WASI p2 interfaces this host links, and nothing else: what Rust's std imports on
 // wasm32-wasip2 (cli, io, clocks, random), made inert where they could leak or act. The shim's
 // defaults are not safe for a plugin: its `environment` hands over the whole process
-// environment (PONTO_CLIENT_SECRET included) and its `exit` ends the host process. Filesystem,
-// sockets and wasi:http are never linked; a component importing them is refused at load
-// (component.mjs).
+// environment (PONTO_CLIENT_SECRET included), its `exit` ends the host process and its stdout
+// and stderr are the host's. Here stdout goes nowhere and stderr is kept (64 KiB) for the
+// message of a crash, as the Rust host does. Filesystem, sockets and wasi:http are never
+// linked; a component importing them is refused at load (component.mjs).
 
 import * as cli from '@bytecodealliance/preview2-shim/cli';
 import * as clocks from '@bytecodealliance/preview2-shim/clocks';
@@ -37,13 +38,63 @@ const overrides = {
   },
 };
 
+/** Guest stderr kept for a crash message (a panic message); the rest is dropped. */
+export const STDERR_CAP = 64 * 1024;
+
+/** An output stream of the shim's class (so jco accepts it) that keeps what is written. */
+class CapturedOutput extends io.streams.OutputStream {
+  constructor(cap) {
+    super();
+    this.cap = cap;
+    this.chunks = [];
+    this.size = 0;
+  }
+  checkWrite() {
+    return 65536n;
+  }
+  write(bytes) {
+    const room = this.cap - this.size;
+    if (room > 0) {
+      const kept = bytes.slice(0, room);
+      this.chunks.push(kept);
+      this.size += kept.length;
+    }
+  }
+  blockingWriteAndFlush(bytes) {
+    this.write(bytes);
+  }
+  flush() {}
+  blockingFlush() {}
+  subscribe() {
+    // Always ready to write: a pollable that is ready at once.
+    return clocks.monotonicClock.subscribeDuration(0n);
+  }
+  /** What was written, as text, and forgets it. */
+  take() {
+    const text = Buffer.concat(this.chunks).toString('utf8');
+    this.chunks = [];
+    this.size = 0;
+    return text;
+  }
+}
+
 /**
- * The implementation of one granted WASI interface, by its unversioned name
- * (`wasi:clocks/wall-clock`), or undefined when this host does not link it.
+ * The granted WASI interfaces for one instance, by unversioned name (`wasi:clocks/wall-clock`),
+ * for the names in `imports`, and the instance's captured stderr.
  */
-export function wasiInterface(name) {
-  if (!GRANTED_WASI.some((p) => name.startsWith(p))) return undefined;
-  if (overrides[name]) return overrides[name];
-  const [pkg, iface] = name.slice('wasi:'.length).split('/');
-  return packages[pkg]?.[camel(iface)];
+export function wasiImports(imports) {
+  const stderr = new CapturedOutput(STDERR_CAP);
+  const stdout = new CapturedOutput(0);
+  const own = {
+    ...overrides,
+    'wasi:cli/stdout': { getStdout: () => stdout },
+    'wasi:cli/stderr': { getStderr: () => stderr },
+  };
+  const out = {};
+  for (const name of imports) {
+    if (!GRANTED_WASI.some((p) => name.startsWith(p))) continue;
+    const [pkg, iface] = name.slice('wasi:'.length).split('/');
+    out[name] = own[name] ?? packages[pkg]?.[camel(iface)];
+  }
+  return { imports: out, stderr };
 }

@@ -80,7 +80,10 @@ describe('the hostile guest', () => {
   after(() => provider?.close());
 
   it('a trap (memory past the cap) is a typed crash, and the next call runs on a fresh instance', () => {
-    assert.throws(() => provider.listInstitutions({ nameContains: 'memory' }), PluginCrashed);
+    assert.throws(
+      () => provider.listInstitutions({ nameContains: 'memory' }),
+      (e) => e instanceof PluginCrashed && /^the plugin crashed in `listInstitutions`: .*; plugin said: memory allocation of \d+ bytes failed/.test(e.message),
+    );
     assert.deepEqual(provider.listInstitutions({ nameContains: 'ok' }), []);
   });
 
