@@ -33,6 +33,8 @@ export function startSandbox({ seed = 7, transactions, erp = ensureBuilt() } = {
   const args = ['sandbox', '--port', '0', '--seed', String(seed)];
   if (transactions !== undefined) args.push('--transactions', String(transactions));
   const child = spawn(erp, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Never outlive the test process, even when it ends without stopping the sandbox.
+  process.once('exit', () => child.kill());
   return new Promise((resolve, reject) => {
     let out = '';
     child.on('exit', (code) => reject(new Error(`the sandbox exited (${code}) before it listened: ${out}`)));
