@@ -96,6 +96,8 @@ export interface HostOptions {
   quota?: { maxKeys: number; maxValueBytes: number };
   /** Linear memory cap (process-wide in V8; the lowest asked wins). Default 256 MiB. */
   maxMemoryBytes?: number;
+  /** Wall-clock limit of one call into the plugin (HTTP waits included). Default 60 s. */
+  callTimeoutMs?: number;
   /** Where transpiled components are cached. Default hosts/node/.cache/jco. */
   cacheDir?: string;
 }
@@ -120,6 +122,8 @@ export class Provider {
 export class ProviderError extends Error { error: ProviderErrorValue }
 /** The plugin trapped; the next call runs on a fresh instance. */
 export class PluginCrashed extends Error {}
+/** The plugin ran past `callTimeoutMs` and was stopped; the next call runs on a fresh instance. */
+export class PluginTimedOut extends Error {}
 /** The component was refused; `message` is one line naming the file and the reason. */
 export class LoadError extends Error { import?: string }
 

@@ -15,6 +15,7 @@ import { StorageCapability } from './capabilities/storage.mjs';
 import { LogCapability, consoleLogger } from './capabilities/log.mjs';
 import { ConfigCapability } from './capabilities/config.mjs';
 import { wasiImports } from './wasi.mjs';
+import vm from 'node:vm';
 
 export { LoadError, parseOrigin, CONTRACT };
 
@@ -34,6 +35,28 @@ export class PluginCrashed extends Error {
     const detail = said ? `${trap}; plugin said: ${said.replace(/\s*\n\s*/g, ' | ')}` : trap;
     super(`the plugin crashed in \`${call}\`: ${detail}; the next call starts a fresh instance`, { cause });
     this.name = 'PluginCrashed';
+  }
+}
+
+/** The plugin ran past its time limit and was stopped; the next call gets a fresh instance. */
+export class PluginTimedOut extends Error {
+  constructor(call, ms) {
+    super(`the plugin ran past its time limit of ${ms} ms in \`${call}\` and was stopped; the next call starts a fresh instance`);
+    this.name = 'PluginTimedOut';
+  }
+}
+
+// Every call into the plugin runs as this script with a `timeout`: Node's watchdog thread then
+// stops it, even inside wasm or while waiting for an HTTP answer, which nothing on this thread
+// could do. About 0.5 ms per call (a sync batch is one call).
+const deadlineContext = vm.createContext({ call: null });
+const deadlineScript = new vm.Script('call()');
+function withDeadline(f, ms) {
+  deadlineContext.call = f;
+  try {
+    return deadlineScript.runInContext(deadlineContext, { timeout: ms });
+  } finally {
+    deadlineContext.call = null;
   }
 }
 
@@ -71,6 +94,7 @@ export class Provider {
   #api = null;
   #caps;
   #stderr;
+  #callTimeoutMs;
 
   constructor(component, {
     connection,
@@ -81,9 +105,11 @@ export class Provider {
     maxResponseBytes = 16 * 1024 * 1024,
     loopbackCa,
     quota,
+    callTimeoutMs = 60_000,
   }) {
     if (!connection) throw new TypeError('`connection` is required: it scopes the plugin\'s storage');
     this.#component = component;
+    this.#callTimeoutMs = callTimeoutMs;
     // The manifest's id is the storage namespace; its origins (all granted) are the allowlist.
     const plugin = component.manifest.id;
     const who = { plugin, connection, logger };
@@ -126,12 +152,19 @@ export class Provider {
       this.#api = root[this.#component.providerExport] ?? root.provider;
     }
     try {
-      return this.#api[name](...args);
+      return withDeadline(() => this.#api[name](...args), this.#callTimeoutMs);
     } catch (e) {
       // jco throws a ComponentError carrying the `err` of a `result` as `payload`.
       if (e !== null && typeof e === 'object' && Object.hasOwn(e, 'payload')) throw new ProviderError(e.payload);
       // Anything else is a trap: the instance may be half-way through a call, never reuse it.
       this.#api = null;
+      if (e?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+        // Stopped anywhere: maybe waiting for an HTTP answer (whose late reply must not be read
+        // as the next request's) or inside a storage transaction (rolled back here).
+        this.#caps.http.close();
+        this.#caps.storage.rollbackOpen();
+        throw new PluginTimedOut(name, this.#callTimeoutMs);
+      }
       throw new PluginCrashed(name, e, this.#stderr.take().trim());
     }
   }

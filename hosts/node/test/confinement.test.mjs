@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { LoadError, loadProvider, PluginCrashed, ProviderError } from '../src/index.mjs';
+import { LoadError, loadProvider, PluginCrashed, PluginTimedOut, ProviderError } from '../src/index.mjs';
 import { ensureBuilt, guest } from './support.mjs';
 
 const HOSTILE = guest('hostile');
@@ -85,6 +85,19 @@ describe('the hostile guest', () => {
       (e) => e instanceof PluginCrashed && /^the plugin crashed in `listInstitutions`: .*; plugin said: memory allocation of \d+ bytes failed/.test(e.message),
     );
     assert.deepEqual(provider.listInstitutions({ nameContains: 'ok' }), []);
+  });
+
+  it('a call running past its deadline (an endless loop) is stopped, and the next call runs on a fresh instance', async () => {
+    const hasty = await loadProvider(HOSTILE, { connection: 'c', grantedOrigins: ['http://127.0.0.1:*'], callTimeoutMs: 300 });
+    try {
+      assert.throws(
+        () => hasty.listInstitutions({ nameContains: 'loop' }),
+        (e) => e instanceof PluginTimedOut && e.message === 'the plugin ran past its time limit of 300 ms in `listInstitutions` and was stopped; the next call starts a fresh instance',
+      );
+      assert.deepEqual(hasty.listInstitutions({ nameContains: 'ok' }), []);
+    } finally {
+      hasty.close();
+    }
   });
 
   it('a request off the allowlist is denied to the plugin, naming the origin', () => {

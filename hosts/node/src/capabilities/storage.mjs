@@ -125,6 +125,11 @@ export class StorageCapability {
     });
   }
 
+  /** Rolls back a transaction a stopped call left open. */
+  rollbackOpen() {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+  }
+
   close() {
     this.db.close();
   }
