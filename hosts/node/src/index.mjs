@@ -16,13 +16,14 @@ import { LogCapability, consoleLogger } from './capabilities/log.mjs';
 import { ConfigCapability } from './capabilities/config.mjs';
 import { wasiImports } from './wasi.mjs';
 import vm from 'node:vm';
+import { printable } from './printable.mjs';
 
 export { LoadError, parseOrigin, CONTRACT };
 
 /** The provider answered with a typed `provider-error`; `error` is `{ tag, val }`. */
 export class ProviderError extends Error {
   constructor(error) {
-    super(`${error.tag}: ${describe(error.val)}`);
+    super(printable(`${error.tag}: ${describe(error.val)}`));
     this.name = 'ProviderError';
     this.error = error;
   }
@@ -32,7 +33,7 @@ export class ProviderError extends Error {
 export class PluginCrashed extends Error {
   constructor(call, cause, said = '') {
     const trap = String(cause?.message ?? cause).split('\n')[0];
-    const detail = said ? `${trap}; plugin said: ${said.replace(/\s*\n\s*/g, ' | ')}` : trap;
+    const detail = said ? `${trap}; plugin said: ${printable(said.replace(/\s*\n\s*/g, ' | '))}` : trap;
     super(`the plugin crashed in \`${call}\`: ${detail}; the next call starts a fresh instance`, { cause });
     this.name = 'PluginCrashed';
   }

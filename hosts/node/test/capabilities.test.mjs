@@ -146,4 +146,11 @@ describe('log', () => {
     assert.equal(log.written, 10);
     assert.equal(log.dropped, 991);
   });
+
+  it('shows control characters as escapes, so a line cannot forge another', () => {
+    const lines = [];
+    const logger = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error'].map((l) => [l, (f, m) => lines.push(m)]));
+    new LogCapability({ plugin: 'p', connection: 'c', logger }).write('warn', 'ok\nERROR forged\u001b[2J');
+    assert.deepEqual(lines, ['ok\\u{a}ERROR forged\\u{1b}[2J']);
+  });
 });

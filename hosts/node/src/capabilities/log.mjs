@@ -1,7 +1,10 @@
 // `interface log`: the plugin's diagnostics into the host's logger, tagged with the plugin and
 // the connection, cut at 2048 bytes and throttled (a token bucket) so that a plugin in a loop
 // cannot fill a disk; as host-harness/src/capabilities/log.rs. The plugin promises never to log
-// a secret; the host itself never logs headers, bodies or query values (see http.mjs).
+// a secret; the host itself never logs headers, bodies or query values (see http.mjs). Control
+// characters are shown as escapes, so a line cannot forge another or repaint a terminal.
+
+import { printable } from '../printable.mjs';
 
 export const MAX_LINE_BYTES = 2048;
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -59,6 +62,6 @@ export class LogCapability {
       this.unreported = 0;
     }
     this.written += 1;
-    this.#emit(LEVELS.includes(level) ? level : 'info', truncate(message, MAX_LINE_BYTES));
+    this.#emit(LEVELS.includes(level) ? level : 'info', printable(truncate(message, MAX_LINE_BYTES)));
   }
 }
