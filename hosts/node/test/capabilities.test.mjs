@@ -92,6 +92,19 @@ describe('http', () => {
     assert.equal(http.send(request(`http://u:p@127.0.0.1:1/`)).val.tag, 'invalid-request');
   });
 
+  it('audits each request in one line without header values, body or query values', () => {
+    const lines = [];
+    const logger = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error'].map((l) => [l, (f, m) => lines.push(m)]));
+    const audited = new HttpCapability({ allowed: [parseOrigin('http://127.0.0.1:*')], timeoutMs: 2_000, maxResponseBytes: 1024 }, { plugin: 't', connection: 'c', logger });
+    try {
+      audited.send(request(`${base}/echo?code=s3cret&flag#frag`, { method: 'post', headers: [['authorization', 'Bearer t0ken']], body: { tag: 'text', val: 'b0dy' } }));
+    } finally {
+      audited.close();
+    }
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^POST 127\.0\.0\.1\/echo\?code=_&flag -> 200 \(4 bytes\) in \d+ ms$/);
+  });
+
   it('parses origins as the Rust host does', () => {
     assert.deepEqual(parseOrigin('https://api.ibanity.com'), { scheme: 'https', host: 'api.ibanity.com', port: 443 });
     assert.deepEqual(parseOrigin('http://[::1]:*'), { scheme: 'http', host: '::1', port: null });
