@@ -137,3 +137,5 @@ export function syncAccount(
   options?: { maxLines?: number; since?: Date; customerIp?: string },
 ): { batches: number; newLines: number; transactionsRead: bigint; warnings: Warning[] };
 export function parseOrigin(text: string): { scheme: string; host: string; port: number | null };
+/** The contract this host loads: `erp:bank-sync` 0.2.x. */
+export const CONTRACT: { package: string; version: string; full: string };
