@@ -140,15 +140,17 @@ struct Checker<'a> {
     runtime: Runtime,
     cassette: &'a Cassette,
     work: PathBuf,
-    passes: u64,
+    passes: std::sync::atomic::AtomicU64,
     clock: Option<std::time::SystemTime>,
 }
 
 impl Checker<'_> {
     /// Replay every run (of one connection, or all) against `exchanges`.
-    fn pass(&mut self, exchanges: &[Exchange], only: Option<&str>, per_call: bool) -> PassOutcome {
-        self.passes += 1;
-        let storage_path = self.work.join(format!("pass-{}.sqlite", self.passes));
+    fn pass(&self, exchanges: &[Exchange], only: Option<&str>, per_call: bool) -> PassOutcome {
+        let n = self
+            .passes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let storage_path = self.work.join(format!("pass-{n}.sqlite"));
         let mut out = PassOutcome::default();
         let runs = expected_runs(self.cassette);
         let connections: Vec<&str> = {
@@ -286,8 +288,9 @@ impl Checker<'_> {
                 }
                 Err(e) => {
                     *session = None;
+                    let e = short(&e.to_string());
                     out.error = Some(format!("trap: {e}"));
-                    pass.traps.push(e.to_string());
+                    pass.traps.push(e);
                     return out;
                 }
             }
@@ -298,6 +301,19 @@ impl Checker<'_> {
             run.calls[0].request.account_id
         ));
         out
+    }
+}
+
+/// A runtime failure in one line: what the plugin said (its panic message) rather than the wasm
+/// backtrace.
+fn short(e: &str) -> String {
+    match e.split_once("plugin said: ") {
+        Some((head, said)) => {
+            let head = head.split(':').next().unwrap_or(head);
+            let said: Vec<&str> = said.lines().filter(|l| !l.starts_with("note:")).collect();
+            format!("{head}: {}", said.join(" "))
+        }
+        None => e.lines().next().unwrap_or(e).to_owned(),
     }
 }
 
@@ -635,22 +651,74 @@ pub fn run(options: &CheckOptions) -> Result<Vec<Property>, String> {
         runtime,
         cassette: &cassette,
         work: work.clone(),
-        passes: 0,
+        passes: Default::default(),
         clock,
     };
     let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("plugin=trace"))
-        .with_ansi(false)
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .finish();
+    let subscriber = log_subscriber(&logs);
     let properties =
         tracing::subscriber::with_default(subscriber, || properties(&mut checker, options, &logs));
     let _ = std::fs::remove_dir_all(&work);
     Ok(properties)
+}
+
+enum Verdict {
+    Error,
+    Recovery,
+    Failure(String),
+}
+
+/// Replay with interaction `index` mutated by `m`; none when the mutation does not apply.
+fn judge(
+    c: &Checker,
+    index: usize,
+    m: Mutation,
+    runs: &[ExpectedRun],
+    expected: &[RunOutcome],
+) -> Option<Verdict> {
+    let interaction = &c.cassette.interactions[index];
+    let mutated = mutate(c.cassette, index, m)?;
+    let pass = c.pass(&mutated, Some(&interaction.connection), false);
+    let what = format!(
+        "{m} on {}",
+        key(&interaction.request.method, &interaction.request.url)
+    );
+    if let Some(t) = pass.traps.first() {
+        return Some(Verdict::Failure(format!("{what}: {t}")));
+    }
+    let wanted = runs
+        .iter()
+        .zip(expected)
+        .filter(|(r, _)| r.connection == interaction.connection)
+        .map(|(_, e)| e);
+    let mut failed_typed = false;
+    for (e, g) in wanted.zip(outcomes(&pass).iter()) {
+        let prefix = g.batches.len() <= e.batches.len()
+            && g.batches.iter().zip(&e.batches).all(|(a, b)| a == b);
+        if !prefix || (g.error.is_none() && g.batches.len() != e.batches.len()) {
+            return Some(Verdict::Failure(format!(
+                "{what}: committed what the recording does not have: {}",
+                difference(e, g)
+            )));
+        }
+        if g.error.is_some() && g.error != e.error {
+            failed_typed = true;
+        }
+    }
+    Some(if failed_typed {
+        Verdict::Error
+    } else {
+        Verdict::Recovery
+    })
+}
+
+fn log_subscriber(logs: &LogBuffer) -> impl tracing::Subscriber + Send + Sync + use<> {
+    let logs = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("plugin=trace"))
+        .with_ansi(false)
+        .with_writer(move || logs.clone())
+        .finish()
 }
 
 fn properties(c: &mut Checker, options: &CheckOptions, logs: &LogBuffer) -> Vec<Property> {
@@ -759,51 +827,46 @@ fn properties(c: &mut Checker, options: &CheckOptions, logs: &LogBuffer) -> Vec<
 
     // mutations
     if options.mutations {
-        let (mut tried, mut errors, mut recoveries) = (0usize, 0usize, 0usize);
-        let mut failures: Vec<String> = Vec::new();
-        for (index, interaction) in cassette.interactions.iter().enumerate() {
-            for &m in MUTATIONS {
-                let Some(mutated) = mutate(cassette, index, m) else {
-                    continue;
-                };
-                tried += 1;
-                let pass = c.pass(&mutated, Some(&interaction.connection), false);
-                let what = format!(
-                    "{m} on {}",
-                    key(&interaction.request.method, &interaction.request.url)
-                );
-                if let Some(t) = pass.traps.first() {
-                    failures.push(format!("{what}: {t}"));
-                    continue;
-                }
-                let wanted: Vec<&RunOutcome> = runs
-                    .iter()
-                    .zip(&expected)
-                    .filter(|(r, _)| r.connection == interaction.connection)
-                    .map(|(_, e)| e)
-                    .collect();
-                let mut failed_typed = false;
-                let mut wrong = None;
-                for (e, g) in wanted.iter().zip(outcomes(&pass).iter()) {
-                    let prefix = g.batches.len() <= e.batches.len()
-                        && g.batches.iter().zip(&e.batches).all(|(a, b)| a == b);
-                    if !prefix {
-                        wrong = Some(difference(e, g));
-                    } else if g.error.is_some() && g.error != e.error {
-                        failed_typed = true;
-                    } else if g.batches.len() != e.batches.len() {
-                        wrong = Some(difference(e, g));
-                    }
-                }
-                match wrong {
-                    Some(w) => failures.push(format!(
-                        "{what}: committed what the recording does not have: {w}"
-                    )),
-                    None if failed_typed => errors += 1,
-                    None => recoveries += 1,
-                }
-            }
-        }
+        let jobs: Vec<(usize, Mutation)> = (0..cassette.interactions.len())
+            .flat_map(|i| MUTATIONS.iter().map(move |m| (i, *m)))
+            .collect();
+        // Two threads: most of the time goes to the plugin's own retry waits.
+        let verdicts: Vec<Verdict> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|t| {
+                    let (c, jobs, runs, expected) = (&*c, &jobs, &runs, &expected);
+                    scope.spawn(move || {
+                        tracing::subscriber::with_default(log_subscriber(logs), || {
+                            jobs.iter()
+                                .skip(t)
+                                .step_by(2)
+                                .filter_map(|&(i, m)| judge(c, i, m, runs, expected))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let tried = verdicts.len();
+        let errors = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Error))
+            .count();
+        let recoveries = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Recovery))
+            .count();
+        let failures: Vec<&String> = verdicts
+            .iter()
+            .filter_map(|v| match v {
+                Verdict::Failure(f) => Some(f),
+                _ => None,
+            })
+            .collect();
         out.push(if failures.is_empty() {
             prop(
                 "mutations",
