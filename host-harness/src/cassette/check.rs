@@ -409,6 +409,9 @@ enum Mutation {
     Huge,
 }
 
+/// Threads replaying mutated cassettes at once.
+const THREADS: usize = 4;
+
 const MUTATIONS: &[Mutation] = &[
     Mutation::Truncated,
     Mutation::Status(401),
@@ -550,6 +553,7 @@ fn mutate(cassette: &Cassette, index: usize, m: Mutation) -> Option<Vec<Exchange
     let mut mutated = exchanges[index].clone();
     mutated.outcome = Ok(changed);
     mutated.repeat = repeat;
+    mutated.transient = transient;
     if transient {
         exchanges.insert(index, mutated);
     } else {
@@ -830,16 +834,16 @@ fn properties(c: &mut Checker, options: &CheckOptions, logs: &LogBuffer) -> Vec<
         let jobs: Vec<(usize, Mutation)> = (0..cassette.interactions.len())
             .flat_map(|i| MUTATIONS.iter().map(move |m| (i, *m)))
             .collect();
-        // Two threads: most of the time goes to the plugin's own retry waits.
+        // Most of the time goes to the plugin's own retry waits, not to the CPU.
         let verdicts: Vec<Verdict> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..2)
+            let handles: Vec<_> = (0..THREADS)
                 .map(|t| {
                     let (c, jobs, runs, expected) = (&*c, &jobs, &runs, &expected);
                     scope.spawn(move || {
                         tracing::subscriber::with_default(log_subscriber(logs), || {
                             jobs.iter()
                                 .skip(t)
-                                .step_by(2)
+                                .step_by(THREADS)
                                 .filter_map(|&(i, m)| judge(c, i, m, runs, expected))
                                 .collect::<Vec<_>>()
                         })

@@ -20,16 +20,27 @@ use crate::bindings::http::{Body, HttpError, Request, Response};
 pub struct Exchange {
     pub connection: String,
     pub key: String,
+    /// The recorded request body: a retry sends the same one.
+    pub request_body: String,
     pub outcome: Result<Response, HttpError>,
     /// Served every time it matches (a paging loop), never used up.
     pub repeat: bool,
+    /// A fault served once before the real exchange that follows it: that one answers only the
+    /// very next request (a retry); any other request drops it, so it never answers out of turn.
+    pub transient: bool,
 }
 
 pub struct Replayer {
     exchanges: Vec<Exchange>,
-    played: Mutex<Vec<bool>>,
+    played: Mutex<Played>,
     /// The host's response size cap, applied as the network path does.
     max_response_bytes: u64,
+}
+
+struct Played {
+    done: Vec<bool>,
+    /// The real exchange after a transient fault just served.
+    retry: Option<usize>,
 }
 
 /// `GET /path?query`, the matching key of a request.
@@ -51,15 +62,22 @@ impl Replayer {
             .map(|i| Exchange {
                 connection: i.connection.clone(),
                 key: key(&i.request.method, &i.request.url),
+                request_body: body_text(&i.request.body.to_body())
+                    .unwrap_or_default()
+                    .to_owned(),
                 outcome: i.outcome(),
                 repeat: false,
+                transient: false,
             })
             .collect()
     }
 
     pub fn new(exchanges: Vec<Exchange>, max_response_bytes: u64) -> Self {
         Self {
-            played: Mutex::new(vec![false; exchanges.len()]),
+            played: Mutex::new(Played {
+                done: vec![false; exchanges.len()],
+                retry: None,
+            }),
             exchanges,
             max_response_bytes,
         }
@@ -69,7 +87,7 @@ impl Replayer {
     pub fn unplayed(&self) -> usize {
         self.played
             .lock()
-            .map_or(0, |p| p.iter().filter(|p| !**p).count())
+            .map_or(0, |p| p.done.iter().filter(|p| !**p).count())
     }
 }
 
@@ -77,18 +95,28 @@ impl HttpTap for Replayer {
     fn replay(&self, connection: &str, request: &Request) -> Option<Result<Response, HttpError>> {
         let wanted = key(method_name(request.method), &request.url);
         let mut played = self.played.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(next) = played.retry.take()
+            && self.exchanges.get(next).is_some_and(|e| {
+                e.key != wanted || body_text(&request.body).is_some_and(|b| b != e.request_body)
+            })
+        {
+            played.done[next] = true;
+        }
         let found = self
             .exchanges
             .iter()
             .enumerate()
-            .find(|(i, e)| !played[*i] && e.connection == connection && e.key == wanted);
+            .find(|(i, e)| !played.done[*i] && e.connection == connection && e.key == wanted);
         let Some((i, exchange)) = found else {
             return Some(Err(HttpError::Transport(format!(
                 "not in the cassette: {wanted}"
             ))));
         };
         if !exchange.repeat {
-            played[i] = true;
+            played.done[i] = true;
+        }
+        if exchange.transient {
+            played.retry = Some(i + 1);
         }
         Some(match &exchange.outcome {
             Ok(r) if r.body.as_bytes().len() as u64 > self.max_response_bytes => {
