@@ -54,6 +54,9 @@ pub struct CheckOptions {
     pub max_call_ms: u64,
     /// Run the mutation property (the slowest: one replay per response and mutation).
     pub mutations: bool,
+    /// Instead of checking, store what the component returns as the cassette's expected result
+    /// (for a hand-written cassette; review the diff).
+    pub bless: bool,
     pub cache_dir: PathBuf,
 }
 
@@ -66,12 +69,20 @@ pub struct Property {
 }
 
 /// What one replayed run gave.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 struct RunOutcome {
     /// Batches returned (committed), in order.
     batches: Vec<Value>,
     /// The provider-error case that ended it, or `trap: ...`.
     error: Option<String>,
+    /// The error's text, for the report only (not compared).
+    message: String,
+}
+
+impl PartialEq for RunOutcome {
+    fn eq(&self, other: &Self) -> bool {
+        self.batches == other.batches && self.error == other.error
+    }
 }
 
 #[derive(Default)]
@@ -94,6 +105,7 @@ impl ExpectedRun<'_> {
         let mut out = RunOutcome {
             batches: Vec::new(),
             error: None,
+            message: String::new(),
         };
         for c in &self.calls {
             match &c.result {
@@ -252,6 +264,7 @@ impl Checker<'_> {
         let mut out = RunOutcome {
             batches: Vec::new(),
             error: None,
+            message: String::new(),
         };
         // A provider that never says `done` is stopped well past the recording's length.
         let most = run.calls.len() * 4 + 8;
@@ -284,6 +297,7 @@ impl Checker<'_> {
                 }
                 Ok(Err(e)) => {
                     out.error = Some(results::error_case(&e).to_owned());
+                    out.message = format!("{e:?}");
                     return out;
                 }
                 Err(e) => {
@@ -347,9 +361,14 @@ fn count_lines(runs: &[RunOutcome]) -> (usize, usize) {
 fn difference(expected: &RunOutcome, got: &RunOutcome) -> String {
     if expected.error != got.error {
         return format!(
-            "ended with {} where the recording ended with {}",
+            "ended with {} where the recording ended with {}{}",
             got.error.as_deref().unwrap_or("done"),
-            expected.error.as_deref().unwrap_or("done")
+            expected.error.as_deref().unwrap_or("done"),
+            if got.message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", got.message)
+            }
         );
     }
     for (i, (e, g)) in expected.batches.iter().zip(&got.batches).enumerate() {
@@ -660,10 +679,52 @@ pub fn run(options: &CheckOptions) -> Result<Vec<Property>, String> {
     };
     let logs = LogBuffer::default();
     let subscriber = log_subscriber(&logs);
+    if options.bless {
+        let pass = checker.pass(&Replayer::exchanges(&cassette), None, false);
+        let _ = std::fs::remove_dir_all(&work);
+        return bless(&cassette, &pass, &options.cassette);
+    }
     let properties =
         tracing::subscriber::with_default(subscriber, || properties(&mut checker, options, &logs));
     let _ = std::fs::remove_dir_all(&work);
     Ok(properties)
+}
+
+/// Rewrite the cassette's `syncs` from a replay: each run's first request, then one call per
+/// batch (a continuation's `cursor` is written as `"(continued)"`: only its presence matters).
+fn bless(cassette: &Cassette, pass: &PassOutcome, path: &Path) -> Result<Vec<Property>, String> {
+    let runs = expected_runs(cassette);
+    let mut syncs = Vec::new();
+    for (i, outcome) in &pass.runs {
+        let first = &runs[*i].calls[0];
+        let mut request = first.request.clone();
+        for batch in &outcome.batches {
+            syncs.push(SyncCall {
+                connection: first.connection.clone(),
+                request: request.clone(),
+                result: SyncResult::Ok(batch.clone()),
+            });
+            request.cursor = Some("(continued)".into());
+        }
+        if let Some(e) = &outcome.error {
+            syncs.push(SyncCall {
+                connection: first.connection.clone(),
+                request: request.clone(),
+                result: SyncResult::Error(e.clone()),
+            });
+        }
+    }
+    let mut blessed = cassette.clone();
+    blessed.syncs = syncs;
+    blessed
+        .save(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (lines, statements) = count_lines(&outcomes(pass));
+    Ok(vec![Property {
+        name: "bless",
+        passed: pass.traps.is_empty(),
+        detail: format!("{lines} lines and {statements} statements stored as the expected result"),
+    }])
 }
 
 enum Verdict {

@@ -200,6 +200,10 @@ pub struct CheckArgs {
     /// Skip the mutated responses (the slowest property).
     #[arg(long)]
     pub no_mutations: bool,
+    /// Store what the component returns as the cassette's expected result instead of checking
+    /// (for a hand-written cassette; review the diff).
+    #[arg(long)]
+    pub bless: bool,
 }
 
 #[derive(Args, Debug)]
@@ -381,6 +385,7 @@ fn run_command(cli: Cli, path: &Path) -> Result<i32, ErpError> {
             max_memory_mib: args.max_memory_mib,
             max_call_ms: args.max_call_ms,
             mutations: !args.no_mutations,
+            bless: args.bless,
             cache_dir: crate::runtime::default_cache_dir(),
         }),
         Command::Sandbox {
