@@ -385,10 +385,11 @@ fn difference(expected: &RunOutcome, got: &RunOutcome) -> String {
             .unwrap_or("batch");
             let n = |v: &Value| v[field].as_array().map_or(1, Vec::len);
             return format!(
-                "batch {}: {field} differ ({} recorded, {} returned)",
+                "batch {}: {field} differ ({} recorded, {} returned){}",
                 i + 1,
                 n(e),
-                n(g)
+                n(g),
+                first_field_difference(&e[field], &g[field])
             );
         }
     }
@@ -397,6 +398,26 @@ fn difference(expected: &RunOutcome, got: &RunOutcome) -> String {
         got.batches.len(),
         expected.batches.len()
     )
+}
+
+/// `; first in <id>: <key>` for two lists of records of the same length.
+fn first_field_difference(e: &Value, g: &Value) -> String {
+    let (Some(e), Some(g)) = (e.as_array(), g.as_array()) else {
+        return String::new();
+    };
+    for (a, b) in e.iter().zip(g) {
+        if let (Some(a), Some(b)) = (a.as_object(), b.as_object())
+            && let Some(k) = a.keys().find(|k| a.get(*k) != b.get(*k))
+        {
+            let id = a
+                .get("transaction_id")
+                .or_else(|| a.get("key"))
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            return format!("; first in {id}: `{k}`");
+        }
+    }
+    String::new()
 }
 
 fn compare_runs(

@@ -24,9 +24,14 @@
 //! - a value shaped like an IBAN (two letters, two digits, 11 to 30 letters and digits) becomes
 //!   an IBAN of the same country and length with valid check digits;
 //! - under keys containing `name` or `holder`: `Person N`;
-//! - under keys containing `description`, `remittance`, `reference` (not `referencetype`),
-//!   `message`, `communication`, `note`, `address`, `email` or `phone`: `Text N`.
+//! - under keys containing `description`, `remittance`, `reference`, `message`,
+//!   `communication`, `note`, `address`, `email`, `phone`, `iban` or `counterpart`: `Text N`;
+//! - never under keys containing `date`, `time`, `type`, `code`, `currency`, `amount`,
+//!   `balance` or `status`, or ending in `at` or `id`, and never a date or a value without a
+//!   letter (a structured payment reference keeps its check digits).
 //!
+//! Stand-ins replace the originals as text everywhere (also JSON-escaped), so a provider that
+//! copies a name into a line gives the same stand-in in the replay and in the expected result.
 //! Amounts, dates, currencies, ids and every other key are left as they are, so statements still
 //! balance and dates still fall on the same days.
 
@@ -121,17 +126,19 @@ impl Redactor {
         if !SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
             return;
         }
-        self.learn(value);
-        if let Some((scheme, credentials)) = value.split_once(' ') {
-            self.learn(credentials.trim());
-            if scheme.eq_ignore_ascii_case("basic")
-                && let Ok(decoded) = STANDARD.decode(credentials.trim())
-                && let Ok(text) = String::from_utf8(decoded)
-                && let Some((_, password)) = text.split_once(':')
-            {
-                self.learn(&text);
-                self.learn(password);
-            }
+        // `Scheme credentials`: the credentials (the scheme stays readable); else the whole value.
+        let Some((scheme, credentials)) = value.split_once(' ') else {
+            self.learn(value);
+            return;
+        };
+        self.learn(credentials.trim());
+        if scheme.eq_ignore_ascii_case("basic")
+            && let Ok(decoded) = STANDARD.decode(credentials.trim())
+            && let Ok(text) = String::from_utf8(decoded)
+            && let Some((_, password)) = text.split_once(':')
+        {
+            self.learn(&text);
+            self.learn(password);
         }
         // Cookies: each `name=value`.
         for part in value.split(';') {
@@ -239,6 +246,7 @@ impl Redactor {
                 if let Some(k) = key
                     && let Some(kind) = personal_kind(k)
                     && !s.trim().is_empty()
+                    && !looks_technical(s)
                     && !self.pseudonyms.contains_key(s)
                 {
                     let stand_in = if looks_like_iban(s) {
@@ -251,6 +259,10 @@ impl Redactor {
                         self.texts += 1;
                         format!("Text {}", self.texts)
                     };
+                    // Also as the value is written inside JSON text (escaped), both ways.
+                    for written in json_written_forms(s) {
+                        self.pseudonyms.insert(written, stand_in.clone());
+                    }
                     self.pseudonyms.insert(s.clone(), stand_in);
                 }
             }
@@ -263,6 +275,42 @@ impl Redactor {
             _ => {}
         }
     }
+}
+
+/// How a string may be written inside JSON text when that differs from the string itself:
+/// serde's escaping (quotes, backslashes, control characters) and the ASCII-only one.
+fn json_written_forms(s: &str) -> Vec<String> {
+    let serde = serde_json::to_string(s).unwrap_or_default();
+    let serde = serde[1..serde.len().saturating_sub(1).max(1)].to_owned();
+    let mut ascii = String::new();
+    for c in serde.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{:04x}", u));
+            }
+        }
+    }
+    let upper = ascii.replace("\\u", "\u{1}");
+    let upper = upper
+        .split('\u{1}')
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 || part.len() < 4 {
+                part.to_owned()
+            } else {
+                format!("\\u{}{}", part[..4].to_ascii_uppercase(), &part[4..])
+            }
+        })
+        .collect::<String>();
+    let mut forms: Vec<String> = [serde, ascii, upper]
+        .into_iter()
+        .filter(|w| w != s)
+        .collect();
+    forms.dedup();
+    forms
 }
 
 fn form_encode(value: &str) -> String {
@@ -281,6 +329,14 @@ fn personal_kind(key: &str) -> Option<Kind> {
         .filter(|c| c.is_ascii_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect();
+    // Dates, times, amounts, codes and ids are never personal, whatever else the key says
+    // (`currentBalanceReferenceDate`, `remittanceInformationType`).
+    let technical = [
+        "date", "time", "type", "code", "currency", "amount", "balance", "status",
+    ];
+    if technical.iter().any(|t| k.contains(t)) || k.ends_with("at") || k.ends_with("id") {
+        return None;
+    }
     if k.contains("name") || k.contains("holder") {
         return Some(Kind::Person);
     }
@@ -297,8 +353,15 @@ fn personal_kind(key: &str) -> Option<Kind> {
         "iban",
         "counterpart",
     ];
-    (text.iter().any(|t| k.contains(t)) && !k.ends_with("type") && !k.ends_with("id"))
-        .then_some(Kind::Text)
+    text.iter().any(|t| k.contains(t)).then_some(Kind::Text)
+}
+
+/// A date, a time, a number or any value without a letter (a structured payment reference such
+/// as `+++090/9337/55493+++`: no one's name, and its check digits must stay valid).
+fn looks_technical(s: &str) -> bool {
+    let b = s.as_bytes();
+    let date = b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-';
+    date || !s.chars().any(char::is_alphabetic)
 }
 
 pub fn looks_like_iban(s: &str) -> bool {
