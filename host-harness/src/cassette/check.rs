@@ -566,7 +566,8 @@ fn mutate(cassette: &Cassette, index: usize, m: Mutation) -> Option<Vec<Exchange
             set_json(&mut changed, &v);
         }
         Mutation::PagingLoop | Mutation::ForeignNext => {
-            let mut v = json?;
+            let original = json?;
+            let mut v = original.clone();
             let own = interaction.request.url.clone();
             let found = edit_key(&mut v, "next", &mut |x| {
                 if let Some(next) = x.as_str().filter(|n| !n.is_empty()) {
@@ -576,7 +577,7 @@ fn mutate(cassette: &Cassette, index: usize, m: Mutation) -> Option<Vec<Exchange
                     });
                 }
             });
-            if !found || v.to_string() == text {
+            if !found || v == original {
                 return None;
             }
             set_json(&mut changed, &v);
