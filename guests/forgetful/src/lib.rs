@@ -85,7 +85,10 @@ mod component {
             if let Some(from) = &request.cursor {
                 url.push_str(&format!("&from={from}"));
             }
-            log::write(log::Level::Info, &format!("reading a page of account {}", request.account_id));
+            log::write(
+                log::Level::Info,
+                &format!("reading a page of account {}", request.account_id),
+            );
             let response = http::send(&http::Request {
                 method: http::Method::Get,
                 url,
@@ -95,7 +98,11 @@ mod component {
             })
             .map_err(|e| ProviderError::Transport(format!("{e:?}")))?;
             // The second bug: a server error is not a reason to crash.
-            assert!(response.status < 500, "the ledger answered {}", response.status);
+            assert!(
+                response.status < 500,
+                "the ledger answered {}",
+                response.status
+            );
             if response.status != 200 {
                 return Err(ProviderError::Upstream(UpstreamError {
                     status: response.status,
@@ -111,7 +118,9 @@ mod component {
             };
             let page: serde_json::Value =
                 serde_json::from_str(body).map_err(|e| malformed(&e.to_string()))?;
-            let items = page["lines"].as_array().ok_or_else(|| malformed("no `lines`"))?;
+            let items = page["lines"]
+                .as_array()
+                .ok_or_else(|| malformed("no `lines`"))?;
             let mut lines = Vec::new();
             for item in items {
                 let id = text(item, "id")?;
