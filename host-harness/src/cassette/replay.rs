@@ -134,3 +134,77 @@ pub fn body_text(body: &Body) -> Option<&str> {
         Body::Binary(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::http::Method;
+
+    fn exchange(key: &str, status: u16) -> Exchange {
+        Exchange {
+            connection: "c".into(),
+            key: key.into(),
+            request_body: String::new(),
+            outcome: Ok(Response {
+                status,
+                headers: vec![],
+                body: Body::Text(String::new()),
+            }),
+            repeat: false,
+            transient: false,
+        }
+    }
+
+    fn get(r: &Replayer, url: &str) -> Result<u16, String> {
+        let request = Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: vec![],
+            body: Body::Text(String::new()),
+            timeout_ms: None,
+        };
+        r.replay("c", &request)
+            .expect("a replayer always answers")
+            .map(|r| r.status)
+            .map_err(|e| match e {
+                HttpError::Transport(m) => m,
+                other => format!("{other:?}"),
+            })
+    }
+
+    #[test]
+    fn requests_match_in_order_by_method_path_and_query_on_any_host() {
+        let r = Replayer::new(
+            vec![
+                exchange("GET /a?page=1", 201),
+                exchange("GET /b", 202),
+                exchange("GET /a?page=1", 203),
+            ],
+            1 << 20,
+        );
+        assert_eq!(get(&r, "http://127.0.0.1:9/a?page=1"), Ok(201));
+        // Skips ahead past `/b`, which the provider no longer asks for.
+        assert_eq!(get(&r, "https://bank.example/a?page=1"), Ok(203));
+        assert_eq!(r.unplayed(), 1);
+        assert_eq!(
+            get(&r, "https://bank.example/a?page=2"),
+            Err("not in the cassette: GET /a?page=2".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_transient_faults_real_response_answers_only_a_retry() {
+        let mut fault = exchange("GET /a", 503);
+        fault.transient = true;
+        let r = Replayer::new(vec![fault.clone(), exchange("GET /a", 200)], 1 << 20);
+        assert_eq!(get(&r, "https://x.example/a"), Ok(503));
+        assert_eq!(get(&r, "https://x.example/a"), Ok(200), "the retry");
+        let r = Replayer::new(
+            vec![fault, exchange("GET /a", 200), exchange("GET /b", 204)],
+            1 << 20,
+        );
+        assert_eq!(get(&r, "https://x.example/a"), Ok(503));
+        assert_eq!(get(&r, "https://x.example/b"), Ok(204));
+        assert!(get(&r, "https://x.example/a").is_err(), "no longer a retry");
+    }
+}
