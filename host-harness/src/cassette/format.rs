@@ -5,7 +5,7 @@
 //!   "format": "erp-bank-sync-cassette",
 //!   "version": 1,
 //!   "recorded_at": "2026-11-20T09:00:00Z",   // the wall clock a check gives the plugin
-//!   "plugin": "ponto",                         // the manifest id of the recording plugin
+//!   "plugin": "my-provider",                   // the manifest id of the recording plugin
 //!   "pseudonymised": false,
 //!   "config": { "api-url": "...", "client-secret": "cassette-secret-1" },
 //!   "connections": [ { "connection": "c1", "storage": { "oauth/refresh-token": "cassette-secret-2" } } ],
