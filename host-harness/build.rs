@@ -59,6 +59,13 @@ const COMPONENTS: &[Component] = &[
         manifest: "guests/files/provider.toml",
         dir: Some("files-guest"),
     },
+    Component {
+        package: "forgetful-guest",
+        artifact: "forgetful_guest.wasm",
+        env: "FORGETFUL_GUEST_WASM",
+        manifest: "guests/forgetful/provider.toml",
+        dir: Some("forgetful-guest"),
+    },
 ];
 
 fn main() {

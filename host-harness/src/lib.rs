@@ -2,10 +2,12 @@
 //!
 //! - [`runtime`]: the wasmtime embedding (engine, limits, compile cache, load-time checks).
 //! - [`capabilities`]: what a plugin is granted: `http`, `storage`, `log`, `config`.
+//! - [`cassette`]: record, replay and check a provider against recorded HTTP sessions.
 
 pub mod bench;
 mod bindings;
 pub mod capabilities;
+pub mod cassette;
 pub mod cli;
 pub mod erp;
 pub mod plugins;

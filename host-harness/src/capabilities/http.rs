@@ -185,6 +185,8 @@ pub struct HttpCapability {
     with_cert: HashMap<String, Agent>,
     /// Hosts (lower case, no brackets) whose requests are signed.
     signers: HashMap<String, Signer>,
+    /// A cassette recorder or replayer (`crate::cassette`), when one is attached.
+    tap: Option<Arc<dyn crate::cassette::HttpTap>>,
 }
 
 impl HttpCapability {
@@ -242,7 +244,13 @@ impl HttpCapability {
             policy,
             plugin: plugin.to_owned(),
             connection: connection.to_owned(),
+            tap: None,
         })
+    }
+
+    /// Record every exchange into, or serve them from, a cassette.
+    pub fn set_tap(&mut self, tap: Arc<dyn crate::cassette::HttpTap>) {
+        self.tap = Some(tap);
     }
 
     /// The policy this capability enforces.
@@ -452,10 +460,23 @@ impl Host for HttpCapability {
         let parsed = Url::parse(&request.url);
         let outcome = match &parsed {
             Err(e) => Err(HttpError::InvalidRequest(format!("unparsable URL: {e}"))),
-            Ok(url) => self
-                .check_url(url)
-                .and_then(|host| self.perform(&request, url, &host)),
+            // The allowlist holds in a replay too; a replayer answers instead of the network.
+            Ok(url) => self.check_url(url).and_then(|host| {
+                match self
+                    .tap
+                    .as_ref()
+                    .and_then(|t| t.replay(&self.connection, &request))
+                {
+                    Some(answer) => answer,
+                    None => self.perform(&request, url, &host),
+                }
+            }),
         };
+        if let Some(tap) = &self.tap {
+            let elapsed = started.elapsed();
+            let at = std::time::SystemTime::now() - elapsed;
+            tap.record(&self.connection, &request, &outcome, at, elapsed);
+        }
         let line = AuditLine {
             method: method_name(request.method),
             host: parsed

@@ -4,6 +4,7 @@
 //! Output goes to stdout; every error is one line on stderr with a non-zero exit (2 bad usage
 //! or config, 3 another process holds the link's sync lock, 1 anything else).
 
+pub mod check;
 pub mod demo;
 pub mod render;
 
@@ -42,6 +43,13 @@ pub struct Cli {
     /// Print machine-readable JSON instead of tables (read verbs).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Record every HTTP exchange of the plugin into this cassette (secrets replaced; see
+    /// "Testing a provider with the harness" in the README).
+    #[arg(long, global = true, env = "ERP_RECORD", value_name = "CASSETTE")]
+    pub record: Option<PathBuf>,
+    /// With --record: also replace names, IBANs and free text consistently.
+    #[arg(long, global = true, requires = "record")]
+    pub pseudonymise: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -172,6 +180,30 @@ pub enum OnOff {
 pub enum PluginCmd {
     /// Print a plugin's manifest, imports and exports, without running it.
     Inspect { path: PathBuf },
+    /// Run the conformance suite on a provider component against a recorded cassette.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The provider component (.wasm, its provider.toml beside it).
+    pub component: PathBuf,
+    /// The cassette to replay (see `erp --record`).
+    #[arg(long)]
+    pub cassette: PathBuf,
+    /// Peak linear memory budget, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_memory_mib: u64,
+    /// Budget of one `sync` call, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub max_call_ms: u64,
+    /// Skip the mutated responses (the slowest property).
+    #[arg(long)]
+    pub no_mutations: bool,
+    /// Store what the component returns as the cassette's expected result instead of checking
+    /// (for a hand-written cassette; review the diff).
+    #[arg(long)]
+    pub bless: bool,
 }
 
 #[derive(Args, Debug)]
@@ -321,7 +353,14 @@ pub fn run(cli: Cli) -> Result<i32, ErpError> {
     let path = db_path(&cli.db);
     // A command that fails leaves no database or key file it created behind.
     let created = crate::erp::db::NewFiles::note(&path);
+    if let Some(cassette) = &cli.record {
+        crate::cassette::record::start(cassette, cli.pseudonymise);
+    }
     let result = run_command(cli, &path);
+    // The cassette is written whatever happened: a failed session is worth replaying too.
+    if let Err(e) = crate::cassette::record::finish() {
+        eprintln!("erp: cannot write the cassette: {e}");
+    }
     if result.is_err() {
         created.remove_unused();
     }
@@ -338,6 +377,17 @@ fn run_command(cli: Cli, path: &Path) -> Result<i32, ErpError> {
             print!("{}", crate::runtime::inspect(&path)?);
             Ok(0)
         }
+        Command::Plugin {
+            command: PluginCmd::Check(args),
+        } => check::run(&crate::cassette::check::CheckOptions {
+            component: args.component,
+            cassette: args.cassette,
+            max_memory_mib: args.max_memory_mib,
+            max_call_ms: args.max_call_ms,
+            mutations: !args.no_mutations,
+            bless: args.bless,
+            cache_dir: crate::runtime::default_cache_dir(),
+        }),
         Command::Sandbox {
             port,
             seed,

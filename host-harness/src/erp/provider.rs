@@ -104,6 +104,7 @@ impl PluginHost {
         grants.config = self.settings.provider_config.clone();
         grants.storage_key = Some(self.storage_key);
         grants.http = self.settings.http_policy();
+        grants.http_tap = crate::cassette::record::active();
         self.runtime.session(grants).map_err(ErpError::Call)
     }
 }
@@ -117,6 +118,7 @@ impl ProviderHost for PluginHost {
         Ok(Box::new(PluginProvider {
             session: self.raw_session(connection_id)?,
             context: Context::default(),
+            connection_id: connection_id.to_owned(),
         }))
     }
 }
@@ -124,6 +126,7 @@ impl ProviderHost for PluginHost {
 struct PluginProvider {
     session: Session,
     context: Context,
+    connection_id: String,
 }
 
 impl PluginProvider {
@@ -166,6 +169,7 @@ impl Provider for PluginProvider {
 
     fn sync(&mut self, request: &SyncRequest) -> Result<SyncBatch, ErpError> {
         let r = self.session.sync(request);
+        crate::cassette::record::note_sync(&self.connection_id, request, &r);
         self.fold(r)
     }
 

@@ -393,9 +393,9 @@ impl Runtime {
         // The plugin reaches what its manifest asked for and the operator granted, nothing else.
         http_policy.allowed = self.manifest.requested_origins().map_err(|e| setup(&e))?;
         let plugin = self.manifest.id.as_str();
-        let http = HttpCapability::new(http_policy, plugin, &grants.connection_id)
+        let mut http = HttpCapability::new(http_policy, plugin, &grants.connection_id)
             .map_err(|e| setup(&e))?;
-        let storage = StorageCapability::open(
+        let mut storage = StorageCapability::open(
             &grants.storage_path,
             plugin,
             &grants.connection_id,
@@ -403,9 +403,20 @@ impl Runtime {
         )
         .map_err(|e| setup(&e))?
         .with_key(grants.storage_key);
+        if let Some(tap) = grants.http_tap {
+            tap.begin_session(plugin, &grants.connection_id, &grants.config, &mut storage);
+            http.set_tap(tap);
+        }
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let mut wasi = WasiCtx::builder();
         wasi.stderr(stderr.clone());
+        if grants.deterministic {
+            // The same bytes on every run, so a replay's results can be compared.
+            use wasmtime_wasi::random::Deterministic;
+            wasi.secure_random(Deterministic::new((0..=255).collect()));
+            wasi.insecure_random(Deterministic::new((0..=255).rev().collect()));
+            wasi.insecure_random_seed(0x5eed);
+        }
         if let Some(at) = grants.wall_clock {
             wasi.wall_clock(FixedClock(
                 at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
@@ -479,6 +490,10 @@ pub struct SessionGrants {
     pub log_throttle: Throttle,
     /// What the plugin's wall clock says (tests pin dates); the system clock otherwise.
     pub wall_clock: Option<std::time::SystemTime>,
+    /// A cassette recorder or replayer for the `http` capability (`crate::cassette`).
+    pub http_tap: Option<std::sync::Arc<dyn crate::cassette::HttpTap>>,
+    /// Fixed randomness (WASI `random`), for replays that must give the same results each run.
+    pub deterministic: bool,
 }
 
 impl SessionGrants {
@@ -492,6 +507,8 @@ impl SessionGrants {
             http: HttpPolicy::default(),
             log_throttle: Throttle::default(),
             wall_clock: None,
+            http_tap: None,
+            deterministic: false,
         }
     }
 }
