@@ -3,8 +3,8 @@
 //! - [`runtime`]: the wasmtime embedding (engine, limits, compile cache, load-time checks).
 //! - [`capabilities`]: what a plugin is granted: `http`, `storage`, `log`, `config`.
 
-pub mod bench;
-mod bindings;
+#[doc(hidden)] // The generated WIT bindings, for the development crate's native benchmark.
+pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod erp;

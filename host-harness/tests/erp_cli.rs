@@ -1,5 +1,6 @@
 //! The `erp` binary against the sandbox: every verb's --help, the bad-input rules (one line on
-//! stderr, non-zero exit, nothing changed), JSON read verbs, and the demo.
+//! stderr, non-zero exit, nothing changed), JSON read verbs. The demo's tests are the
+//! development crate's (devkit/tests).
 
 mod erp_support;
 
@@ -32,9 +33,7 @@ fn every_verb_has_help() {
         "reauthorize",
         "disconnect",
         "auto-sync",
-        "demo",
         "plugin",
-        "sandbox",
     ] {
         let out = c.run(&[verb, "--help"]);
         assert_ok(&out);
@@ -83,19 +82,16 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     assert_one_line_failure(&out, "bad.toml");
     assert_eq!(out.status.code(), Some(2));
 
-    let out = c.run(&[
-        "connect",
-        "--institution",
-        "No Such Bank Anywhere",
-        "--auto-consent",
-    ]);
+    let out = c.auto_connect(&["connect", "--institution", "No Such Bank Anywhere"], &[]);
     assert_one_line_failure(&out, "no institution matches");
 
     let institution = c.main_institution();
-    let out = c.run_env(
-        &["connect", "--institution", &institution, "--auto-consent"],
-        &[("PONTO_CLIENT_SECRET", "not-the-secret")],
-    );
+    // The headless flow's begin records an attempt (a legitimate change); the wrong secret,
+    // met when finish exchanges the code, must change nothing more.
+    let args = ["connect", "--institution", &institution];
+    let secret = [("PONTO_CLIENT_SECRET", "not-the-secret")];
+    let (_, callback) = c.begin_and_consent(&args, &secret).expect("begin");
+    let out = c.finish(&args, &callback, &secret);
     assert_one_line_failure(&out, "client");
     assert!(
         !stderr(&out).contains("not-the-secret"),
@@ -127,7 +123,26 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     let out = c.run(&["sync", "--link", "42"]);
     assert_one_line_failure(&out, "no link 42");
 
-    assert_eq!(dump(&c.db), before, "nothing changed in the database");
+    // The headless flow's `connect begin` recorded its attempt: the one legitimate change.
+    assert_eq!(
+        without_attempts(&dump(&c.db)),
+        without_attempts(&before),
+        "nothing changed in the database"
+    );
+}
+
+/// A database dump without its `connect_attempts` table (what `connect begin` records).
+fn without_attempts(dump: &str) -> String {
+    let mut skipping = false;
+    dump.lines()
+        .filter(|l| {
+            if l.starts_with("## ") {
+                skipping = *l == "## connect_attempts";
+            }
+            !skipping
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -144,7 +159,7 @@ fn two_step_connect_then_json_read_verbs() {
     ]);
     assert_ok(&out);
     let url = stdout(&out).trim().to_owned();
-    let callback = host_harness::erp::connect::auto_consent(&url).unwrap();
+    let callback = ponto_sandbox::consent::auto_consent(&url).unwrap();
     let out = c.run(&["connect", "finish", "--callback-url", &callback]);
     assert_ok(&out);
     assert!(
@@ -205,27 +220,6 @@ fn two_step_connect_then_json_read_verbs() {
     assert!(statements.as_array().is_some_and(|s| !s.is_empty()));
 }
 
-#[test]
-fn the_demo_prints_statements_and_a_consent_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("demo.sqlite");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-        .args(["demo", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let text = stdout(&out);
-    for needle in [
-        "Add a Bank Account",
-        "Bank statements",
-        "BNK1",
-        "Consent reminders",
-    ] {
-        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
-    }
-}
-
 /// Names of the files in `dir`, sorted.
 fn files_in(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -243,12 +237,7 @@ fn the_database_and_key_are_private_and_a_failed_command_creates_nothing() {
     let before = files_in(c.dir.path());
     for (args, env) in [
         (
-            &[
-                "connect",
-                "--institution",
-                "No Such Bank Anywhere",
-                "--auto-consent",
-            ][..],
+            &["connect", "--institution", "No Such Bank Anywhere"][..],
             ("PONTO_CLIENT_SECRET", "not-the-secret"),
         ),
         (
@@ -358,7 +347,7 @@ fn a_forced_disconnect_removes_the_links_stored_tokens() {
 #[test]
 fn a_fifo_as_plugin_or_manifest_is_refused_without_hanging() {
     let c = cli();
-    let real = host_harness::erp::settings::default_plugin_path();
+    let real = std::path::PathBuf::from(erp_components::PONTO_PROVIDER);
     let fifo = |path: &std::path::Path| {
         let ok = std::process::Command::new("mkfifo")
             .arg(path)
@@ -384,7 +373,7 @@ fn a_fifo_as_plugin_or_manifest_is_refused_without_hanging() {
         let plugin = plugin.to_str().unwrap();
         for mut cmd in [c.command(&["plugin", "inspect", plugin]), {
             let mut cmd = c.command(&["institutions"]);
-            cmd.env("PONTO_PLUGIN", plugin);
+            cmd.env("ERP_PLUGIN_FILE", plugin);
             cmd
         }] {
             let mut child = cmd
@@ -442,51 +431,6 @@ fn a_failed_scheduled_sync_is_retried_sooner_and_status_says_so() {
     );
 }
 
-#[test]
-fn the_demo_refuses_a_database_that_holds_anything() {
-    let c = cli();
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
-    let before = dump(&c.db);
-    let files = |dir: &std::path::Path| {
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        names
-    };
-    let listing = files(c.dir.path());
-    // --db, then ERP_DB: the same refusal, before anything starts.
-    let out = c.run(&["demo", "--transactions", "5"]);
-    assert_one_line_failure(&out, "already exists");
-    assert_eq!(out.status.code(), Some(2));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-        .args(["demo", "--transactions", "5"])
-        .env("ERP_DB", &c.db)
-        .output()
-        .unwrap();
-    assert_one_line_failure(&out, "already exists");
-    assert_eq!(dump(&c.db), before, "the real books are untouched");
-    assert_eq!(files(c.dir.path()), listing, "no file made or removed");
-}
-
-#[test]
-fn the_default_demo_runs_twice_in_fresh_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    for _ in 0..2 {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-            .args(["demo", "--transactions", "10"])
-            .env_remove("ERP_DB")
-            .env("TMPDIR", tmp.path())
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        assert_ok(&out);
-        assert!(stdout(&out).contains("Bank statements"), "{}", stdout(&out));
-    }
-}
-
 /// ANSI and OSC sequences, a bell, a CR-LF and a forged `erp:` line, an 8-bit CSI, DEL and a
 /// right-to-left override: what a hostile upstream could put in any text it sends.
 const EVIL: &str =
@@ -527,7 +471,7 @@ fn upstream_control_characters_are_neutralised_on_display_and_stored_exactly() {
             .on_path("/transactions"),
     );
     let institution = c.main_institution();
-    let out = c.run(&["connect", "--institution", &institution, "--auto-consent"]);
+    let out = c.auto_connect(&["connect", "--institution", &institution], &[]);
     assert_ok(&out);
     assert_inert("connect", &out);
     assert!(stdout(&out).contains("Evil\\u{1b}[2J"), "{}", stdout(&out));
@@ -603,8 +547,12 @@ fn update_credentials_refuses_another_organisation_unless_told() {
         [],
     )
     .unwrap();
+    let args = ["update-credentials", "--link", "1"];
+    let (_, callback) = c.begin_and_consent(&args, &[]).expect("begin");
+    // What begin recorded (its attempt, the plugin's pending state) is the reference: the
+    // refused finish must change nothing more.
     let before = dump(&c.db);
-    let out = c.run(&["update-credentials", "--link", "1", "--auto-consent"]);
+    let out = c.finish(&args, &callback, &[]);
     assert_one_line_failure(&out, "Other Org BV");
     assert!(stderr(&out).contains("Acme BV"), "{}", stderr(&out));
     assert!(
@@ -619,13 +567,15 @@ fn update_credentials_refuses_another_organisation_unless_told() {
     );
     assert_ok(&c.run(&["sync", "--link", "1"]));
 
-    let out = c.run(&[
-        "update-credentials",
-        "--link",
-        "1",
-        "--auto-consent",
-        "--allow-other-organisation",
-    ]);
+    let out = c.auto_connect(
+        &[
+            "update-credentials",
+            "--link",
+            "1",
+            "--allow-other-organisation",
+        ],
+        &[],
+    );
     assert_ok(&out);
     let name: String = conn
         .query_row(
@@ -720,80 +670,4 @@ fn a_database_with_a_reset_schema_version_is_one_line() {
     let out = c.run(&["status"]);
     assert_one_line_failure(&out, "schema version 0");
     assert!(!stderr(&out).contains("CREATE TABLE"), "{}", stderr(&out));
-}
-
-#[test]
-fn the_sandbox_banner_gives_the_credentials_and_an_environment_block_that_works() {
-    use std::io::BufRead;
-    /// The sandbox serves until killed: killed however the test ends.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Killed(
-        std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-            .args(["sandbox", "--port", "0"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // The banner's lines through a channel: a banner that stops short (the sandbox keeps
-    // serving) fails the test instead of hanging it.
-    let pipe = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut banner = String::new();
-    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.starts_with("then:") {
-            break;
-        }
-    }
-    assert!(
-        banner.contains("client id:      sandbox-client-id")
-            && banner.contains("client secret:  sandbox-client-secret"),
-        "{banner}"
-    );
-    // Paste the block: `export NAME='value'`.
-    let env: Vec<(String, String)> = banner
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("export "))
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "PONTO_API_URL",
-            "PONTO_AUTH_URL",
-            "PONTO_CLIENT_ID",
-            "PONTO_CLIENT_SECRET"
-        ],
-        "{banner}"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-        .args(["institutions"])
-        .env_remove("ERP_CONFIG")
-        .env("ERP_DB", dir.path().join("erp.sqlite"))
-        .envs(env)
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    assert!(
-        stdout(&out).contains("Sandbox Bank Belgium"),
-        "{}",
-        stdout(&out)
-    );
 }

@@ -4,7 +4,6 @@
 //! Output goes to stdout; every error is one line on stderr with a non-zero exit (2 bad usage
 //! or config, 3 another process holds the link's sync lock, 1 anything else).
 
-pub mod demo;
 pub mod render;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +28,7 @@ use render::{Table, clean, count, opt, short_time};
     name = "erp",
     version,
     about = "A small ERP that synchronises bank statements through a provider plugin (Ponto)",
-    long_about = "A small ERP that synchronises bank statements through a WebAssembly provider plugin (Ponto).\n\nStart with `erp demo`, which runs everything against an embedded Ponto sandbox."
+    long_about = "A small ERP that synchronises bank statements through a WebAssembly provider plugin (Ponto).\n\nTry `erp-dev demo` (development tools), which runs everything against an embedded sandbox."
 )]
 pub struct Cli {
     /// The ERP database (SQLite). Default ./erp.sqlite (the demo: a fresh temporary file).
@@ -136,28 +135,10 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Everything end to end against an embedded Ponto sandbox, in a fresh database.
-    Demo {
-        /// Booked transactions on the demo's main account.
-        #[arg(long, default_value_t = 120)]
-        transactions: u64,
-    },
     /// Provider plugin tools.
     Plugin {
         #[command(subcommand)]
         command: PluginCmd,
-    },
-    /// Measure sync speed, wasm overhead, start-up and memory (build with --release).
-    Bench(crate::bench::BenchArgs),
-    /// Serve the Ponto sandbox on 127.0.0.1 until killed.
-    Sandbox {
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Booked transactions on the first account.
-        #[arg(long)]
-        transactions: Option<u64>,
     },
 }
 
@@ -191,9 +172,6 @@ pub struct CallbackArgs {
     /// Port of the loopback callback listener (0 = any free port).
     #[arg(long, default_value_t = 0)]
     pub redirect_port: u16,
-    /// Fill the consent page automatically, ticking every account (for the sandbox).
-    #[arg(long)]
-    pub auto_consent: bool,
     /// How long to wait for the browser, in seconds (at most a day).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
@@ -281,7 +259,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn init_tracing() {
+pub fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // Plugin logs and HTTP audit lines go to stderr, only when asked for (RUST_LOG=info).
@@ -337,27 +315,6 @@ fn run_command(cli: Cli, path: &Path) -> Result<i32, ErpError> {
         } => {
             print!("{}", crate::runtime::inspect(&path)?);
             Ok(0)
-        }
-        Command::Sandbox {
-            port,
-            seed,
-            transactions,
-        } => {
-            let mut cfg = ponto_sandbox::SandboxConfig {
-                seed,
-                ..Default::default()
-            };
-            if let Some(t) = transactions {
-                cfg.transactions = t;
-            }
-            ponto_sandbox::serve_forever(cfg, port)
-                .map_err(|e| ErpError::Io(format!("the sandbox stopped: {e:#}")))?;
-            Ok(0)
-        }
-        Command::Bench(args) => crate::bench::run(args, cli.config.as_deref(), json),
-        Command::Demo { transactions } => {
-            let settings = Settings::load(cli.config.as_deref())?;
-            demo::run(settings, cli.db.as_deref(), transactions)
         }
         Command::Accounts => {
             let db = Db::open_existing(&path)?;
@@ -642,13 +599,9 @@ fn run_with_plugin(
 }
 
 fn callback_mode(c: &CallbackArgs) -> CallbackMode {
-    if c.auto_consent {
-        CallbackMode::AutoConsent
-    } else {
-        CallbackMode::Loopback {
-            port: c.redirect_port,
-            timeout: Duration::from_secs(c.timeout_secs),
-        }
+    CallbackMode::Loopback {
+        port: c.redirect_port,
+        timeout: Duration::from_secs(c.timeout_secs),
     }
 }
 
@@ -917,7 +870,7 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
     }
     if links.is_empty() {
         println!(
-            "No link yet: connect a bank with `erp connect --institution NAME` (or try `erp demo`)."
+            "No link yet: connect a bank with `erp connect --institution NAME` (or try `erp-dev demo`)."
         );
         return Ok(());
     }

@@ -623,7 +623,7 @@ impl Db {
         check_path(path)?;
         if !path.exists() {
             return Err(ErpError::Usage(format!(
-                "no ERP database at {}: connect a bank first (`erp connect --institution NAME`) or run `erp demo`",
+                "no ERP database at {}: connect a bank first (`erp connect --institution NAME`) or run `erp-dev demo`",
                 path.display()
             )));
         }

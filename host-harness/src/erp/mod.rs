@@ -4,7 +4,6 @@
 
 pub mod connect;
 pub mod db;
-pub mod demo;
 pub mod errors;
 pub mod money;
 #[cfg(test)]

@@ -64,7 +64,12 @@ impl PluginHost {
         // The database is checked (a path, ours) before the plugin's storage or the key file
         // touch it.
         super::db::check_database(db_path)?;
-        let runtime = Runtime::load(&settings.plugin_path, options)?;
+        let plugin = settings.plugin_path.as_deref().ok_or_else(|| {
+            ErpError::Usage(
+                "no provider plugin: set `plugin` in [provider] of the config file or ERP_PLUGIN_FILE".into(),
+            )
+        })?;
+        let runtime = Runtime::load(plugin, options)?;
         let key_file = db_path.with_extension("key");
         let storage_key =
             crate::capabilities::storage::host_key(&key_file).map_err(|e| ErpError::Config {

@@ -1,10 +1,10 @@
 //! Provider and host settings: a TOML file (`--config`), then the environment
-//! (PONTO_API_URL, PONTO_AUTH_URL, PONTO_CLIENT_ID, PONTO_CLIENT_SECRET, PONTO_PLUGIN), so one
+//! (PONTO_API_URL, PONTO_AUTH_URL, PONTO_CLIENT_ID, PONTO_CLIENT_SECRET, ERP_PLUGIN_FILE), so one
 //! binary points at the sandbox, any Ponto-compatible server, or the live API.
 //!
 //! ```toml
 //! [provider]
-//! plugin = "/path/to/ponto_provider.wasm"   # default: the one built with this erp
+//! plugin = "/path/to/ponto_provider.wasm"   # or ERP_PLUGIN_FILE
 //! api-url = "https://api.ibanity.com/ponto-connect"
 //! authorization-url = "https://authorization.myponto.com/oauth2/auth"
 //! client-id = "..."
@@ -95,7 +95,8 @@ struct CertFile {
 
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub plugin_path: PathBuf,
+    /// The provider component (`[provider] plugin`, or `ERP_PLUGIN_FILE`).
+    pub plugin_path: Option<PathBuf>,
     /// What the plugin reads through `config.get`.
     pub provider_config: BTreeMap<String, String>,
     pub granted_origins: Vec<AllowedOrigin>,
@@ -116,10 +117,6 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PONTO_CLIENT_ID", "client-id"),
     ("PONTO_CLIENT_SECRET", "client-secret"),
 ];
-
-pub fn default_plugin_path() -> PathBuf {
-    PathBuf::from(env!("PONTO_PROVIDER_WASM"))
-}
 
 impl Settings {
     /// Defaults, then the file (if given), then the environment.
@@ -164,7 +161,7 @@ impl Settings {
             reason,
         };
         let mut provider_config = BTreeMap::new();
-        let mut plugin_path = default_plugin_path();
+        let mut plugin_path = None;
         for (key, value) in &file.provider {
             let text = match value {
                 toml::Value::String(s) => s.clone(),
@@ -178,7 +175,7 @@ impl Settings {
                 }
             };
             if key == "plugin" {
-                plugin_path = base.join(text);
+                plugin_path = Some(base.join(text));
             } else {
                 provider_config.insert(key.clone(), text);
             }
@@ -188,8 +185,8 @@ impl Settings {
                 provider_config.insert((*key).to_owned(), v.clone());
             }
         }
-        if let Some(p) = env.get("PONTO_PLUGIN").filter(|v| !v.is_empty()) {
-            plugin_path = PathBuf::from(p);
+        if let Some(p) = env.get("ERP_PLUGIN_FILE").filter(|v| !v.is_empty()) {
+            plugin_path = Some(PathBuf::from(p));
         }
         let origins = match &file.host.granted_origins {
             Some(list) => list.clone(),

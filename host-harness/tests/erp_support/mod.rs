@@ -64,6 +64,7 @@ impl Cli {
         ] {
             c.env_remove(var);
         }
+        c.env("ERP_PLUGIN_FILE", erp_components::PONTO_PROVIDER);
         c
     }
 
@@ -84,13 +85,69 @@ impl Cli {
     }
 
     pub fn connect(&self) {
-        let out = self.run(&[
-            "connect",
-            "--institution",
-            &self.main_institution(),
-            "--auto-consent",
-        ]);
+        let out = self.auto_connect(&["connect", "--institution", &self.main_institution()], &[]);
         assert_ok(&out);
+    }
+
+    /// `erp connect` or `erp update-credentials` (`args`, as written for the one-step verb) with
+    /// the sandbox's consent page filled in, through the headless two-step flow: `connect begin`,
+    /// the sandbox's consent filler, `connect finish`. The output is begin's when it fails, else
+    /// finish's (begin's stdout first).
+    pub fn auto_connect(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        match self.begin_and_consent(args, env) {
+            Ok((begun, callback)) => {
+                let mut done = self.finish(args, &callback, env);
+                let mut stdout = begun.stdout;
+                stdout.append(&mut done.stdout);
+                done.stdout = stdout;
+                done
+            }
+            Err(out) => out,
+        }
+    }
+
+    /// The first half of [`Self::auto_connect`]: `connect begin` (which records the attempt)
+    /// and the filled consent page; the callback URL, or begin's failed output.
+    pub fn begin_and_consent(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(Output, String), Output> {
+        let value = |flag: &str| {
+            let i = args.iter().position(|a| *a == flag)?;
+            args.get(i + 1).copied()
+        };
+        let institution = value("--institution")
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.main_institution());
+        let mut begin = vec![
+            "connect",
+            "begin",
+            "--institution",
+            &institution,
+            "--redirect-uri",
+            "http://127.0.0.1:8765/callback",
+        ];
+        if args[0] == "update-credentials" {
+            begin.extend(["--link", value("--link").expect("--link")]);
+        }
+        let out = self.run_env(&begin, env);
+        if !out.status.success() {
+            return Err(out);
+        }
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let callback = ponto_sandbox::consent::auto_consent(&url).expect("the consent page fills");
+        Ok((out, callback))
+    }
+
+    /// The second half of [`Self::auto_connect`]: `connect finish` (with
+    /// `--allow-other-organisation` when `args` has it).
+    pub fn finish(&self, args: &[&str], callback: &str, env: &[(&str, &str)]) -> Output {
+        let mut finish = vec!["connect", "finish", "--callback-url", callback];
+        if args.contains(&"--allow-other-organisation") {
+            finish.push("--allow-other-organisation");
+        }
+        self.run_env(&finish, env)
     }
 }
 

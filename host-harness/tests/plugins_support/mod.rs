@@ -13,7 +13,7 @@ use std::time::Duration;
 use host_harness::plugins::{artifact, manifest, metadata};
 
 /// The release component the build script made.
-pub const PONTO: &str = env!("PONTO_PROVIDER_WASM");
+pub const PONTO: &str = erp_components::PONTO_PROVIDER;
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
 /// The metadata the tests publish with.

@@ -127,13 +127,14 @@ impl Erp {
             "PONTO_AUTH_URL",
             "PONTO_CLIENT_ID",
             "PONTO_CLIENT_SECRET",
-            "PONTO_PLUGIN",
+            "ERP_PLUGIN_FILE",
             "ERP_DB",
             "ERP_CONFIG",
             "ERP_STORAGE_KEY",
         ] {
             c.env_remove(var);
         }
+        c.env("ERP_PLUGIN_FILE", erp_components::PONTO_PROVIDER);
         c.env("RUST_LOG", LOG_LEVEL).env("NO_COLOR", "1");
         for (k, v) in &self.env {
             c.env(k, v);
@@ -171,9 +172,24 @@ impl Erp {
 
     pub fn connect(&self, sandbox: &Sandbox) {
         let institution = sandbox.accounts()[0].institution_id.clone();
+        // The headless two-step flow, the sandbox's consent page filled in between.
         let out = self.run(
             "connect",
-            &["connect", "--institution", &institution, "--auto-consent"],
+            &[
+                "connect",
+                "begin",
+                "--institution",
+                &institution,
+                "--redirect-uri",
+                "http://127.0.0.1:8765/callback",
+            ],
+        );
+        assert_ok(&out);
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let callback = ponto_sandbox::consent::auto_consent(&url).expect("the consent page fills");
+        let out = self.run(
+            "connect",
+            &["connect", "finish", "--callback-url", &callback],
         );
         assert_ok(&out);
     }

@@ -1,4 +1,4 @@
-//! Builds the WebAssembly components this crate runs: the Ponto provider and the hostile test
+//! Builds the WebAssembly components of this repository: the Ponto provider and the hostile test
 //! guests, with a nested `cargo build --target wasm32-wasip2`, so that a plain `cargo build` or
 //! `cargo test` from a clean clone needs no manual step.
 //!
