@@ -2,7 +2,8 @@
 //! wasm32-wasip2`), for the development binary and the tests. The ERP itself does not depend on
 //! this crate: it runs the providers an operator installed.
 
-/// The Ponto provider, release build.
+/// The Ponto provider, release build, packaged: its standard metadata and capability manifest
+/// embedded, unsigned (sign it with `erp plugin publish` or install it with `--allow-unsigned`).
 pub const PONTO_PROVIDER: &str = env!("PONTO_PROVIDER_WASM");
 /// A guest that misbehaves on purpose (loops, floods, traps) to test the host's limits.
 pub const HOSTILE_GUEST: &str = env!("HOSTILE_GUEST_WASM");

@@ -203,8 +203,8 @@ fn the_sandbox_banner_gives_the_credentials_and_an_environment_block_that_works(
     // filler turns its consent page into a callback URL.
     use host_harness::erp::provider::{PluginHost, ProviderHost};
     let env: std::collections::BTreeMap<String, String> = env.into_iter().collect();
-    let mut settings = host_harness::erp::Settings::load_with_env(None, &env).unwrap();
-    settings.plugin_path = Some(erp_components::PONTO_PROVIDER.into());
+    let settings =
+        erp_devkit::with_ponto(host_harness::erp::Settings::load_with_env(None, &env).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let host = PluginHost::load(&settings, &dir.path().join("erp.sqlite")).unwrap();
     let mut provider = host.session("banner-test").unwrap();

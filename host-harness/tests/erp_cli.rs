@@ -247,8 +247,15 @@ fn the_database_and_key_are_private_and_a_failed_command_creates_nothing() {
     ] {
         let out = c.run_env(args, &[env]);
         assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+        // SQLite's own -wal and -shm files of the existing database aside.
+        let sqlite_own = |names: Vec<String>| -> Vec<String> {
+            names
+                .into_iter()
+                .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+                .collect()
+        };
         assert_eq!(
-            files_in(c.dir.path()),
+            sqlite_own(files_in(c.dir.path())),
             before,
             "{args:?} failed and must leave no database, key or recovery file: {}",
             stderr(&out)
@@ -368,30 +375,36 @@ fn a_fifo_as_plugin_or_manifest_is_refused_without_hanging() {
     std::fs::create_dir(&manifest_fifo).unwrap();
     std::fs::copy(&real, manifest_fifo.join("plugin.wasm")).unwrap();
     fifo(&manifest_fifo.join("provider.toml"));
-    for dir in [&plugin_fifo, &manifest_fifo] {
+    let inspect = |dir: &std::path::Path| {
         let plugin = dir.join("plugin.wasm");
-        let plugin = plugin.to_str().unwrap();
-        for mut cmd in [c.command(&["plugin", "inspect", plugin]), {
-            let mut cmd = c.command(&["institutions"]);
-            cmd.env("ERP_PLUGIN_FILE", plugin);
-            cmd
-        }] {
-            let mut child = cmd
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while child.try_wait().unwrap().is_none() {
-                if std::time::Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("erp hangs on the FIFO {plugin}");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+        c.command(&["plugin", "inspect", plugin.to_str().unwrap()])
+    };
+    let install = {
+        let plugin = plugin_fifo.join("plugin.wasm");
+        c.command(&[
+            "plugin",
+            "install",
+            plugin.to_str().unwrap(),
+            "--allow-unsigned",
+            "--yes",
+        ])
+    };
+    for mut cmd in [inspect(&plugin_fifo), inspect(&manifest_fifo), install] {
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("erp hangs on a FIFO: {cmd:?}");
             }
-            let out = child.wait_with_output().unwrap();
-            assert_one_line_failure(&out, "not a regular file");
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        let out = child.wait_with_output().unwrap();
+        assert_one_line_failure(&out, "not a regular file");
     }
 }
 
@@ -592,16 +605,22 @@ fn update_credentials_refuses_another_organisation_unless_told() {
 fn huge_values_and_bad_dates_are_one_line_before_anything_changes() {
     let c = cli();
     let institution = c.main_institution();
-    let out = c.run(&[
-        "connect",
-        "--institution",
-        &institution,
-        "--timeout-secs",
-        "18446744073709551615",
-    ]);
+    let fresh = c.dir.path().join("fresh.sqlite");
+    let out = c
+        .command(&[
+            "connect",
+            "--institution",
+            &institution,
+            "--timeout-secs",
+            "18446744073709551615",
+        ])
+        .arg("--db")
+        .arg(&fresh)
+        .output()
+        .unwrap();
     assert_one_line_failure(&out, "--timeout-secs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(!c.db.exists(), "no database made by a refused command");
+    assert!(!fresh.exists(), "no database made by a refused command");
 
     c.connect();
     assert_ok(&c.run(&["sync"]));
@@ -638,11 +657,11 @@ fn huge_values_and_bad_dates_are_one_line_before_anything_changes() {
     }
     assert_eq!(dump(&c.db), before, "nothing changed in the database");
 
-    // An unknown [provider] key is named in a warning; the command still runs.
+    // An unknown [provider.ponto] key is named in a warning; the command still runs.
     let config = c.dir.path().join("typo.toml");
     let text = std::fs::read_to_string(&c.config)
         .unwrap()
-        .replace("[provider]\n", "[provider]\noverlap-dayz = 3\n");
+        .replace("[provider.ponto]\n", "[provider.ponto]\noverlap-dayz = 3\n");
     std::fs::write(&config, text).unwrap();
     let out = c
         .command_with_config(&config, &["institutions"])

@@ -31,8 +31,9 @@ pub struct Env {
 impl Env {
     pub fn new(config: SandboxConfig) -> Self {
         let sandbox = Sandbox::start(config, 0).expect("the sandbox starts");
-        let mut base = Settings::load_with_env(None, &BTreeMap::new()).expect("default settings");
-        base.plugin_path = Some(erp_components::PONTO_PROVIDER.into());
+        let base = erp_devkit::with_ponto(
+            Settings::load_with_env(None, &BTreeMap::new()).expect("default settings"),
+        );
         let settings = sandbox_settings(base, &sandbox);
         Self::with_settings(sandbox, settings)
     }

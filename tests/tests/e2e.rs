@@ -216,8 +216,9 @@ fn a_wrong_client_secret_is_one_clear_error_and_changes_nothing() {
         0,
     )
     .unwrap();
-    let mut base = host_harness::erp::Settings::load_with_env(None, &Default::default()).unwrap();
-    base.plugin_path = Some(erp_components::PONTO_PROVIDER.into());
+    let base = erp_devkit::with_ponto(
+        host_harness::erp::Settings::load_with_env(None, &Default::default()).unwrap(),
+    );
     let mut settings = erp_devkit::demo_env::sandbox_settings(base, &sandbox);
     settings
         .provider_config

@@ -600,7 +600,7 @@ mod tests {
             allowed: allowed.iter().map(|s| origin(s)).collect(),
             ..HttpPolicy::default()
         };
-        HttpCapability::new(policy, "ponto", "conn-1").unwrap()
+        HttpCapability::new(policy, "acme", "conn-1").unwrap()
     }
 
     fn get(url: &str) -> Request {
@@ -679,11 +679,11 @@ mod tests {
             request_signing: vec![signing("127.0.0.1", false)],
             ..HttpPolicy::default()
         };
-        let mut http = HttpCapability::new(policy, "ponto", "conn-1").unwrap();
+        let mut http = HttpCapability::new(policy, "acme", "conn-1").unwrap();
         let body = br#"{"data":{"type":"synchronization"}}"#.to_vec();
         let post = Request {
             method: Method::Post,
-            url: format!("http://{addr}/ponto-connect/synchronizations?a=b"),
+            url: format!("http://{addr}/acme-connect/synchronizations?a=b"),
             headers: vec![("Authorization".into(), "Bearer abc".into())],
             body: Body::from_bytes(body.clone()),
             timeout_ms: None,
@@ -699,7 +699,7 @@ mod tests {
             .unwrap()
             .to_owned();
         let lines = vec![
-            "(request-target): post /ponto-connect/synchronizations?a=b".to_owned(),
+            "(request-target): post /acme-connect/synchronizations?a=b".to_owned(),
             format!("host: {addr}"),
             format!("digest: {digest}"),
             format!("(created): {created}"),
@@ -1097,7 +1097,7 @@ mod tests {
             "{log}"
         );
         assert!(
-            lines[0].contains("status=200") && lines[0].contains("plugin=ponto"),
+            lines[0].contains("status=200") && lines[0].contains("plugin=acme"),
             "{log}"
         );
         assert!(
@@ -1275,7 +1275,7 @@ mod tests {
         for (cert_pem, key_pem) in cases {
             let policy = HttpPolicy {
                 client_certificates: vec![ClientCertificate {
-                    host: "api.ponto.example".into(),
+                    host: "api.acme.example".into(),
                     cert_pem,
                     key_pem,
                 }],
@@ -1284,7 +1284,7 @@ mod tests {
             let err = HttpCapability::new(policy, "p", "c")
                 .err()
                 .expect("setup must fail");
-            assert!(format!("{err:#}").contains("api.ponto.example"), "{err:#}");
+            assert!(format!("{err:#}").contains("api.acme.example"), "{err:#}");
         }
         let policy = HttpPolicy {
             extra_roots_pem: vec![b"garbage".to_vec()],

@@ -249,6 +249,7 @@ fn connect_inner(
     provider.set_context(Context {
         link: existing,
         account: None,
+        ..Default::default()
     });
     let callback = match mode {
         CallbackMode::Loopback { port, timeout } => {
@@ -315,7 +316,7 @@ fn finish_connection(
     })
 }
 
-/// An update of credentials must come from the link's own Ponto organisation: another one would
+/// An update of credentials must come from the link's own organisation at the provider: another one would
 /// pour its accounts into this link's books under the old name.
 fn check_same_organisation(
     db: &Db,
@@ -338,7 +339,7 @@ fn check_same_organisation(
         None => id.to_owned(),
     };
     Err(ErpError::Usage(format!(
-        "link {link} belongs to Ponto organisation {} but this consent was given by {}: nothing was changed; sign in to Ponto as the link's organisation and try again, or add --allow-other-organisation to move the link to the new one",
+        "link {link} belongs to organisation {} but this consent was given by {}: nothing was changed; sign in at the provider as the link's organisation and try again, or add --allow-other-organisation to move the link to the new one",
         name(&old_id, old_name.as_deref()),
         name(
             &connection.organization_id,
@@ -409,6 +410,7 @@ pub fn finish(
         provider.set_context(Context {
             link: attempt.link_id,
             account: None,
+            ..Default::default()
         });
         let connection = provider.complete_connect(callback_url)?;
         finish_connection(

@@ -28,18 +28,32 @@ impl Cli {
         std::fs::write(
             &config,
             format!(
-                "[provider]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\nmax-lines = {max_lines}\n",
+                "[provider.ponto]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\nmax-lines = {max_lines}\n",
                 sandbox.api_url(),
                 sandbox.auth_url()
             ),
         )
         .unwrap();
-        Self {
+        let cli = Self {
             sandbox,
             dir,
             db,
             config,
-        }
+        };
+        cli.install_provider();
+        cli
+    }
+
+    /// Installs the packaged Ponto component into this ERP's database, as an operator would
+    /// (unsigned: the tests' artifact has no publisher).
+    pub fn install_provider(&self) {
+        assert_ok(&self.run(&[
+            "plugin",
+            "install",
+            erp_components::PONTO_PROVIDER,
+            "--allow-unsigned",
+            "--yes",
+        ]));
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -64,7 +78,6 @@ impl Cli {
         ] {
             c.env_remove(var);
         }
-        c.env("ERP_PLUGIN_FILE", erp_components::PONTO_PROVIDER);
         c
     }
 

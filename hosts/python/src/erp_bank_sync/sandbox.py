@@ -145,8 +145,16 @@ class RustErp:
             raise RuntimeError(f"erp {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
         return done.stdout
 
+    def install_provider(self) -> None:
+        """Install the packaged Ponto component (built by `cargo build -p erp-devkit`) into this
+        ERP's database; unsigned, as a development build is."""
+        packaged = REPO / "target" / "wasm" / "packaged" / "ponto_provider.wasm"
+        self.run("plugin", "install", str(packaged), "--allow-unsigned", "--yes")
+
     def connect(self, institution_id: str) -> None:
         """The headless two-step connect, the sandbox's consent page filled in between."""
+        if not self.db.exists():
+            self.install_provider()
         url = self.run(
             "connect", "begin", "--institution", institution_id,
             "--redirect-uri", "http://127.0.0.1:8765/callback",
