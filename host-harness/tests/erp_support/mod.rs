@@ -20,7 +20,16 @@ pub fn today() -> chrono::NaiveDate {
 }
 
 impl Cli {
+    /// A sandbox, a config pointing at it, and a database with the packaged Ponto provider
+    /// installed (unsigned, from its file).
     pub fn new(config: SandboxConfig, max_lines: u32) -> Self {
+        let cli = Self::bare(config, max_lines);
+        cli.install_provider();
+        cli
+    }
+
+    /// The same with no provider installed and no database yet.
+    pub fn bare(config: SandboxConfig, max_lines: u32) -> Self {
         let sandbox = Sandbox::start(config, 0).expect("sandbox");
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("erp.sqlite");
@@ -34,14 +43,12 @@ impl Cli {
             ),
         )
         .unwrap();
-        let cli = Self {
+        Self {
             sandbox,
             dir,
             db,
             config,
-        };
-        cli.install_provider();
-        cli
+        }
     }
 
     /// Installs the packaged Ponto component into this ERP's database, as an operator would
