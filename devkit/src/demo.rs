@@ -12,6 +12,44 @@ use host_harness::erp::settings::Settings;
 use host_harness::erp::sync::{self, SyncOptions};
 use host_harness::runtime::types::InstitutionFilter;
 
+/// Installs the packaged Ponto component the way an operator does, through `erp plugin trust`
+/// and `erp plugin install`: signed with a throwaway publisher key made for this demo, which
+/// only this demo database trusts.
+fn install_provider(db: &Path) -> Result<(), ErpError> {
+    use host_harness::plugins::{artifact, signature};
+    let dir = std::env::temp_dir().join(format!("erp-demo-publisher-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| ErpError::Io(format!("{}: {e}", dir.display())))?;
+    let io = |e: std::io::Error| ErpError::Io(e.to_string());
+    let key = dir.join("demo-publisher.key");
+    let (_, public) = signature::keygen(&key, "erp-dev demo publisher (throwaway)")
+        .map_err(|e| ErpError::Io(e.to_string()))?;
+    let secret = signature::SecretKey::load(&key).map_err(|e| ErpError::Io(e.to_string()))?;
+    let packaged = std::fs::read(erp_components::PONTO_PROVIDER).map_err(io)?;
+    let signed =
+        artifact::sign_for_publish(&packaged, &secret).map_err(|e| ErpError::Io(e.to_string()))?;
+    let artifact = dir.join("ponto_provider.wasm");
+    std::fs::write(&artifact, signed).map_err(io)?;
+    step(
+        0,
+        "Install the provider plugin (signed by a throwaway demo publisher key)",
+    );
+    let erp = |args: &[&std::ffi::OsStr]| {
+        let mut argv: Vec<&std::ffi::OsStr> = vec!["erp".as_ref(), "--db".as_ref(), db.as_os_str()];
+        argv.extend_from_slice(args);
+        host_harness::cli::run(clap::Parser::parse_from(argv))
+    };
+    erp(&["plugin".as_ref(), "trust".as_ref(), public.as_os_str()])?;
+    erp(&[
+        "plugin".as_ref(),
+        "install".as_ref(),
+        artifact.as_os_str(),
+        "--yes".as_ref(),
+    ])?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn step(n: u32, title: &str) {
     println!();
     println!("== {n}. {title}");
@@ -25,7 +63,8 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         env.sandbox.base_url(),
         env.db_path.display()
     );
-    let host = PluginHost::load(&env.settings, &env.db_path)?;
+    install_provider(&env.db_path)?;
+    let host = PluginHost::installed(&env.settings, &env.db_path, None)?;
     println!(
         "Provider plugin {} {} loaded{}",
         host.runtime().manifest().name,
