@@ -306,3 +306,43 @@ fn a_changed_byte_unsigned_or_untrusted_artifact_is_refused_and_nothing_installe
         serde_json::json!(["http://127.0.0.1:*"])
     );
 }
+
+#[test]
+fn a_database_from_before_plugins_keeps_syncing_once_the_provider_is_installed() {
+    let c = Cli::new(
+        SandboxConfig {
+            today: Some(today()),
+            sync_cooldown_secs: 0,
+            ..SandboxConfig::default()
+        },
+        200,
+    );
+    c.connect();
+    assert_ok(&c.run(&["sync"]));
+    // Back to schema 2 (before issue 12): a link on provider `ponto`, its tokens, no plugins
+    // table, no plugin directory.
+    {
+        let db = rusqlite::Connection::open(&c.db).unwrap();
+        db.execute_batch(
+            "DROP TABLE plugins; DROP TABLE trusted_publishers; PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    std::fs::remove_dir_all(c.dir.path().join("erp.plugins")).unwrap();
+    let out = c.run(&["sync"]);
+    assert_one_line_failure(&out, "no provider");
+    assert_ok(&c.run(&["status"]));
+
+    c.install_provider();
+    let version: i64 = rusqlite::Connection::open(&c.db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3, "migrated");
+    assert_eq!(list(&c)[0]["links"], serde_json::json!([1]));
+    // The link's stored tokens still work: a further sync, no new consent.
+    c.sandbox
+        .add_transactions(&c.sandbox.accounts()[0].id.clone(), 3);
+    let out = c.run(&["sync", "--link", "1"]);
+    assert_ok(&out);
+}
