@@ -30,9 +30,8 @@ pub fn ponto_metadata() -> metadata::PackageMetadata {
     }
 }
 
-/// Ponto's capability manifest: the keys plugin/src/config.rs reads, the PONTO_* variables the
-/// ERP reads for it today (erp/settings.rs), the origins of plugin/provider.toml, and the
-/// storage quota the ERP grants today. The model for the manifest source the plugin will ship.
+/// A capability manifest for Ponto written out in code: the artifact tests' own fixture (they
+/// name its contract version as the host's); the one the build embeds is plugin/provider.toml.
 pub fn ponto_manifest() -> manifest::CapabilityManifest {
     let key = |key: &str, secret: bool, env: &[&str]| manifest::ConfigKey {
         key: key.to_owned(),
