@@ -14,7 +14,6 @@ fn erp_dev(args: &[&str]) -> Command {
         "PONTO_CLIENT_SECRET",
         "ERP_DB",
         "ERP_CONFIG",
-        "ERP_PLUGIN_FILE",
         "RUST_LOG",
     ] {
         c.env_remove(var);
