@@ -1,4 +1,4 @@
-//! Host-side bindings generated from `wit/`. Raw and private to the crate: the rest of the
+//! Host-side bindings generated from `wit/`. Raw: the rest of the
 //! harness uses the re-exports in `runtime` and the capability modules.
 
 wasmtime::component::bindgen!({

@@ -4,8 +4,8 @@
 //! - [`capabilities`]: what a plugin is granted: `http`, `storage`, `log`, `config`.
 //! - [`cassette`]: record, replay and check a provider against recorded HTTP sessions.
 
-pub mod bench;
-mod bindings;
+#[doc(hidden)] // The generated WIT bindings, for the development crate's native benchmark.
+pub mod bindings;
 pub mod capabilities;
 pub mod cassette;
 pub mod cli;

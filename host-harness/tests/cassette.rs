@@ -11,8 +11,8 @@ use base64::Engine;
 use erp_support::{Cli, assert_ok, stdout, today};
 use ponto_sandbox::SandboxConfig;
 
-const PONTO: &str = env!("PONTO_PROVIDER_WASM");
-const FORGETFUL: &str = env!("FORGETFUL_GUEST_WASM");
+const PONTO: &str = erp_components::PONTO_PROVIDER;
+const FORGETFUL: &str = erp_components::FORGETFUL_GUEST;
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -101,14 +101,18 @@ fn a_recorded_sandbox_session_holds_no_secret_the_sandbox_issued_and_replays() {
     let c = sandbox_cli();
     let connect = c.dir.path().join("connect.json");
     let sync = c.dir.path().join("sync.json");
-    let institution = c.main_institution();
+    // The consent is a person's; what follows it (the code exchanged for tokens) is recorded.
+    let (begun, callback) = c
+        .begin_and_consent(&["connect"], &[])
+        .unwrap_or_else(|out| panic!("connect begin: {out:?}"));
+    assert_ok(&begun);
     let out = c.run(&[
         "--record",
         connect.to_str().unwrap(),
         "connect",
-        "--institution",
-        &institution,
-        "--auto-consent",
+        "finish",
+        "--callback-url",
+        &callback,
     ]);
     assert_ok(&out);
     // Twice: the second sync refreshes the access token (a rotation inside the recording).

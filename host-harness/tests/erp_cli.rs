@@ -1,5 +1,6 @@
 //! The `erp` binary against the sandbox: every verb's --help, the bad-input rules (one line on
-//! stderr, non-zero exit, nothing changed), JSON read verbs, and the demo.
+//! stderr, non-zero exit, nothing changed), JSON read verbs. The demo's tests are the
+//! development crate's (devkit/tests).
 
 mod erp_support;
 
@@ -32,9 +33,7 @@ fn every_verb_has_help() {
         "reauthorize",
         "disconnect",
         "auto-sync",
-        "demo",
         "plugin",
-        "sandbox",
     ] {
         let out = c.run(&[verb, "--help"]);
         assert_ok(&out);
@@ -83,19 +82,16 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     assert_one_line_failure(&out, "bad.toml");
     assert_eq!(out.status.code(), Some(2));
 
-    let out = c.run(&[
-        "connect",
-        "--institution",
-        "No Such Bank Anywhere",
-        "--auto-consent",
-    ]);
+    let out = c.auto_connect(&["connect", "--institution", "No Such Bank Anywhere"], &[]);
     assert_one_line_failure(&out, "no institution matches");
 
     let institution = c.main_institution();
-    let out = c.run_env(
-        &["connect", "--institution", &institution, "--auto-consent"],
-        &[("PONTO_CLIENT_SECRET", "not-the-secret")],
-    );
+    // The headless flow's begin records an attempt (a legitimate change); the wrong secret,
+    // met when finish exchanges the code, must change nothing more.
+    let args = ["connect", "--institution", &institution];
+    let secret = [("PONTO_CLIENT_SECRET", "not-the-secret")];
+    let (_, callback) = c.begin_and_consent(&args, &secret).expect("begin");
+    let out = c.finish(&args, &callback, &secret);
     assert_one_line_failure(&out, "client");
     assert!(
         !stderr(&out).contains("not-the-secret"),
@@ -127,7 +123,26 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     let out = c.run(&["sync", "--link", "42"]);
     assert_one_line_failure(&out, "no link 42");
 
-    assert_eq!(dump(&c.db), before, "nothing changed in the database");
+    // The headless flow's `connect begin` recorded its attempt: the one legitimate change.
+    assert_eq!(
+        without_attempts(&dump(&c.db)),
+        without_attempts(&before),
+        "nothing changed in the database"
+    );
+}
+
+/// A database dump without its `connect_attempts` table (what `connect begin` records).
+fn without_attempts(dump: &str) -> String {
+    let mut skipping = false;
+    dump.lines()
+        .filter(|l| {
+            if l.starts_with("## ") {
+                skipping = *l == "## connect_attempts";
+            }
+            !skipping
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -144,7 +159,7 @@ fn two_step_connect_then_json_read_verbs() {
     ]);
     assert_ok(&out);
     let url = stdout(&out).trim().to_owned();
-    let callback = host_harness::erp::connect::auto_consent(&url).unwrap();
+    let callback = ponto_sandbox::consent::auto_consent(&url).unwrap();
     let out = c.run(&["connect", "finish", "--callback-url", &callback]);
     assert_ok(&out);
     assert!(
@@ -205,27 +220,6 @@ fn two_step_connect_then_json_read_verbs() {
     assert!(statements.as_array().is_some_and(|s| !s.is_empty()));
 }
 
-#[test]
-fn the_demo_prints_statements_and_a_consent_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("demo.sqlite");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-        .args(["demo", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let text = stdout(&out);
-    for needle in [
-        "Add a Bank Account",
-        "Bank statements",
-        "BNK1",
-        "Consent reminders",
-    ] {
-        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
-    }
-}
-
 /// Names of the files in `dir`, sorted.
 fn files_in(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -243,12 +237,7 @@ fn the_database_and_key_are_private_and_a_failed_command_creates_nothing() {
     let before = files_in(c.dir.path());
     for (args, env) in [
         (
-            &[
-                "connect",
-                "--institution",
-                "No Such Bank Anywhere",
-                "--auto-consent",
-            ][..],
+            &["connect", "--institution", "No Such Bank Anywhere"][..],
             ("PONTO_CLIENT_SECRET", "not-the-secret"),
         ),
         (
@@ -258,8 +247,15 @@ fn the_database_and_key_are_private_and_a_failed_command_creates_nothing() {
     ] {
         let out = c.run_env(args, &[env]);
         assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+        // SQLite's own -wal and -shm files of the existing database aside.
+        let sqlite_own = |names: Vec<String>| -> Vec<String> {
+            names
+                .into_iter()
+                .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+                .collect()
+        };
         assert_eq!(
-            files_in(c.dir.path()),
+            sqlite_own(files_in(c.dir.path())),
             before,
             "{args:?} failed and must leave no database, key or recovery file: {}",
             stderr(&out)
@@ -358,7 +354,7 @@ fn a_forced_disconnect_removes_the_links_stored_tokens() {
 #[test]
 fn a_fifo_as_plugin_or_manifest_is_refused_without_hanging() {
     let c = cli();
-    let real = host_harness::erp::settings::default_plugin_path();
+    let real = std::path::PathBuf::from(erp_components::PONTO_PROVIDER);
     let fifo = |path: &std::path::Path| {
         let ok = std::process::Command::new("mkfifo")
             .arg(path)
@@ -379,30 +375,36 @@ fn a_fifo_as_plugin_or_manifest_is_refused_without_hanging() {
     std::fs::create_dir(&manifest_fifo).unwrap();
     std::fs::copy(&real, manifest_fifo.join("plugin.wasm")).unwrap();
     fifo(&manifest_fifo.join("provider.toml"));
-    for dir in [&plugin_fifo, &manifest_fifo] {
+    let inspect = |dir: &std::path::Path| {
         let plugin = dir.join("plugin.wasm");
-        let plugin = plugin.to_str().unwrap();
-        for mut cmd in [c.command(&["plugin", "inspect", plugin]), {
-            let mut cmd = c.command(&["institutions"]);
-            cmd.env("PONTO_PLUGIN", plugin);
-            cmd
-        }] {
-            let mut child = cmd
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while child.try_wait().unwrap().is_none() {
-                if std::time::Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("erp hangs on the FIFO {plugin}");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+        c.command(&["plugin", "inspect", plugin.to_str().unwrap()])
+    };
+    let install = {
+        let plugin = plugin_fifo.join("plugin.wasm");
+        c.command(&[
+            "plugin",
+            "install",
+            plugin.to_str().unwrap(),
+            "--allow-unsigned",
+            "--yes",
+        ])
+    };
+    for mut cmd in [inspect(&plugin_fifo), inspect(&manifest_fifo), install] {
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("erp hangs on a FIFO: {cmd:?}");
             }
-            let out = child.wait_with_output().unwrap();
-            assert_one_line_failure(&out, "not a regular file");
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        let out = child.wait_with_output().unwrap();
+        assert_one_line_failure(&out, "not a regular file");
     }
 }
 
@@ -440,51 +442,6 @@ fn a_failed_scheduled_sync_is_retried_sooner_and_status_says_so() {
         status["links"][0]["sync_failures"], 0,
         "a clean sync resets it"
     );
-}
-
-#[test]
-fn the_demo_refuses_a_database_that_holds_anything() {
-    let c = cli();
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
-    let before = dump(&c.db);
-    let files = |dir: &std::path::Path| {
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        names
-    };
-    let listing = files(c.dir.path());
-    // --db, then ERP_DB: the same refusal, before anything starts.
-    let out = c.run(&["demo", "--transactions", "5"]);
-    assert_one_line_failure(&out, "already exists");
-    assert_eq!(out.status.code(), Some(2));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-        .args(["demo", "--transactions", "5"])
-        .env("ERP_DB", &c.db)
-        .output()
-        .unwrap();
-    assert_one_line_failure(&out, "already exists");
-    assert_eq!(dump(&c.db), before, "the real books are untouched");
-    assert_eq!(files(c.dir.path()), listing, "no file made or removed");
-}
-
-#[test]
-fn the_default_demo_runs_twice_in_fresh_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    for _ in 0..2 {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-            .args(["demo", "--transactions", "10"])
-            .env_remove("ERP_DB")
-            .env("TMPDIR", tmp.path())
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        assert_ok(&out);
-        assert!(stdout(&out).contains("Bank statements"), "{}", stdout(&out));
-    }
 }
 
 /// ANSI and OSC sequences, a bell, a CR-LF and a forged `erp:` line, an 8-bit CSI, DEL and a
@@ -527,7 +484,7 @@ fn upstream_control_characters_are_neutralised_on_display_and_stored_exactly() {
             .on_path("/transactions"),
     );
     let institution = c.main_institution();
-    let out = c.run(&["connect", "--institution", &institution, "--auto-consent"]);
+    let out = c.auto_connect(&["connect", "--institution", &institution], &[]);
     assert_ok(&out);
     assert_inert("connect", &out);
     assert!(stdout(&out).contains("Evil\\u{1b}[2J"), "{}", stdout(&out));
@@ -603,8 +560,12 @@ fn update_credentials_refuses_another_organisation_unless_told() {
         [],
     )
     .unwrap();
+    let args = ["update-credentials", "--link", "1"];
+    let (_, callback) = c.begin_and_consent(&args, &[]).expect("begin");
+    // What begin recorded (its attempt, the plugin's pending state) is the reference: the
+    // refused finish must change nothing more.
     let before = dump(&c.db);
-    let out = c.run(&["update-credentials", "--link", "1", "--auto-consent"]);
+    let out = c.finish(&args, &callback, &[]);
     assert_one_line_failure(&out, "Other Org BV");
     assert!(stderr(&out).contains("Acme BV"), "{}", stderr(&out));
     assert!(
@@ -619,13 +580,15 @@ fn update_credentials_refuses_another_organisation_unless_told() {
     );
     assert_ok(&c.run(&["sync", "--link", "1"]));
 
-    let out = c.run(&[
-        "update-credentials",
-        "--link",
-        "1",
-        "--auto-consent",
-        "--allow-other-organisation",
-    ]);
+    let out = c.auto_connect(
+        &[
+            "update-credentials",
+            "--link",
+            "1",
+            "--allow-other-organisation",
+        ],
+        &[],
+    );
     assert_ok(&out);
     let name: String = conn
         .query_row(
@@ -642,16 +605,22 @@ fn update_credentials_refuses_another_organisation_unless_told() {
 fn huge_values_and_bad_dates_are_one_line_before_anything_changes() {
     let c = cli();
     let institution = c.main_institution();
-    let out = c.run(&[
-        "connect",
-        "--institution",
-        &institution,
-        "--timeout-secs",
-        "18446744073709551615",
-    ]);
+    let fresh = c.dir.path().join("fresh.sqlite");
+    let out = c
+        .command(&[
+            "connect",
+            "--institution",
+            &institution,
+            "--timeout-secs",
+            "18446744073709551615",
+        ])
+        .arg("--db")
+        .arg(&fresh)
+        .output()
+        .unwrap();
     assert_one_line_failure(&out, "--timeout-secs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(!c.db.exists(), "no database made by a refused command");
+    assert!(!fresh.exists(), "no database made by a refused command");
 
     c.connect();
     assert_ok(&c.run(&["sync"]));
@@ -688,11 +657,11 @@ fn huge_values_and_bad_dates_are_one_line_before_anything_changes() {
     }
     assert_eq!(dump(&c.db), before, "nothing changed in the database");
 
-    // An unknown [provider] key is named in a warning; the command still runs.
+    // An unknown [provider.ponto] key is named in a warning; the command still runs.
     let config = c.dir.path().join("typo.toml");
     let text = std::fs::read_to_string(&c.config)
         .unwrap()
-        .replace("[provider]\n", "[provider]\noverlap-dayz = 3\n");
+        .replace("[provider.ponto]\n", "[provider.ponto]\noverlap-dayz = 3\n");
     std::fs::write(&config, text).unwrap();
     let out = c
         .command_with_config(&config, &["institutions"])
@@ -720,80 +689,4 @@ fn a_database_with_a_reset_schema_version_is_one_line() {
     let out = c.run(&["status"]);
     assert_one_line_failure(&out, "schema version 0");
     assert!(!stderr(&out).contains("CREATE TABLE"), "{}", stderr(&out));
-}
-
-#[test]
-fn the_sandbox_banner_gives_the_credentials_and_an_environment_block_that_works() {
-    use std::io::BufRead;
-    /// The sandbox serves until killed: killed however the test ends.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Killed(
-        std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-            .args(["sandbox", "--port", "0"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // The banner's lines through a channel: a banner that stops short (the sandbox keeps
-    // serving) fails the test instead of hanging it.
-    let pipe = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut banner = String::new();
-    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.starts_with("then:") {
-            break;
-        }
-    }
-    assert!(
-        banner.contains("client id:      sandbox-client-id")
-            && banner.contains("client secret:  sandbox-client-secret"),
-        "{banner}"
-    );
-    // Paste the block: `export NAME='value'`.
-    let env: Vec<(String, String)> = banner
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("export "))
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "PONTO_API_URL",
-            "PONTO_AUTH_URL",
-            "PONTO_CLIENT_ID",
-            "PONTO_CLIENT_SECRET"
-        ],
-        "{banner}"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
-        .args(["institutions"])
-        .env_remove("ERP_CONFIG")
-        .env("ERP_DB", dir.path().join("erp.sqlite"))
-        .envs(env)
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    assert!(
-        stdout(&out).contains("Sandbox Bank Belgium"),
-        "{}",
-        stdout(&out)
-    );
 }

@@ -10,11 +10,11 @@ use host_harness::capabilities::http::AllowedOrigin;
 use host_harness::runtime::types::{InstitutionFilter, ProviderError};
 use host_harness::runtime::{CallError, LoadError, Runtime, RuntimeOptions, SessionGrants};
 
-const HOSTILE: &str = env!("HOSTILE_GUEST_WASM");
-const GREEDY: &str = env!("GREEDY_GUEST_WASM");
-const PONTO: &str = env!("PONTO_PROVIDER_WASM");
-const V010: &str = env!("V010_GUEST_WASM");
-const FILES: &str = env!("FILES_GUEST_WASM");
+const HOSTILE: &str = erp_components::HOSTILE_GUEST;
+const GREEDY: &str = erp_components::GREEDY_GUEST;
+const PONTO: &str = erp_components::PONTO_PROVIDER;
+const V010: &str = erp_components::V010_GUEST;
+const FILES: &str = erp_components::FILES_GUEST;
 
 fn loopback() -> Vec<AllowedOrigin> {
     [

@@ -762,6 +762,7 @@ fn storage_faults(suite: &Arc<Suite>) -> u32 {
             // stay outside it (a full disk would fail writing them too).
             let scanned = erp.db.clone();
             erp.db = tmpfs.dir.join("erp.sqlite");
+            erp.install_provider();
             let filler = tmpfs.dir.join("filler");
             fault_during_refresh(&erp, &sandbox, "disk full", true, || {
                 let bytes = tmpfs.fill(&filler);
@@ -810,7 +811,12 @@ fn fault_during_refresh<G>(
     kept: bool,
     fault: impl FnOnce() -> G,
 ) {
-    if !erp.db.exists() {
+    // The database exists from the start (the provider is installed in it); the link once.
+    let linked: i64 = erp
+        .open()
+        .query_row("SELECT COUNT(*) FROM links", [], |r| r.get(0))
+        .unwrap();
+    if linked == 0 {
         erp.connect(sandbox);
     }
     assert_ok(&erp.run(&format!("storage: {name}: first sync"), &["sync"]));

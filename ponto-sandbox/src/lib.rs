@@ -15,6 +15,7 @@
 //! answers `201 {"id": ...}`).
 
 mod api;
+pub mod consent;
 mod errors;
 mod faults;
 pub mod generator;
@@ -299,7 +300,7 @@ pub fn banner(sb: &Sandbox, config: &SandboxConfig) -> String {
         out.push_str(&format!("  export {var}={}\n", quote(&value)));
     }
     out.push_str(
-        "then: erp institutions, and erp connect --institution ID (--auto-consent ticks every account).\n",
+        "then: erp institutions, and erp connect --institution ID (`erp-dev consent URL` ticks every account of a consent page).\n",
     );
     out
 }

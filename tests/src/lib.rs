@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
+use erp_devkit::demo_env::sandbox_settings;
 use host_harness::erp::connect::{self, CallbackMode, ConnectOutcome};
 use host_harness::erp::db::{Db, StoredLine};
-use host_harness::erp::demo::sandbox_settings;
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::provider::PluginHost;
 use host_harness::erp::settings::Settings;
@@ -31,7 +31,9 @@ pub struct Env {
 impl Env {
     pub fn new(config: SandboxConfig) -> Self {
         let sandbox = Sandbox::start(config, 0).expect("the sandbox starts");
-        let base = Settings::load_with_env(None, &BTreeMap::new()).expect("default settings");
+        let base = erp_devkit::with_ponto(
+            Settings::load_with_env(None, &BTreeMap::new()).expect("default settings"),
+        );
         let settings = sandbox_settings(base, &sandbox);
         Self::with_settings(sandbox, settings)
     }
@@ -71,7 +73,7 @@ impl Env {
             &self.host,
             institution_id,
             None,
-            CallbackMode::AutoConsent,
+            CallbackMode::Filled(ponto_sandbox::consent::auto_consent),
             &mut |_| {},
         )
     }
@@ -83,7 +85,7 @@ impl Env {
             &self.host,
             &institution,
             Some(link),
-            CallbackMode::AutoConsent,
+            CallbackMode::Filled(ponto_sandbox::consent::auto_consent),
             &mut |_| {},
         )
     }

@@ -216,8 +216,10 @@ fn a_wrong_client_secret_is_one_clear_error_and_changes_nothing() {
         0,
     )
     .unwrap();
-    let base = host_harness::erp::Settings::load_with_env(None, &Default::default()).unwrap();
-    let mut settings = host_harness::erp::demo::sandbox_settings(base, &sandbox);
+    let base = erp_devkit::with_ponto(
+        host_harness::erp::Settings::load_with_env(None, &Default::default()).unwrap(),
+    );
+    let mut settings = erp_devkit::demo_env::sandbox_settings(base, &sandbox);
     settings
         .provider_config
         .insert("client-secret".into(), "wrong".into());

@@ -39,89 +39,7 @@ impl Body {
     }
 }
 
-/// One origin the plugin may reach: scheme, host and port (`None` = any port, loopback only).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowedOrigin {
-    pub scheme: String,
-    pub host: String,
-    pub port: Option<u16>,
-}
-
-impl AllowedOrigin {
-    /// Whether `host` names this machine (plain http is allowed only there).
-    pub fn is_loopback_host(host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    }
-
-    /// Whether a URL's scheme, host and port fall under this origin.
-    pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
-        self.scheme.eq_ignore_ascii_case(scheme)
-            && self.host.eq_ignore_ascii_case(host)
-            && self.port.is_none_or(|p| p == port)
-    }
-}
-
-impl std::fmt::Display for AllowedOrigin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.port {
-            Some(p) => write!(f, "{}://{}:{p}", self.scheme, self.host),
-            None => write!(f, "{}://{}:*", self.scheme, self.host),
-        }
-    }
-}
-
-impl std::str::FromStr for AllowedOrigin {
-    type Err = String;
-
-    /// `https://host`, `https://host:8443`, or `http://127.0.0.1:*` (any port, loopback only).
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| format!("`{s}` is not an origin like https://host[:port]"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "https" => 443,
-            "http" => 80,
-            _ => return Err(format!("`{s}`: only http and https origins can be granted")),
-        };
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, "*")) => (h, None),
-            Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => {
-                let port = p
-                    .parse::<u16>()
-                    .map_err(|_| format!("`{s}`: bad port `{p}`"))?;
-                (h, Some(port))
-            }
-            _ => (rest, Some(default_port)),
-        };
-        if host.is_empty() || host.contains('/') {
-            return Err(format!("`{s}`: an origin has no path"));
-        }
-        let loopback = Self::is_loopback_host(host);
-        if scheme == "http" && !loopback {
-            return Err(format!(
-                "`{s}`: plain http is allowed only to loopback addresses"
-            ));
-        }
-        if port.is_none() && !loopback {
-            return Err(format!(
-                "`{s}`: any-port origins are allowed only on loopback"
-            ));
-        }
-        Ok(Self {
-            scheme,
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase(),
-            port,
-        })
-    }
-}
+pub use erp_plugins::origin::AllowedOrigin;
 
 /// A PEM client certificate and key presented to one host (Ponto's mutual TLS).
 #[derive(Clone)]
@@ -703,7 +621,7 @@ mod tests {
             allowed: allowed.iter().map(|s| origin(s)).collect(),
             ..HttpPolicy::default()
         };
-        HttpCapability::new(policy, "ponto", "conn-1").unwrap()
+        HttpCapability::new(policy, "acme", "conn-1").unwrap()
     }
 
     fn get(url: &str) -> Request {
@@ -782,11 +700,11 @@ mod tests {
             request_signing: vec![signing("127.0.0.1", false)],
             ..HttpPolicy::default()
         };
-        let mut http = HttpCapability::new(policy, "ponto", "conn-1").unwrap();
+        let mut http = HttpCapability::new(policy, "acme", "conn-1").unwrap();
         let body = br#"{"data":{"type":"synchronization"}}"#.to_vec();
         let post = Request {
             method: Method::Post,
-            url: format!("http://{addr}/ponto-connect/synchronizations?a=b"),
+            url: format!("http://{addr}/acme-connect/synchronizations?a=b"),
             headers: vec![("Authorization".into(), "Bearer abc".into())],
             body: Body::from_bytes(body.clone()),
             timeout_ms: None,
@@ -802,7 +720,7 @@ mod tests {
             .unwrap()
             .to_owned();
         let lines = vec![
-            "(request-target): post /ponto-connect/synchronizations?a=b".to_owned(),
+            "(request-target): post /acme-connect/synchronizations?a=b".to_owned(),
             format!("host: {addr}"),
             format!("digest: {digest}"),
             format!("(created): {created}"),
@@ -1200,7 +1118,7 @@ mod tests {
             "{log}"
         );
         assert!(
-            lines[0].contains("status=200") && lines[0].contains("plugin=ponto"),
+            lines[0].contains("status=200") && lines[0].contains("plugin=acme"),
             "{log}"
         );
         assert!(
@@ -1378,7 +1296,7 @@ mod tests {
         for (cert_pem, key_pem) in cases {
             let policy = HttpPolicy {
                 client_certificates: vec![ClientCertificate {
-                    host: "api.ponto.example".into(),
+                    host: "api.acme.example".into(),
                     cert_pem,
                     key_pem,
                 }],
@@ -1387,7 +1305,7 @@ mod tests {
             let err = HttpCapability::new(policy, "p", "c")
                 .err()
                 .expect("setup must fail");
-            assert!(format!("{err:#}").contains("api.ponto.example"), "{err:#}");
+            assert!(format!("{err:#}").contains("api.acme.example"), "{err:#}");
         }
         let policy = HttpPolicy {
             extra_roots_pem: vec![b"garbage".to_vec()],

@@ -198,7 +198,7 @@ pub(crate) mod tests {
         let [(dn, digest), (sn, sig)] = signer
             .headers(
                 "POST",
-                "/ponto-connect/synchronizations?x=1",
+                "/acme-connect/synchronizations?x=1",
                 "api.ibanity.com",
                 body,
                 &headers,
@@ -219,7 +219,7 @@ pub(crate) mod tests {
              authorization ibanity-idempotency-key\",signature=\""
         ));
         let lines = vec![
-            "(request-target): post /ponto-connect/synchronizations?x=1".to_owned(),
+            "(request-target): post /acme-connect/synchronizations?x=1".to_owned(),
             "host: api.ibanity.com".to_owned(),
             format!("digest: {digest}"),
             "(created): 1700000000".to_owned(),

@@ -767,7 +767,7 @@ mod tests {
     fn open(dir: &tempfile::TempDir, conn: &str) -> StorageCapability {
         StorageCapability::open(
             &dir.path().join("kv.sqlite"),
-            "ponto",
+            "acme",
             conn,
             Quota::default(),
         )
@@ -873,7 +873,7 @@ mod tests {
     fn open_short(dir: &tempfile::TempDir, conn: &str) -> StorageCapability {
         StorageCapability::open_with(
             &dir.path().join("kv.sqlite"),
-            "ponto",
+            "acme",
             conn,
             Quota::default(),
             SHORT,
@@ -921,7 +921,7 @@ mod tests {
         let mut kv = open_short(&dir, "c");
         kv.set("oauth/refresh-token".into(), "r1".into()).unwrap();
         let lock = lock_database(&dir);
-        // Ponto has rotated the token: the swap is kept although the database refuses it.
+        // Acme has rotated the token: the swap is kept although the database refuses it.
         assert!(
             kv.compare_and_swap(
                 "oauth/refresh-token".into(),
@@ -1052,7 +1052,7 @@ mod tests {
     fn raw_row(dir: &tempfile::TempDir, conn: &str, key: &str) -> Option<String> {
         let db = Connection::open(dir.path().join("kv.sqlite")).unwrap();
         db.query_row(
-            "SELECT value FROM plugin_storage WHERE plugin = 'ponto' AND connection = ?1 AND key = ?2",
+            "SELECT value FROM plugin_storage WHERE plugin = 'acme' AND connection = ?1 AND key = ?2",
             params![conn, key],
             |r| r.get(0),
         )
@@ -1063,7 +1063,7 @@ mod tests {
     fn set_raw_row(dir: &tempfile::TempDir, conn: &str, key: &str, value: &str) {
         let db = Connection::open(dir.path().join("kv.sqlite")).unwrap();
         db.execute(
-            "INSERT INTO plugin_storage (plugin, connection, key, value) VALUES ('ponto', ?1, ?2, ?3)
+            "INSERT INTO plugin_storage (plugin, connection, key, value) VALUES ('acme', ?1, ?2, ?3)
              ON CONFLICT (plugin, connection, key) DO UPDATE SET value = excluded.value",
             params![conn, key, value],
         )
@@ -1245,7 +1245,7 @@ mod tests {
             max_keys: 4,
             max_value_bytes: 8,
         };
-        let mut kv = StorageCapability::open(&dir.path().join("kv.sqlite"), "ponto", "c", quota)
+        let mut kv = StorageCapability::open(&dir.path().join("kv.sqlite"), "acme", "c", quota)
             .unwrap()
             .with_key(Some(KEY));
         kv.set("a".into(), "12345678".into()).unwrap();

@@ -5,7 +5,7 @@
 //! or config, 3 another process holds the link's sync lock, 1 anything else).
 
 pub mod check;
-pub mod demo;
+pub mod plugin;
 pub mod render;
 
 use std::path::{Path, PathBuf};
@@ -29,15 +29,15 @@ use render::{Table, clean, count, opt, short_time};
 #[command(
     name = "erp",
     version,
-    about = "A small ERP that synchronises bank statements through a provider plugin (Ponto)",
-    long_about = "A small ERP that synchronises bank statements through a WebAssembly provider plugin (Ponto).\n\nStart with `erp demo`, which runs everything against an embedded Ponto sandbox."
+    about = "A small ERP that synchronises bank statements through provider plugins",
+    long_about = "A small ERP that synchronises bank statements through WebAssembly provider plugins, installed with `erp plugin install`.\n\nTry `erp-dev demo` (development tools), which runs everything against an embedded sandbox."
 )]
 pub struct Cli {
     /// The ERP database (SQLite). Default ./erp.sqlite (the demo: a fresh temporary file).
     #[arg(long, global = true, env = "ERP_DB")]
     pub db: Option<PathBuf>,
-    /// Provider and host settings (TOML); PONTO_API_URL, PONTO_AUTH_URL, PONTO_CLIENT_ID and
-    /// PONTO_CLIENT_SECRET override it.
+    /// Provider and host settings (TOML); the environment variables each provider's manifest
+    /// declares override it (`erp plugin list` shows the providers).
     #[arg(long, global = true, env = "ERP_CONFIG")]
     pub config: Option<PathBuf>,
     /// Print machine-readable JSON instead of tables (read verbs).
@@ -58,6 +58,9 @@ pub struct Cli {
 pub enum Command {
     /// Search the institutions the provider can connect to.
     Institutions {
+        /// The installed provider to ask (default: the only one; see `erp plugin list`).
+        #[arg(long)]
+        provider: Option<String>,
         /// ISO 3166 country code (BE, NL, FR ...).
         #[arg(long)]
         country: Option<String>,
@@ -79,7 +82,7 @@ pub enum Command {
     UpdateCredentials {
         #[arg(long)]
         link: i64,
-        /// Accept a consent given by another Ponto organisation than the link's (re-link it).
+        /// Accept a consent given by another organisation than the link's (re-link it).
         #[arg(long)]
         allow_other_organisation: bool,
         #[command(flatten)]
@@ -124,7 +127,7 @@ pub enum Command {
         /// ERP id or provider id of the account.
         #[arg(long)]
         account: String,
-        /// Where Ponto sends the user back afterwards.
+        /// Where the provider sends the user back afterwards.
         #[arg(long, default_value = "http://127.0.0.1:8765/reauthorized")]
         redirect_uri: String,
     },
@@ -144,28 +147,10 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Everything end to end against an embedded Ponto sandbox, in a fresh database.
-    Demo {
-        /// Booked transactions on the demo's main account.
-        #[arg(long, default_value_t = 120)]
-        transactions: u64,
-    },
-    /// Provider plugin tools.
+    /// Provider plugins: keygen, trust, publish, install, list, upgrade, remove, inspect.
     Plugin {
         #[command(subcommand)]
-        command: PluginCmd,
-    },
-    /// Measure sync speed, wasm overhead, start-up and memory (build with --release).
-    Bench(crate::bench::BenchArgs),
-    /// Serve the Ponto sandbox on 127.0.0.1 until killed.
-    Sandbox {
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Booked transactions on the first account.
-        #[arg(long)]
-        transactions: Option<u64>,
+        command: plugin::PluginCmd,
     },
 }
 
@@ -176,42 +161,15 @@ pub enum OnOff {
     Off,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum PluginCmd {
-    /// Print a plugin's manifest, imports and exports, without running it.
-    Inspect { path: PathBuf },
-    /// Run the conformance suite on a provider component against a recorded cassette.
-    Check(CheckArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct CheckArgs {
-    /// The provider component (.wasm, its provider.toml beside it).
-    pub component: PathBuf,
-    /// The cassette to replay (see `erp --record`).
-    #[arg(long)]
-    pub cassette: PathBuf,
-    /// Peak linear memory budget, in MiB.
-    #[arg(long, default_value_t = 64)]
-    pub max_memory_mib: u64,
-    /// Budget of one `sync` call, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    pub max_call_ms: u64,
-    /// Skip the mutated responses (the slowest property).
-    #[arg(long)]
-    pub no_mutations: bool,
-    /// Store what the component returns as the cassette's expected result instead of checking
-    /// (for a hand-written cassette; review the diff).
-    #[arg(long)]
-    pub bless: bool,
-}
-
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ConnectCmd {
     /// Institution id or name (see `erp institutions`).
     #[arg(long, required = true)]
     pub institution: Option<String>,
+    /// The installed provider to connect through (default: the only one).
+    #[arg(long)]
+    pub provider: Option<String>,
     #[command(flatten)]
     pub callback: CallbackArgs,
     #[command(subcommand)]
@@ -223,9 +181,6 @@ pub struct CallbackArgs {
     /// Port of the loopback callback listener (0 = any free port).
     #[arg(long, default_value_t = 0)]
     pub redirect_port: u16,
-    /// Fill the consent page automatically, ticking every account (for the sandbox).
-    #[arg(long)]
-    pub auto_consent: bool,
     /// How long to wait for the browser, in seconds (at most a day).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
@@ -243,14 +198,20 @@ pub enum ConnectStep {
         /// Update the credentials of this existing link instead of making a new one.
         #[arg(long)]
         link: Option<i64>,
+        /// The installed provider (default: the link's, or the only one).
+        #[arg(long)]
+        provider: Option<String>,
     },
     /// Headless step 2: finish with the full URL the browser was sent back to.
     Finish {
         #[arg(long)]
         callback_url: String,
-        /// When updating a link: accept another Ponto organisation than the link's.
+        /// When updating a link: accept another organisation than the link's.
         #[arg(long)]
         allow_other_organisation: bool,
+        /// The installed provider the attempt was begun with (default: the only one).
+        #[arg(long)]
+        provider: Option<String>,
     },
 }
 
@@ -313,7 +274,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn init_tracing() {
+pub fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // Plugin logs and HTTP audit lines go to stderr, only when asked for (RUST_LOG=info).
@@ -338,12 +299,24 @@ pub fn db_path(cli_db: &Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("erp.sqlite"))
 }
 
-fn load_host(settings: &Settings, db: &Path) -> Result<PluginHost, ErpError> {
-    let host = PluginHost::load(settings, db)?;
+/// The installed provider `provider` (or the only one), with a warning for each setting it does
+/// not read and for a deprecated settings form.
+fn load_host(
+    settings: &Settings,
+    db: &Path,
+    provider: Option<&str>,
+) -> Result<PluginHost, ErpError> {
+    let host = PluginHost::installed(settings, db, provider)?;
+    if let Some(note) = &host.settings_note {
+        eprintln!("erp: note: {}", render::clean(note));
+    }
+    let id = host.provider_id();
     for key in host.unknown_config_keys()? {
         eprintln!(
-            "erp: warning: the provider reads no setting `{}`: check its spelling in [provider] of the config file",
-            render::clean(&key)
+            "erp: warning: {} reads no setting `{}`: check its spelling in [provider.{}] of the config file",
+            render::clean(host.provider_name()),
+            render::clean(&key),
+            render::clean(&id)
         );
     }
     Ok(host)
@@ -371,44 +344,7 @@ fn run_command(cli: Cli, path: &Path) -> Result<i32, ErpError> {
     let json = cli.json;
     let path = path.to_owned();
     match cli.command {
-        Command::Plugin {
-            command: PluginCmd::Inspect { path },
-        } => {
-            print!("{}", crate::runtime::inspect(&path)?);
-            Ok(0)
-        }
-        Command::Plugin {
-            command: PluginCmd::Check(args),
-        } => check::run(&crate::cassette::check::CheckOptions {
-            component: args.component,
-            cassette: args.cassette,
-            max_memory_mib: args.max_memory_mib,
-            max_call_ms: args.max_call_ms,
-            mutations: !args.no_mutations,
-            bless: args.bless,
-            cache_dir: crate::runtime::default_cache_dir(),
-        }),
-        Command::Sandbox {
-            port,
-            seed,
-            transactions,
-        } => {
-            let mut cfg = ponto_sandbox::SandboxConfig {
-                seed,
-                ..Default::default()
-            };
-            if let Some(t) = transactions {
-                cfg.transactions = t;
-            }
-            ponto_sandbox::serve_forever(cfg, port)
-                .map_err(|e| ErpError::Io(format!("the sandbox stopped: {e:#}")))?;
-            Ok(0)
-        }
-        Command::Bench(args) => crate::bench::run(args, cli.config.as_deref(), json),
-        Command::Demo { transactions } => {
-            let settings = Settings::load(cli.config.as_deref())?;
-            demo::run(settings, cli.db.as_deref(), transactions)
-        }
+        Command::Plugin { command } => plugin::run(command, cli.config.as_deref(), &path, json),
         Command::Accounts => {
             let db = Db::open_existing(&path)?;
             print_accounts(&db, json)?;
@@ -460,8 +396,12 @@ fn run_with_plugin(
     json: bool,
 ) -> Result<i32, ErpError> {
     match command {
-        Command::Institutions { country, search } => {
-            let host = load_host(settings, path)?;
+        Command::Institutions {
+            provider,
+            country,
+            search,
+        } => {
+            let host = load_host(settings, path, provider.as_deref())?;
             let mut provider = host.session(CATALOGUE_CONNECTION)?;
             let list = provider.list_institutions(&InstitutionFilter {
                 country: country.map(|c| c.to_ascii_uppercase()),
@@ -482,65 +422,73 @@ fn run_with_plugin(
             }
             Ok(0)
         }
-        Command::Connect(cmd) => {
-            let host = load_host(settings, path)?;
-            match cmd.step {
-                Some(ConnectStep::Begin {
-                    institution,
-                    redirect_uri,
-                    link,
-                }) => {
-                    let mut db = Db::open(path)?;
-                    let institution_id = match link {
-                        Some(l) => db.link(l)?.institution_id,
-                        None => connect::resolve_institution(&host, &institution)?.id,
-                    };
-                    let url = connect::begin(&mut db, &host, &institution_id, link, &redirect_uri)?;
-                    println!("{}", clean(&url));
-                    eprintln!(
-                        "Open the URL above, tick all the accounts you want (other banks' too), then run:"
-                    );
-                    eprintln!(
-                        "  erp connect finish --callback-url '<the address the browser was sent to>'"
-                    );
-                    Ok(0)
-                }
-                Some(ConnectStep::Finish {
-                    callback_url,
-                    allow_other_organisation,
-                }) => {
-                    let mut db = Db::open(path)?;
-                    let outcome =
-                        connect::finish(&mut db, &host, &callback_url, allow_other_organisation)?;
-                    print_connected(&outcome);
-                    Ok(0)
-                }
-                None => {
-                    let query = cmd.institution.unwrap_or_default();
-                    let institution = connect::resolve_institution(&host, &query)?;
-                    print_institution_choice(&institution);
-                    let mut db = Db::open(path)?;
-                    let outcome = connect::connect(
-                        &mut db,
-                        &host,
-                        &institution.id,
-                        None,
-                        callback_mode(&cmd.callback),
-                        &mut print_consent_url,
-                    )?;
-                    print_connected(&outcome);
-                    Ok(0)
-                }
+        Command::Connect(cmd) => match cmd.step {
+            Some(ConnectStep::Begin {
+                institution,
+                redirect_uri,
+                link,
+                provider,
+            }) => {
+                let provider = match (provider, link) {
+                    (Some(p), _) => Some(p),
+                    (None, Some(l)) => Some(Db::open_existing(path)?.link(l)?.provider),
+                    (None, None) => None,
+                };
+                let host = load_host(settings, path, provider.as_deref())?;
+                let mut db = Db::open(path)?;
+                let institution_id = match link {
+                    Some(l) => db.link(l)?.institution_id,
+                    None => connect::resolve_institution(&host, &institution)?.id,
+                };
+                let url = connect::begin(&mut db, &host, &institution_id, link, &redirect_uri)?;
+                println!("{}", clean(&url));
+                eprintln!(
+                    "Open the URL above, tick all the accounts you want (other banks' too), then run:"
+                );
+                eprintln!(
+                    "  erp connect finish --callback-url '<the address the browser was sent to>'"
+                );
+                Ok(0)
             }
-        }
+            Some(ConnectStep::Finish {
+                callback_url,
+                allow_other_organisation,
+                provider,
+            }) => {
+                let host = load_host(settings, path, provider.as_deref())?;
+                let mut db = Db::open(path)?;
+                let outcome =
+                    connect::finish(&mut db, &host, &callback_url, allow_other_organisation)?;
+                print_connected(&outcome);
+                Ok(0)
+            }
+            None => {
+                let host = load_host(settings, path, cmd.provider.as_deref())?;
+                let query = cmd.institution.unwrap_or_default();
+                let institution = connect::resolve_institution(&host, &query)?;
+                print_institution_choice(&institution);
+                let mut db = Db::open(path)?;
+                let outcome = connect::connect(
+                    &mut db,
+                    &host,
+                    &institution.id,
+                    None,
+                    callback_mode(&cmd.callback),
+                    &mut print_consent_url,
+                )?;
+                print_connected(&outcome);
+                Ok(0)
+            }
+        },
         Command::FetchAccounts { link } => {
             let mut db = Db::open_existing(path)?;
             let link = db.link(link)?;
-            let host = load_host(settings, path)?;
+            let host = load_host(settings, path, Some(&link.provider))?;
             let mut provider = host.session(&link.connection_id)?;
             provider.set_context(crate::erp::errors::Context {
                 link: Some(link.id),
                 account: None,
+                ..Default::default()
             });
             let accounts = provider.list_accounts(Some(&link.institution_id))?;
             let merged = db.merge_accounts(link.id, &accounts)?;
@@ -564,8 +512,8 @@ fn run_with_plugin(
             callback,
         } => {
             let mut db = Db::open_existing(path)?;
-            db.link(link)?;
-            let host = load_host(settings, path)?;
+            let provider = db.link(link)?.provider;
+            let host = load_host(settings, path, Some(&provider))?;
             let outcome = connect::update_credentials(
                 &mut db,
                 &host,
@@ -608,28 +556,34 @@ fn run_with_plugin(
                 );
                 return Ok(0);
             }
-            let host = load_host(settings, path)?;
-            let jobs = jobs.map_or_else(sync::default_jobs, usize::from);
-            let report = sync::run_jobs(&mut db, &host, &opts, jobs, &mut Bars::new())?;
-            if report.accounts.is_empty()
-                && report.skipped_links.len() == 1
-                && let Some((link, pid, since)) = report.locked.clone()
-            {
-                return Err(ErpError::Locked { link, pid, since });
+            let mut providers: Vec<&str> = plan.iter().map(|(l, _)| l.provider.as_str()).collect();
+            providers.sort_unstable();
+            providers.dedup();
+            if let [one] = providers[..] {
+                let host = load_host(settings, path, Some(one))?;
+                let jobs = jobs.map_or_else(sync::default_jobs, usize::from);
+                let report = sync::run_jobs(&mut db, &host, &opts, jobs, &mut Bars::new())?;
+                return finish_sync(report, json);
             }
-            if json {
-                println!("{}", render::to_json(&report));
-            } else {
-                print_sync_report(&report);
+            // Links of several providers: each link with its provider's plugin, one by one.
+            let mut hosts = std::collections::BTreeMap::new();
+            let mut code = 0;
+            for (link, _) in &plan {
+                if !hosts.contains_key(&link.provider) {
+                    hosts.insert(
+                        link.provider.clone(),
+                        load_host(settings, path, Some(&link.provider))?,
+                    );
+                }
+                let one = SyncOptions {
+                    link: Some(link.id),
+                    due: false,
+                    ..opts.clone()
+                };
+                let report = sync::run(&mut db, &hosts[&link.provider], &one, &mut Bars::new())?;
+                code = code.max(finish_sync(report, json)?);
             }
-            // Any account in error or link skipped (locked): non-zero, after the summary.
-            Ok(if report.locked.is_some() && report.accounts.is_empty() {
-                3
-            } else if report.failed() {
-                1
-            } else {
-                0
-            })
+            Ok(code)
         }
         Command::Reauthorize {
             account,
@@ -638,18 +592,20 @@ fn run_with_plugin(
             let db = Db::open_existing(path)?;
             let account = db.account(&account)?;
             let link = db.link(account.link_id)?;
-            let host = load_host(settings, path)?;
+            let host = load_host(settings, path, Some(&link.provider))?;
             let mut provider = host.session(&link.connection_id)?;
             provider.set_context(crate::erp::errors::Context {
                 link: Some(link.id),
                 account: Some(account.id),
+                ..Default::default()
             });
             let url =
                 provider.request_reauthorization(&account.provider_account_id, &redirect_uri)?;
             println!("{}", clean(&url));
             eprintln!(
-                "Open this link to renew the bank consent of {} ({}). Ponto asks for it every 180 days; then run `erp sync --account {}`.",
+                "Open this link to renew the bank consent of {} ({}) at {}; then run `erp sync --account {}`.",
                 clean(&account.reference),
+                clean(host.provider_name()),
                 clean(&link.institution_name),
                 account.id
             );
@@ -662,11 +618,12 @@ fn run_with_plugin(
                 println!("Link {link} is already disconnected.");
                 return Ok(0);
             }
-            let host = load_host(settings, path)?;
+            let host = load_host(settings, path, Some(&l.provider))?;
             let mut provider = host.session(&l.connection_id)?;
             provider.set_context(crate::erp::errors::Context {
                 link: Some(link),
                 account: None,
+                ..Default::default()
             });
             match provider.disconnect() {
                 Ok(()) => {}
@@ -691,14 +648,33 @@ fn run_with_plugin(
     }
 }
 
-fn callback_mode(c: &CallbackArgs) -> CallbackMode {
-    if c.auto_consent {
-        CallbackMode::AutoConsent
+/// Prints a sync report; the exit code: any account in error or link skipped (locked) is
+/// non-zero, after the summary.
+fn finish_sync(report: SyncReport, json: bool) -> Result<i32, ErpError> {
+    if report.accounts.is_empty()
+        && report.skipped_links.len() == 1
+        && let Some((link, pid, since)) = report.locked.clone()
+    {
+        return Err(ErpError::Locked { link, pid, since });
+    }
+    if json {
+        println!("{}", render::to_json(&report));
     } else {
-        CallbackMode::Loopback {
-            port: c.redirect_port,
-            timeout: Duration::from_secs(c.timeout_secs),
-        }
+        print_sync_report(&report);
+    }
+    Ok(if report.locked.is_some() && report.accounts.is_empty() {
+        3
+    } else if report.failed() {
+        1
+    } else {
+        0
+    })
+}
+
+fn callback_mode(c: &CallbackArgs) -> CallbackMode {
+    CallbackMode::Loopback {
+        port: c.redirect_port,
+        timeout: Duration::from_secs(c.timeout_secs),
     }
 }
 
@@ -967,7 +943,7 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
     }
     if links.is_empty() {
         println!(
-            "No link yet: connect a bank with `erp connect --institution NAME` (or try `erp demo`)."
+            "No link yet: connect a bank with `erp connect --institution NAME` (or try `erp-dev demo`)."
         );
         return Ok(());
     }

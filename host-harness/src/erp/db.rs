@@ -170,6 +170,25 @@ const MIGRATIONS: &[&str] = &[
     // the file's application id, which marks it as an erp database (0x45525042, "ERPB").
     "ALTER TABLE links ADD COLUMN sync_failures INTEGER NOT NULL DEFAULT 0;
     PRAGMA application_id = 1163022402;",
+    // 3: installed providers (issue 12: the artifact's digest, who signed it, what the operator
+    // granted) and the publisher keys the operator trusts. Links already name their provider.
+    "CREATE TABLE plugins (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        publisher TEXT,
+        contract_version TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        granted_origins TEXT NOT NULL,
+        source TEXT NOT NULL,
+        installed_at TEXT NOT NULL
+    );
+    CREATE TABLE trusted_publishers (
+        key_id TEXT PRIMARY KEY,
+        public_key TEXT NOT NULL,
+        added_at TEXT NOT NULL
+    );",
 ];
 
 /// `PRAGMA application_id` of an erp database ("ERPB"), set by migration 2.
@@ -531,9 +550,22 @@ impl NewFiles {
     }
 
     /// Removes what the failed command created, as long as nothing in it matters: no link, no
-    /// pending connect, no plugin value outside the institution catalogue's scratch space.
+    /// pending connect, no plugin value outside the institution catalogue's scratch space. Of
+    /// an existing database, only a storage key the command made.
     pub fn remove_unused(&self) {
-        if self.db_existed || !self.db.exists() || !self.unused().unwrap_or(false) {
+        if (self.db_existed && self.key_existed)
+            || !self.db.exists()
+            || !self.unused().unwrap_or(false)
+        {
+            return;
+        }
+        if self.db_existed {
+            // A database that only holds installed providers: the storage key a failed command
+            // made for it protects nothing yet.
+            let _ = std::fs::remove_file(self.db.with_extension("key"));
+            // The read-only check above cannot remove the WAL files when it closes last; a
+            // writable connection closing does.
+            drop(Connection::open(&self.db));
             return;
         }
         // Values the provider's storage kept aside belong with this database and its key.
@@ -623,7 +655,7 @@ impl Db {
         check_path(path)?;
         if !path.exists() {
             return Err(ErpError::Usage(format!(
-                "no ERP database at {}: connect a bank first (`erp connect --institution NAME`) or run `erp demo`",
+                "no ERP database at {}: connect a bank first (`erp connect --institution NAME`) or run `erp-dev demo`",
                 path.display()
             )));
         }

@@ -12,6 +12,8 @@ use crate::runtime::{CallError, LoadError};
 pub struct Context {
     pub link: Option<i64>,
     pub account: Option<i64>,
+    /// The provider's display name (its manifest's), for messages; "the provider" when unknown.
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,16 +150,17 @@ fn link_ref(c: &Context) -> String {
 }
 
 pub fn render_provider(e: &ProviderError, c: &Context) -> String {
+    let p = c.provider.as_deref().unwrap_or("the provider");
     match e {
         ProviderError::InvalidArgument(a) => format!(
-            "the provider refused `{}`: {}; fix it (config file [provider] {} or the PONTO_* environment variable, or the command's argument)",
+            "{p} refused `{}`: {}; fix it (config file [provider.<id>] {}, or the environment variable the provider's manifest declares for it, or the command's argument)",
             a.name, a.reason, a.name
         ),
         ProviderError::InvalidClient(m) => format!(
-            "Ponto refused the client id or secret ({m}); check client-id and client-secret in the config file or PONTO_CLIENT_ID / PONTO_CLIENT_SECRET"
+            "{p} refused the client id or secret ({m}); check client-id and client-secret in the config file or the environment variables the provider's manifest declares for them (`erp plugin install` lists them)"
         ),
         ProviderError::ReconnectRequired(m) => format!(
-            "the link to Ponto is gone ({m}); run `erp update-credentials --link {}` and tick all accounts, other banks' too",
+            "the link to {p} is gone ({m}); run `erp update-credentials --link {}` and tick all accounts, other banks' too",
             link_ref(c)
         ),
         ProviderError::StateMismatch(m) => format!(
@@ -170,7 +173,7 @@ pub fn render_provider(e: &ProviderError, c: &Context) -> String {
                 n.authorized_institutions.join(", ")
             };
             format!(
-                "no account appears: you authorised accounts at {authorised}, but none at {}. At Ponto, select {}'s accounts (tick all accounts you want, other banks' too) and connect again",
+                "no account appears: you authorised accounts at {authorised}, but none at {}. At {p}, select {}'s accounts (tick all accounts you want, other banks' too) and connect again",
                 n.institution, n.institution
             )
         }
@@ -189,17 +192,17 @@ pub fn render_provider(e: &ProviderError, c: &Context) -> String {
                 |u| format!("; renew it here: {u}"),
             );
             format!(
-                "the bank consent of account {} ended{when}: Ponto asks every 180 days to re-authorize at the Ponto website, until then this account does not synchronise{link}. {}",
+                "the bank consent of account {} ended{when}: {p} asks to re-authorize it periodically (every 180 days under PSD2), until then this account does not synchronise{link}. {}",
                 x.account_id, x.advice
             )
         }
         ProviderError::NotFound(m) => format!(
-            "not found at Ponto: {m}; run `erp fetch-accounts --link {}` to refresh the account list",
+            "not found at {p}: {m}; run `erp fetch-accounts --link {}` to refresh the account list",
             link_ref(c)
         ),
         ProviderError::RateLimited(r) => match r.retry_after_seconds {
             Some(s) => format!(
-                "{}; Ponto asks to wait {s} s: try again after that",
+                "{}; {p} asks to wait {s} s: try again after that",
                 r.message
             ),
             None => format!("{}; try again in a few minutes", r.message),
@@ -213,14 +216,14 @@ pub fn render_provider(e: &ProviderError, c: &Context) -> String {
             let rid = u
                 .request_id
                 .as_deref()
-                .map(|r| format!(" (request id {r}: quote it to Ponto's support)"))
+                .map(|r| format!(" (request id {r}: quote it to {p}'s support)"))
                 .unwrap_or_default();
             let advice = u
                 .advice
-                .as_deref()
-                .unwrap_or("try again later; if it persists, contact Ponto");
+                .clone()
+                .unwrap_or_else(|| format!("try again later; if it persists, contact {p}"));
             format!(
-                "Ponto answered {}{code}: {}{rid}; {advice}",
+                "{p} answered {}{code}: {}{rid}; {advice}",
                 u.status, u.detail
             )
         }
@@ -236,12 +239,12 @@ pub fn render_provider(e: &ProviderError, c: &Context) -> String {
                 .map(|r| format!(", id {r}"))
                 .unwrap_or_default();
             format!(
-                "Ponto sent a {} that does not fit its documented shape{field}{id}: {}; nothing from it was stored; try again later, and report it if it persists",
+                "{p} sent a {} that does not fit its documented shape{field}{id}: {}; nothing from it was stored; try again later, and report it if it persists",
                 m.what, m.reason
             )
         }
         ProviderError::Transport(m) => format!(
-            "could not reach Ponto: {m}; check the api-url setting (PONTO_API_URL), the network, and that the host is granted"
+            "could not reach {p}: {m}; check the api-url setting, the network, and that the host is granted (`erp plugin list`)"
         ),
         ProviderError::Storage(m) => format!(
             "the provider's storage failed: {m}; check the database file and free disk space"
@@ -274,6 +277,7 @@ mod tests {
             &Context {
                 link: Some(7),
                 account: None,
+                ..Default::default()
             },
         );
         assert!(text.contains("erp update-credentials --link 7"), "{text}");
@@ -285,7 +289,7 @@ mod tests {
             account_id: "acc".into(),
             expired_at: Some("2026-11-01T00:00:00Z".into()),
             reauthorization_url: Some("https://example.test/renew".into()),
-            advice: "Re-authorize at Ponto.".into(),
+            advice: "Re-authorize at the bank.".into(),
         });
         let err = ErpError::provider(e, Context::default());
         let text = err.to_string();

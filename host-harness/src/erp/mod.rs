@@ -4,8 +4,8 @@
 
 pub mod connect;
 pub mod db;
-pub mod demo;
 pub mod errors;
+pub mod installed;
 pub mod money;
 #[cfg(test)]
 mod orchestration_tests;
@@ -60,12 +60,12 @@ impl Reminder {
     pub fn message(&self, what: &str) -> String {
         if self.stage == 0 {
             format!(
-                "the bank consent of {what} ended on {}: synchronisation has stopped; renew it (`erp reauthorize --account ...`) at the Ponto website",
+                "the bank consent of {what} ended on {}: synchronisation has stopped; renew it at the provider (`erp reauthorize --account ...` gives the link)",
                 &self.expires_at[..10.min(self.expires_at.len())]
             )
         } else {
             format!(
-                "the bank consent of {what} ends in {} {}, on {} ({}-day reminder): renew it at the Ponto website (`erp reauthorize --account ...`), as Ponto asks every 180 days",
+                "the bank consent of {what} ends in {} {}, on {} ({}-day reminder): renew it at the provider (`erp reauthorize --account ...` gives the link), as PSD2 asks every 180 days",
                 self.days_left,
                 if self.days_left == 1 { "day" } else { "days" },
                 &self.expires_at[..10.min(self.expires_at.len())],

@@ -21,7 +21,7 @@ pub fn institution(id: &str) -> Institution {
         deprecated: false,
         time_zone: "Europe/Brussels".into(),
         maintenance: None,
-        provider_name: "Ponto".into(),
+        provider_name: "Acme".into(),
     }
 }
 
@@ -562,7 +562,7 @@ fn migrations_are_versioned_and_reopen_cleanly() {
         .conn()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
     drop(db);
     let db = Db::open(&dir.path().join("erp.sqlite")).unwrap();
     db.conn().pragma_update(None, "user_version", 99).unwrap();

@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 
 use super::errors::{Context, ErpError};
 use super::settings::Settings;
+use crate::capabilities::http::AllowedOrigin;
 use crate::runtime::types::{
     Account, ConnectStart, Connection, Institution, InstitutionFilter, ProviderError, SyncBatch,
     SyncRequest,
 };
-use crate::runtime::{CallError, Runtime, RuntimeOptions, Session, SessionGrants};
+use crate::runtime::{
+    CallError, LoadError, Manifest, Runtime, RuntimeOptions, Session, SessionGrants,
+};
 
 pub trait Provider {
     fn list_institutions(
@@ -50,21 +53,106 @@ pub trait ProviderHost {
 pub struct PluginHost {
     runtime: Runtime,
     settings: Settings,
+    /// What the plugin reads through `config.get` (see [`Settings::provider_config_for`]).
+    config: std::collections::BTreeMap<String, String>,
     db_path: PathBuf,
     /// Encrypts the plugin's stored tokens at rest (`ERP_STORAGE_KEY`, or a 0600 key file
     /// beside the database, made on first use).
     storage_key: [u8; 32],
+    /// Set when the settings used a deprecated form (said once, by the CLI).
+    pub settings_note: Option<String>,
 }
 
 impl PluginHost {
-    pub fn load(settings: &Settings, db_path: &Path) -> Result<Self, ErpError> {
-        let mut options = RuntimeOptions::new(settings.cache_dir.clone());
-        options.granted_origins = settings.granted_origins.clone();
-        options.call_timeout = settings.call_timeout;
-        // The database is checked (a path, ours) before the plugin's storage or the key file
-        // touch it.
+    /// The provider an operator installed in the database at `db_path`: `provider`, or the only
+    /// one. Its artifact is read from the plugin directory and checked against its recorded
+    /// digest; it runs with the origins granted at install (capped by `[host] granted-origins`
+    /// when set) and the settings of `[provider.<id>]` and the variables its manifest declares.
+    pub fn installed(
+        settings: &Settings,
+        db_path: &Path,
+        provider: Option<&str>,
+    ) -> Result<Self, ErpError> {
         super::db::check_database(db_path)?;
-        let runtime = Runtime::load(&settings.plugin_path, options)?;
+        let (plugin, only) = {
+            if !db_path.exists() {
+                return Err(ErpError::Usage(
+                    "no provider is installed: install one with `erp plugin install REF` (an oci:// reference or a .wasm file)".into(),
+                ));
+            }
+            let db = super::db::Db::open(db_path)?;
+            let plugin = super::installed::choose(&db, provider)?;
+            let only = super::installed::list(&db)?.len() == 1;
+            (plugin, only)
+        };
+        let dir = super::installed::plugin_dir(db_path, settings.plugin_dir.as_deref());
+        crate::plugins::store::load(&dir, &plugin.digest).map_err(|e| {
+            ErpError::Usage(format!(
+                "provider `{}`: {e}",
+                crate::plugins::printable(&plugin.id)
+            ))
+        })?;
+        let path = crate::plugins::store::path_for(&dir, &plugin.digest)
+            .map_err(|e| ErpError::Usage(e.to_string()))?;
+        let granted: Vec<String> = plugin
+            .granted_origins
+            .iter()
+            .filter(|o| {
+                settings.granted_origins.is_empty()
+                    || o.parse::<AllowedOrigin>()
+                        .is_ok_and(|o| settings.granted_origins.contains(&o))
+            })
+            .cloned()
+            .collect();
+        let manifest = Manifest::installed(&plugin.manifest, &plugin.version, &granted);
+        let mut options = RuntimeOptions::new(settings.cache_dir.clone());
+        options.granted_origins = manifest
+            .requested_origins()
+            .map_err(|e| ErpError::Usage(format!("provider `{}`: {e}", plugin.id)))?;
+        options.call_timeout = settings.call_timeout;
+        let runtime = Runtime::load_with_manifest(&path, manifest, options)?;
+        let (config, note) =
+            settings.provider_config_for(&plugin.id, &plugin.manifest.config, only);
+        Self::finish(runtime, settings, config, db_path, note)
+    }
+
+    /// A plugin file run directly (`settings.plugin_path`, set in code by development tools and
+    /// tests), with the `provider.toml` beside it and the origins of `[host] granted-origins`,
+    /// or those its manifest asks for when none is set.
+    pub fn load(settings: &Settings, db_path: &Path) -> Result<Self, ErpError> {
+        let plugin = settings.plugin_path.as_deref().ok_or_else(|| {
+            ErpError::Usage("no provider plugin file given (development use)".into())
+        })?;
+        super::db::check_database(db_path)?;
+        let mut options = RuntimeOptions::new(settings.cache_dir.clone());
+        options.granted_origins = if settings.granted_origins.is_empty() {
+            Manifest::load(&Manifest::path_for(plugin))
+                .map_err(LoadError::from)?
+                .requested_origins()
+                .unwrap_or_default()
+        } else {
+            settings.granted_origins.clone()
+        };
+        options.call_timeout = settings.call_timeout;
+        let runtime = Runtime::load(plugin, options)?;
+        // The environment variables its embedded manifest declares, when it carries one.
+        let declared = std::fs::read(plugin)
+            .ok()
+            .and_then(|b| crate::plugins::manifest::read(&b).ok())
+            .map(|m| m.config)
+            .unwrap_or_default();
+        let id = runtime.manifest().id.clone();
+        let (config, note) = settings.provider_config_for(&id, &declared, true);
+        Self::finish(runtime, settings, config, db_path, note)
+    }
+
+    fn finish(
+        runtime: Runtime,
+        settings: &Settings,
+        config: std::collections::BTreeMap<String, String>,
+        db_path: &Path,
+        settings_note: Option<String>,
+    ) -> Result<Self, ErpError> {
         let key_file = db_path.with_extension("key");
         let storage_key =
             crate::capabilities::storage::host_key(&key_file).map_err(|e| ErpError::Config {
@@ -74,8 +162,10 @@ impl PluginHost {
         Ok(Self {
             runtime,
             settings: settings.clone(),
+            config,
             db_path: db_path.to_owned(),
             storage_key,
+            settings_note,
         })
     }
 
@@ -83,15 +173,24 @@ impl PluginHost {
         &self.runtime
     }
 
-    /// The `[provider]` settings the plugin does not declare among the keys it reads (a typo
+    /// The provider's display name (its manifest's), for messages.
+    pub fn provider_name(&self) -> &str {
+        &self.runtime.manifest().name
+    }
+
+    /// What the plugin reads through `config.get`.
+    pub fn provider_config(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.config
+    }
+
+    /// The provider settings the plugin does not declare among the keys it reads (a typo
     /// would otherwise pass silently). Asked of a throwaway instance with in-memory storage.
     pub fn unknown_config_keys(&self) -> Result<Vec<String>, ErpError> {
         let grants = SessionGrants::new("config-check", Path::new(":memory:"));
         let mut session = self.runtime.session(grants).map_err(ErpError::Call)?;
         let declared = session.info().map_err(ErpError::Call)?.config_keys;
         Ok(self
-            .settings
-            .provider_config
+            .config
             .keys()
             .filter(|k| !declared.contains(k))
             .cloned()
@@ -101,7 +200,7 @@ impl PluginHost {
     /// A bare job for one connection, with this ERP's grants (settings, HTTP policy, storage key).
     pub fn raw_session(&self, connection_id: &str) -> Result<Session, ErpError> {
         let mut grants = SessionGrants::new(connection_id, &self.db_path);
-        grants.config = self.settings.provider_config.clone();
+        grants.config = self.config.clone();
         grants.storage_key = Some(self.storage_key);
         grants.http = self.settings.http_policy();
         grants.http_tap = crate::cassette::record::active();
@@ -119,6 +218,7 @@ impl ProviderHost for PluginHost {
             session: self.raw_session(connection_id)?,
             context: Context::default(),
             connection_id: connection_id.to_owned(),
+            name: self.runtime.manifest().name.clone(),
         }))
     }
 }
@@ -127,13 +227,19 @@ struct PluginProvider {
     session: Session,
     context: Context,
     connection_id: String,
+    /// The provider's display name, for its errors' messages.
+    name: String,
 }
 
 impl PluginProvider {
     fn fold<T>(&self, r: Result<Result<T, ProviderError>, CallError>) -> Result<T, ErpError> {
         match r {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ErpError::provider(e, self.context.clone())),
+            Ok(Err(e)) => {
+                let mut context = self.context.clone();
+                context.provider.get_or_insert_with(|| self.name.clone());
+                Err(ErpError::provider(e, context))
+            }
             Err(e) => Err(ErpError::Call(e)),
         }
     }

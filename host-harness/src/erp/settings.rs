@@ -1,10 +1,10 @@
-//! Provider and host settings: a TOML file (`--config`), then the environment
-//! (PONTO_API_URL, PONTO_AUTH_URL, PONTO_CLIENT_ID, PONTO_CLIENT_SECRET, PONTO_PLUGIN), so one
-//! binary points at the sandbox, any Ponto-compatible server, or the live API.
+//! Provider and host settings: a TOML file (`--config`), then the environment variables each
+//! installed provider's manifest declares for its keys (Ponto's: PONTO_API_URL, PONTO_AUTH_URL,
+//! PONTO_CLIENT_ID, PONTO_CLIENT_SECRET), so one binary points at a sandbox, a compatible server,
+//! or the live API. The ERP itself knows no provider's variables.
 //!
 //! ```toml
-//! [provider]
-//! plugin = "/path/to/ponto_provider.wasm"   # default: the one built with this erp
+//! [provider.ponto]                          # one table per installed provider id
 //! api-url = "https://api.ibanity.com/ponto-connect"
 //! authorization-url = "https://authorization.myponto.com/oauth2/auth"
 //! client-id = "..."
@@ -16,12 +16,13 @@
 //! page-size = 100
 //!
 //! [host]
-//! granted-origins = ["https://api.ibanity.com", "http://127.0.0.1:*", "http://localhost:*"]
+//! granted-origins = ["https://api.ibanity.com"]  # optional cap on what installs granted
 //! refresh-hours = 12
 //! max-lines = 1000
 //! call-timeout-secs = 60
 //! http-timeout-ms = 30000                   # per HTTP answer
 //! cache-dir = "/var/cache/erp"
+//! plugin-dir = "/var/lib/erp/plugins"       # default: <database>.plugins/ beside the database
 //!
 //! [[host.client-certificates]]               # Ponto's mutual TLS
 //! host = "api.ibanity.com"
@@ -34,6 +35,9 @@
 //! key = "signing_key.pem"                    # unencrypted PKCS#8 RSA key
 //! all-methods = false                        # true: sign GETs too
 //! ```
+//!
+//! A flat `[provider]` table (the keys directly under it) still configures the only installed
+//! provider, with a one-line deprecation note.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,13 +47,6 @@ use serde::Deserialize;
 
 use super::errors::ErpError;
 use crate::capabilities::http::{AllowedOrigin, ClientCertificate, HttpPolicy, RequestSigning};
-
-/// The provider's origins the operator grants by default: exactly what the Ponto manifest asks.
-pub const DEFAULT_ORIGINS: &[&str] = &[
-    "https://api.ibanity.com",
-    "http://127.0.0.1:*",
-    "http://localhost:*",
-];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +66,7 @@ struct HostFile {
     call_timeout_secs: Option<u64>,
     http_timeout_ms: Option<u64>,
     cache_dir: Option<PathBuf>,
+    plugin_dir: Option<PathBuf>,
     #[serde(default)]
     client_certificates: Vec<CertFile>,
     #[serde(default)]
@@ -95,10 +93,22 @@ struct CertFile {
 
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub plugin_path: PathBuf,
-    /// What the plugin reads through `config.get`.
+    /// A provider component file to run instead of an installed one: development tools and
+    /// tests only (set in code, never from the file or the environment).
+    pub plugin_path: Option<PathBuf>,
+    /// Provider settings set in code (the demo's sandbox), over the file and the environment.
     pub provider_config: BTreeMap<String, String>,
+    /// `[provider.<id>]` tables, by provider id.
+    pub provider_tables: BTreeMap<String, BTreeMap<String, String>>,
+    /// The keys of a flat `[provider]` table (deprecated): the only installed provider's.
+    pub provider_flat: BTreeMap<String, String>,
+    /// The environment, for the variables a provider's manifest declares.
+    pub env: BTreeMap<String, String>,
+    /// `[host] granted-origins`: a cap on the origins installs granted; none means no cap. A
+    /// plugin file run in development gets these, or what its manifest asks when none.
     pub granted_origins: Vec<AllowedOrigin>,
+    /// Where installed plugins are stored (`[host] plugin-dir`); default beside the database.
+    pub plugin_dir: Option<PathBuf>,
     pub refresh_hours: u32,
     pub max_lines: u32,
     pub call_timeout: Duration,
@@ -107,18 +117,6 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     pub client_certificates: Vec<ClientCertificate>,
     pub request_signing: Vec<RequestSigning>,
-}
-
-/// The environment variables read, and the provider key each sets.
-const ENV_KEYS: &[(&str, &str)] = &[
-    ("PONTO_API_URL", "api-url"),
-    ("PONTO_AUTH_URL", "authorization-url"),
-    ("PONTO_CLIENT_ID", "client-id"),
-    ("PONTO_CLIENT_SECRET", "client-secret"),
-];
-
-pub fn default_plugin_path() -> PathBuf {
-    PathBuf::from(env!("PONTO_PROVIDER_WASM"))
 }
 
 impl Settings {
@@ -163,40 +161,34 @@ impl Settings {
             path: config_path.clone(),
             reason,
         };
-        let mut provider_config = BTreeMap::new();
-        let mut plugin_path = default_plugin_path();
-        for (key, value) in &file.provider {
-            let text = match value {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(bad(format!(
-                        "[provider] {key} must be a string or a whole number, not {}",
-                        other.type_str()
-                    )));
-                }
-            };
-            if key == "plugin" {
-                plugin_path = base.join(text);
-            } else {
-                provider_config.insert(key.clone(), text);
-            }
-        }
-        for (var, key) in ENV_KEYS {
-            if let Some(v) = env.get(*var).filter(|v| !v.is_empty()) {
-                provider_config.insert((*key).to_owned(), v.clone());
-            }
-        }
-        if let Some(p) = env.get("PONTO_PLUGIN").filter(|v| !v.is_empty()) {
-            plugin_path = PathBuf::from(p);
-        }
-        let origins = match &file.host.granted_origins {
-            Some(list) => list.clone(),
-            None => DEFAULT_ORIGINS.iter().map(|s| (*s).to_owned()).collect(),
+        // Keys directly under [provider] (deprecated flat form) or tables [provider.<id>].
+        let text_of = |key: &str, value: &toml::Value| match value {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            other => Err(bad(format!(
+                "[provider] {key} must be a string or a whole number, not {}",
+                other.type_str()
+            ))),
         };
-        let granted_origins = origins
+        let mut provider_flat = BTreeMap::new();
+        let mut provider_tables = BTreeMap::new();
+        for (key, value) in &file.provider {
+            if let toml::Value::Table(table) = value {
+                let mut keys = BTreeMap::new();
+                for (k, v) in table {
+                    keys.insert(k.clone(), text_of(&format!("{key}.{k}"), v)?);
+                }
+                provider_tables.insert(key.clone(), keys);
+            } else {
+                provider_flat.insert(key.clone(), text_of(key, value)?);
+            }
+        }
+        let granted_origins = file
+            .host
+            .granted_origins
             .iter()
+            .flatten()
             .map(|o| {
                 o.parse::<AllowedOrigin>()
                     .map_err(|e| bad(format!("[host] granted-origins: {e}")))
@@ -267,9 +259,13 @@ impl Settings {
             });
         }
         Ok(Self {
-            plugin_path,
-            provider_config,
+            plugin_path: None,
+            provider_config: BTreeMap::new(),
+            provider_tables,
+            provider_flat,
+            env: env.clone(),
             granted_origins,
+            plugin_dir: file.host.plugin_dir.map(|d| base.join(d)),
             refresh_hours: refresh_hours as u32,
             max_lines: max_lines as u32,
             call_timeout: Duration::from_secs(call_timeout),
@@ -282,6 +278,39 @@ impl Settings {
             client_certificates,
             request_signing,
         })
+    }
+
+    /// What provider `id` reads through `config.get`: its `[provider.<id>]` table (or the flat
+    /// `[provider]` keys when `flat_ok`: it is the only installed provider), then the environment
+    /// variables its manifest declares (first set wins), then the settings made in code. The
+    /// second value is the deprecation note when the flat form was used.
+    pub fn provider_config_for(
+        &self,
+        id: &str,
+        declared: &[crate::plugins::manifest::ConfigKey],
+        flat_ok: bool,
+    ) -> (BTreeMap<String, String>, Option<String>) {
+        let mut config = BTreeMap::new();
+        let mut note = None;
+        if let Some(table) = self.provider_tables.get(id) {
+            config.extend(table.clone());
+        } else if flat_ok && !self.provider_flat.is_empty() {
+            config.extend(self.provider_flat.clone());
+            note = Some(format!(
+                "keys directly under [provider] are deprecated: move them to [provider.{id}]"
+            ));
+        }
+        for key in declared {
+            if let Some(v) = key
+                .env
+                .iter()
+                .find_map(|var| self.env.get(var).filter(|v| !v.is_empty()))
+            {
+                config.insert(key.key.clone(), v.clone());
+            }
+        }
+        config.extend(self.provider_config.clone());
+        (config, note)
     }
 
     pub fn http_policy(&self) -> HttpPolicy {
@@ -308,27 +337,57 @@ mod tests {
         p
     }
 
+    /// The keys a manifest declares, with their environment variables (an acme provider: the
+    /// ERP knows no provider's variables).
+    fn declared() -> Vec<crate::plugins::manifest::ConfigKey> {
+        ["api-url", "client-id", "overlap-days"]
+            .iter()
+            .map(|k| crate::plugins::manifest::ConfigKey {
+                key: (*k).to_owned(),
+                secret: false,
+                env: vec![format!("ACME_{}", k.to_uppercase().replace('-', "_"))],
+            })
+            .collect()
+    }
+
     #[test]
-    fn file_then_environment() {
+    fn file_then_the_environment_the_manifest_declares() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(
             &dir,
-            "[provider]\napi-url = \"http://127.0.0.1:9/ponto-connect\"\nclient-id = \"file-id\"\noverlap-days = 3\n[host]\nrefresh-hours = 6\n",
+            "[provider.acme]\napi-url = \"http://127.0.0.1:9/acme\"\nclient-id = \"file-id\"\noverlap-days = 3\n[provider.other]\nclient-id = \"other\"\n[host]\nrefresh-hours = 6\n",
         );
-        let env = BTreeMap::from([("PONTO_CLIENT_ID".to_owned(), "env-id".to_owned())]);
+        let env = BTreeMap::from([
+            ("ACME_CLIENT_ID".to_owned(), "env-id".to_owned()),
+            ("OTHER_API_URL".to_owned(), "not-declared".to_owned()),
+        ]);
         let s = Settings::load_with_env(Some(&p), &env).unwrap();
-        assert_eq!(s.provider_config["client-id"], "env-id");
-        assert_eq!(
-            s.provider_config["api-url"],
-            "http://127.0.0.1:9/ponto-connect"
-        );
-        assert_eq!(s.provider_config["overlap-days"], "3");
+        let (config, note) = s.provider_config_for("acme", &declared(), false);
+        assert_eq!(config["client-id"], "env-id");
+        assert_eq!(config["api-url"], "http://127.0.0.1:9/acme");
+        assert_eq!(config["overlap-days"], "3");
+        assert_eq!(note, None);
         assert_eq!(s.refresh_hours, 6);
-        assert_eq!(s.granted_origins.len(), 3);
+        assert!(s.granted_origins.is_empty(), "nothing granted by default");
         assert_eq!(s.http_policy().timeout, Duration::from_secs(30), "default");
         let p = write(&dir, "[host]\nhttp-timeout-ms = 250\n");
         let s = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap();
         assert_eq!(s.http_policy().timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_flat_provider_table_configures_the_only_provider_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "[provider]\nclient-id = \"flat\"\n");
+        let s = Settings::load_with_env(Some(&p), &BTreeMap::new()).unwrap();
+        let (config, note) = s.provider_config_for("acme", &declared(), true);
+        assert_eq!(config["client-id"], "flat");
+        assert!(note.unwrap().contains("[provider.acme]"));
+        let (config, _) = s.provider_config_for("acme", &declared(), false);
+        assert!(
+            config.is_empty(),
+            "not when several providers are installed"
+        );
     }
 
     #[test]

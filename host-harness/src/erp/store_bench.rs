@@ -115,7 +115,7 @@ fn store_bench() {
         authorized_account_count: 1,
     };
     let (link, _) = db
-        .save_connection(None, "bench-conn", "ponto", &connection)
+        .save_connection(None, "bench-conn", "acme", &connection)
         .unwrap();
     let acc = db.accounts(Some(link)).unwrap().remove(0);
     let resume = db.begin_run(&acc).unwrap();

@@ -362,6 +362,7 @@ fn sync_link(
             provider.set_context(Context {
                 link: Some(link.id),
                 account: Some(account.id),
+                ..Default::default()
             });
             sync_account(db, provider.as_mut(), account, opts, observer, &mut outcome)
         })();

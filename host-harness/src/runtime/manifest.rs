@@ -49,6 +49,24 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// An installed plugin's manifest for the runtime: the one its artifact carries, with the
+    /// origins the operator granted at install (a subset of those it asks for).
+    pub fn installed(
+        manifest: &crate::plugins::manifest::CapabilityManifest,
+        version: &str,
+        granted: &[String],
+    ) -> Self {
+        Self {
+            id: manifest.id.clone(),
+            name: manifest.name.clone(),
+            version: version.to_owned(),
+            api_version: manifest.contract_version.clone(),
+            capabilities: Capabilities {
+                http: granted.to_vec(),
+            },
+        }
+    }
+
     /// The manifest beside `wasm`.
     pub fn path_for(wasm: &Path) -> PathBuf {
         wasm.with_file_name(FILE_NAME)
@@ -118,8 +136,8 @@ mod tests {
     use super::*;
 
     const GOOD: &str = r#"
-        id = "ponto"
-        name = "Ponto"
+        id = "acme"
+        name = "Acme"
         version = "0.1.0"
         api-version = "0.2.0"
         [capabilities]
@@ -129,7 +147,7 @@ mod tests {
     #[test]
     fn parses_a_manifest() {
         let m = Manifest::parse(GOOD).unwrap();
-        assert_eq!(m.id, "ponto");
+        assert_eq!(m.id, "acme");
         assert_eq!(m.requested_origins().unwrap().len(), 2);
     }
 

@@ -311,6 +311,16 @@ impl Runtime {
     /// grants, check the component's imports and exports, compile (or load from cache).
     pub fn load(path: &Path, options: RuntimeOptions) -> Result<Self, LoadError> {
         let manifest = Manifest::load(&Manifest::path_for(path))?;
+        Self::load_with_manifest(path, manifest, options)
+    }
+
+    /// Load the plugin at `path` described by `manifest` (an installed plugin's: what its
+    /// embedded manifest says with the origins the operator granted), with the same checks.
+    pub fn load_with_manifest(
+        path: &Path,
+        manifest: Manifest,
+        options: RuntimeOptions,
+    ) -> Result<Self, LoadError> {
         for origin in manifest.requested_origins().unwrap_or_default() {
             if !options.granted_origins.contains(&origin) {
                 return Err(LoadError::NotGranted {

@@ -20,7 +20,16 @@ pub fn today() -> chrono::NaiveDate {
 }
 
 impl Cli {
+    /// A sandbox, a config pointing at it, and a database with the packaged Ponto provider
+    /// installed (unsigned, from its file).
     pub fn new(config: SandboxConfig, max_lines: u32) -> Self {
+        let cli = Self::bare(config, max_lines);
+        cli.install_provider();
+        cli
+    }
+
+    /// The same with no provider installed and no database yet.
+    pub fn bare(config: SandboxConfig, max_lines: u32) -> Self {
         let sandbox = Sandbox::start(config, 0).expect("sandbox");
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("erp.sqlite");
@@ -28,7 +37,7 @@ impl Cli {
         std::fs::write(
             &config,
             format!(
-                "[provider]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\nmax-lines = {max_lines}\n",
+                "[provider.ponto]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\nmax-lines = {max_lines}\n",
                 sandbox.api_url(),
                 sandbox.auth_url()
             ),
@@ -40,6 +49,18 @@ impl Cli {
             db,
             config,
         }
+    }
+
+    /// Installs the packaged Ponto component into this ERP's database, as an operator would
+    /// (unsigned: the tests' artifact has no publisher).
+    pub fn install_provider(&self) {
+        assert_ok(&self.run(&[
+            "plugin",
+            "install",
+            erp_components::PONTO_PROVIDER,
+            "--allow-unsigned",
+            "--yes",
+        ]));
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -84,13 +105,69 @@ impl Cli {
     }
 
     pub fn connect(&self) {
-        let out = self.run(&[
-            "connect",
-            "--institution",
-            &self.main_institution(),
-            "--auto-consent",
-        ]);
+        let out = self.auto_connect(&["connect", "--institution", &self.main_institution()], &[]);
         assert_ok(&out);
+    }
+
+    /// `erp connect` or `erp update-credentials` (`args`, as written for the one-step verb) with
+    /// the sandbox's consent page filled in, through the headless two-step flow: `connect begin`,
+    /// the sandbox's consent filler, `connect finish`. The output is begin's when it fails, else
+    /// finish's (begin's stdout first).
+    pub fn auto_connect(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        match self.begin_and_consent(args, env) {
+            Ok((begun, callback)) => {
+                let mut done = self.finish(args, &callback, env);
+                let mut stdout = begun.stdout;
+                stdout.append(&mut done.stdout);
+                done.stdout = stdout;
+                done
+            }
+            Err(out) => out,
+        }
+    }
+
+    /// The first half of [`Self::auto_connect`]: `connect begin` (which records the attempt)
+    /// and the filled consent page; the callback URL, or begin's failed output.
+    pub fn begin_and_consent(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(Output, String), Output> {
+        let value = |flag: &str| {
+            let i = args.iter().position(|a| *a == flag)?;
+            args.get(i + 1).copied()
+        };
+        let institution = value("--institution")
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.main_institution());
+        let mut begin = vec![
+            "connect",
+            "begin",
+            "--institution",
+            &institution,
+            "--redirect-uri",
+            "http://127.0.0.1:8765/callback",
+        ];
+        if args[0] == "update-credentials" {
+            begin.extend(["--link", value("--link").expect("--link")]);
+        }
+        let out = self.run_env(&begin, env);
+        if !out.status.success() {
+            return Err(out);
+        }
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let callback = ponto_sandbox::consent::auto_consent(&url).expect("the consent page fills");
+        Ok((out, callback))
+    }
+
+    /// The second half of [`Self::auto_connect`]: `connect finish` (with
+    /// `--allow-other-organisation` when `args` has it).
+    pub fn finish(&self, args: &[&str], callback: &str, env: &[(&str, &str)]) -> Output {
+        let mut finish = vec!["connect", "finish", "--callback-url", callback];
+        if args.contains(&"--allow-other-organisation") {
+            finish.push("--allow-other-organisation");
+        }
+        self.run_env(&finish, env)
     }
 }
 

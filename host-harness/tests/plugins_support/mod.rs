@@ -13,7 +13,7 @@ use std::time::Duration;
 use host_harness::plugins::{artifact, manifest, metadata};
 
 /// The release component the build script made.
-pub const PONTO: &str = env!("PONTO_PROVIDER_WASM");
+pub const PONTO: &str = erp_components::PONTO_PROVIDER;
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
 /// The metadata the tests publish with.
@@ -30,9 +30,8 @@ pub fn ponto_metadata() -> metadata::PackageMetadata {
     }
 }
 
-/// Ponto's capability manifest: the keys plugin/src/config.rs reads, the PONTO_* variables the
-/// ERP reads for it today (erp/settings.rs), the origins of plugin/provider.toml, and the
-/// storage quota the ERP grants today. The model for the manifest source the plugin will ship.
+/// A capability manifest for Ponto written out in code: the artifact tests' own fixture (they
+/// name its contract version as the host's); the one the build embeds is plugin/provider.toml.
 pub fn ponto_manifest() -> manifest::CapabilityManifest {
     let key = |key: &str, secret: bool, env: &[&str]| manifest::ConfigKey {
         key: key.to_owned(),

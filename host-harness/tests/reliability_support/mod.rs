@@ -58,7 +58,7 @@ pub fn write_config(path: &Path, sandbox: &Sandbox, host: &str) {
     std::fs::write(
         path,
         format!(
-            "[provider]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\n{host}\n",
+            "[provider.ponto]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\n{host}\n",
             sandbox.api_url(),
             sandbox.auth_url()
         ),
@@ -80,14 +80,32 @@ impl Erp {
         let config = path.join("erp.toml");
         write_config(&config, sandbox, host);
         suite.databases.lock().unwrap().push(db.clone());
-        Self {
+        let erp = Self {
             suite: suite.clone(),
             dir: path,
             db,
             config,
             api_url: sandbox.api_url(),
             env: Vec::new(),
-        }
+        };
+        erp.install_provider();
+        erp
+    }
+
+    /// Installs the packaged Ponto component into this ERP, as an operator would (unsigned:
+    /// the tests' artifact has no publisher).
+    pub fn install_provider(&self) {
+        let out = self
+            .command(&[
+                "plugin",
+                "install",
+                erp_components::PONTO_PROVIDER,
+                "--allow-unsigned",
+                "--yes",
+            ])
+            .output()
+            .expect("run erp plugin install");
+        assert_ok(&out);
     }
 
     /// A copy of this ERP (database, storage key, config) in a new directory: the same link,
@@ -101,6 +119,14 @@ impl Erp {
             if from.is_file() {
                 // std::fs::copy keeps the permissions: the key file stays 0600.
                 std::fs::copy(&from, path.join(from.file_name().unwrap())).unwrap();
+            } else if from.is_dir() {
+                // The plugin directory (installed artifacts by digest).
+                let to = path.join(from.file_name().unwrap());
+                std::fs::create_dir_all(&to).unwrap();
+                for f in std::fs::read_dir(&from).unwrap() {
+                    let f = f.unwrap().path();
+                    std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+                }
             }
         }
         let db = path.join("erp.sqlite");
@@ -127,7 +153,6 @@ impl Erp {
             "PONTO_AUTH_URL",
             "PONTO_CLIENT_ID",
             "PONTO_CLIENT_SECRET",
-            "PONTO_PLUGIN",
             "ERP_DB",
             "ERP_CONFIG",
             "ERP_STORAGE_KEY",
@@ -171,9 +196,24 @@ impl Erp {
 
     pub fn connect(&self, sandbox: &Sandbox) {
         let institution = sandbox.accounts()[0].institution_id.clone();
+        // The headless two-step flow, the sandbox's consent page filled in between.
         let out = self.run(
             "connect",
-            &["connect", "--institution", &institution, "--auto-consent"],
+            &[
+                "connect",
+                "begin",
+                "--institution",
+                &institution,
+                "--redirect-uri",
+                "http://127.0.0.1:8765/callback",
+            ],
+        );
+        assert_ok(&out);
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let callback = ponto_sandbox::consent::auto_consent(&url).expect("the consent page fills");
+        let out = self.run(
+            "connect",
+            &["connect", "finish", "--callback-url", &callback],
         );
         assert_ok(&out);
     }

@@ -1,5 +1,5 @@
-"""Fixtures: the built components (`cargo build -p host-harness` builds them into
-target/wasm/...) and one Ponto sandbox per test session (`erp sandbox`, built if missing)."""
+"""Fixtures: the built components (`cargo build -p erp-devkit` builds them into
+target/wasm/...) and one Ponto sandbox per test session (`erp-dev sandbox`, built if missing)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ SEED = 7
 def component(relative: str) -> Path:
     path = WASM / relative
     if not path.exists():
-        erp_binary()  # the host-harness build also builds every component
+        erp_binary(name="erp-dev")  # its build builds every component (crate erp-components)
     if not path.exists():
-        pytest.fail(f"{path} is missing: run `cargo build -p host-harness` (it builds the components)")
+        pytest.fail(f"{path} is missing: run `cargo build -p erp-devkit` (it builds the components)")
     return path
 
 

@@ -1,5 +1,5 @@
-"""Development helpers: start the Ponto sandbox (`erp sandbox`) and fill its consent page, as
-`erp connect --auto-consent` does. Not for production: a real user consents in a browser."""
+"""Development helpers: start the Ponto sandbox (`erp-dev sandbox`) and fill its consent page, as
+`erp-dev consent` does. Not for production: a real user consents in a browser."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ import urllib3
 REPO = Path(__file__).resolve().parents[4]
 
 
-def erp_binary(profile: str = "debug") -> Path:
-    """`target/<profile>/erp`, built if missing (`cargo build -p host-harness --bin erp`)."""
-    path = REPO / "target" / profile / "erp"
+def erp_binary(profile: str = "debug", name: str = "erp") -> Path:
+    """`target/<profile>/<name>` (`erp`, or the development tools' `erp-dev`), built if missing."""
+    path = REPO / "target" / profile / name
     if not path.exists():
-        args = ["cargo", "build", "-j2", "--locked", "-p", "host-harness", "--bin", "erp"]
+        package = "erp-devkit" if name == "erp-dev" else "host-harness"
+        args = ["cargo", "build", "-j2", "--locked", "-p", package, "--bin", name]
         if profile == "release":
             args.append("--release")
         subprocess.run(args, cwd=REPO, check=True)
@@ -29,7 +30,7 @@ def erp_binary(profile: str = "debug") -> Path:
 
 @dataclass
 class Sandbox:
-    """A running `erp sandbox` process on a free loopback port."""
+    """A running `erp-dev sandbox` process on a free loopback port."""
 
     process: subprocess.Popen
     base_url: str
@@ -58,7 +59,7 @@ class Sandbox:
 
     @classmethod
     def start(cls, seed: int = 42, transactions: int | None = None, profile: str = "debug") -> "Sandbox":
-        args = [str(erp_binary(profile)), "sandbox", "--port", "0", "--seed", str(seed)]
+        args = [str(erp_binary(profile, "erp-dev")), "sandbox", "--port", "0", "--seed", str(seed)]
         if transactions is not None:
             args += ["--transactions", str(transactions)]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
@@ -144,8 +145,21 @@ class RustErp:
             raise RuntimeError(f"erp {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
         return done.stdout
 
+    def install_provider(self) -> None:
+        """Install the packaged Ponto component (built by `cargo build -p erp-devkit`) into this
+        ERP's database; unsigned, as a development build is."""
+        packaged = REPO / "target" / "wasm" / "packaged" / "ponto_provider.wasm"
+        self.run("plugin", "install", str(packaged), "--allow-unsigned", "--yes")
+
     def connect(self, institution_id: str) -> None:
-        self.run("connect", "--institution", institution_id, "--auto-consent")
+        """The headless two-step connect, the sandbox's consent page filled in between."""
+        if not self.db.exists():
+            self.install_provider()
+        url = self.run(
+            "connect", "begin", "--institution", institution_id,
+            "--redirect-uri", "http://127.0.0.1:8765/callback",
+        ).strip()
+        self.run("connect", "finish", "--callback-url", auto_consent(url))
 
     def sync(self, customer_ip: str | None = None) -> None:
         self.run("sync", *(["--customer-ip", customer_ip] if customer_ip else []))

@@ -1,7 +1,7 @@
-//! `erp bench`: measured figures of sync speed, wasm overhead, start-up and memory (issue 6).
+//! `erp-dev bench`: measured figures of sync speed, wasm overhead, start-up and memory (issue 6).
 //!
 //! The parent process starts the loopback Ponto sandboxes and runs each figure in a child
-//! process of its own (`erp bench --child SPEC`), so each figure's host peak RSS (VmHWM) is its
+//! process of its own (`erp-dev bench --child SPEC`), so each figure's host peak RSS (VmHWM) is its
 //! own and the sandboxes' memory is not counted. Every figure runs several times; the table gives
 //! the median and the spread (min–max).
 //!
@@ -24,10 +24,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::erp::errors::ErpError;
 use figures::{ChildSpec, SandboxRef};
+use host_harness::erp::errors::ErpError;
 
-/// `erp bench` options.
+/// `erp-dev bench` options.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct BenchArgs {
     /// Reduced sizes (10,000 transactions, 10 accounts, 3 runs): under 2 minutes in release.
@@ -196,7 +196,7 @@ fn child(spec: &ChildSpec, config: Option<&Path>) -> Result<ChildResult, ErpErro
     std::fs::write(&file, serde_json::to_vec(spec).unwrap_or_default())
         .map_err(|e| ErpError::Io(e.to_string()))?;
     let exe = std::env::current_exe()
-        .map_err(|e| ErpError::Io(format!("cannot find the erp executable: {e}")))?;
+        .map_err(|e| ErpError::Io(format!("cannot find the erp-dev executable: {e}")))?;
     let mut cmd = Command::new(exe);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
@@ -251,7 +251,7 @@ fn start_sandbox(
     Ok((sb, r))
 }
 
-/// `erp bench`.
+/// `erp-dev bench`.
 pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, ErpError> {
     if let Some(spec_file) = &args.child {
         let text = std::fs::read(spec_file)
@@ -298,7 +298,7 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
     let progress = |what: &str| {
         if !json {
             eprintln!(
-                "erp bench: {what} ({:.0} s so far)",
+                "erp-dev bench: {what} ({:.0} s so far)",
                 t0.elapsed().as_secs_f64()
             );
         }
@@ -430,7 +430,7 @@ fn fmt_num(v: f64) -> String {
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "erp bench{}: {} run(s) per figure, {:.0} s, on {}\n\n",
+        "erp-dev bench{}: {} run(s) per figure, {:.0} s, on {}\n\n",
         if report.quick { " --quick" } else { "" },
         report.runs,
         report.seconds,

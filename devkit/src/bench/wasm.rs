@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::erp::errors::{Context, ErpError};
-use crate::erp::provider::{PluginHost, Provider, ProviderHost};
-use crate::erp::settings::Settings;
-use crate::runtime::Session;
-use crate::runtime::types::{
+use host_harness::erp::errors::{Context, ErpError};
+use host_harness::erp::provider::{PluginHost, Provider, ProviderHost};
+use host_harness::erp::settings::Settings;
+use host_harness::runtime::Session;
+use host_harness::runtime::types::{
     Account, ConnectStart, Connection, Institution, InstitutionFilter, SyncBatch, SyncRequest,
 };
 

@@ -1,4 +1,4 @@
-//! The figures, each run inside a child process of `erp bench` (see [`super`]). The sandboxes
+//! The figures, each run inside a child process of `erp-dev bench` (see [`super`]). The sandboxes
 //! live in the parent, so the child's peak RSS is the ERP host's alone.
 
 use std::collections::BTreeMap;
@@ -12,16 +12,16 @@ use super::native::{NativeHost, NativeProviderHost, Stopwatch, Transport, loopba
 use super::proxy::Proxy;
 use super::wasm::WasmHost;
 use super::{ChildResult, Metric, Target};
-use crate::bindings::http as wh;
-use crate::bindings::http::Host as _;
-use crate::capabilities::http::HttpCapability;
-use crate::erp::connect::{self, CallbackMode};
-use crate::erp::db::{Db, OnlineAccount};
-use crate::erp::errors::ErpError;
-use crate::erp::provider::ProviderHost;
-use crate::erp::settings::Settings;
-use crate::erp::sync::{self, Quiet, SyncOptions, SyncReport};
-use crate::runtime::types::{SyncProgress, SyncRequest};
+use host_harness::bindings::http as wh;
+use host_harness::bindings::http::Host as _;
+use host_harness::capabilities::http::HttpCapability;
+use host_harness::erp::connect::{self, CallbackMode};
+use host_harness::erp::db::{Db, OnlineAccount};
+use host_harness::erp::errors::ErpError;
+use host_harness::erp::provider::ProviderHost;
+use host_harness::erp::settings::Settings;
+use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
+use host_harness::runtime::types::{SyncProgress, SyncRequest};
 
 /// A sandbox the parent started.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ fn io(e: impl std::fmt::Display) -> ErpError {
 
 /// Provider settings pointing at `base` (a sandbox or the proxy), with the sandbox's client.
 fn settings_for(spec: &ChildSpec, base: &str) -> Result<Settings, ErpError> {
-    let mut s = Settings::load(spec.config.as_deref())?;
+    let mut s = crate::settings(spec.config.as_deref())?;
     let c = &mut s.provider_config;
     c.insert("api-url".into(), format!("{base}/ponto-connect"));
     c.insert("authorization-url".into(), format!("{base}/oauth2/auth"));
@@ -86,7 +86,7 @@ fn connect_link(
         host,
         &sb.institution_id,
         None,
-        CallbackMode::AutoConsent,
+        CallbackMode::Filled(ponto_sandbox::consent::auto_consent),
         &mut |_| {},
     )?;
     outcome
@@ -260,7 +260,7 @@ struct Replay {
     connection_id: String,
     account_id: String,
     native_storage: std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>,
-    connection: crate::runtime::types::Connection,
+    connection: host_harness::runtime::types::Connection,
 }
 
 fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
@@ -287,7 +287,8 @@ fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
     };
     let mut p = nph.session("native")?;
     let start = p.begin_connect(&sb.institution_id, "http://127.0.0.1:8765/callback")?;
-    let callback = connect::auto_consent(&start.authorization_url)?;
+    let callback =
+        ponto_sandbox::consent::auto_consent(&start.authorization_url).map_err(ErpError::Usage)?;
     let connection = p.complete_connect(&callback)?;
     Ok(Replay {
         proxy,
@@ -311,7 +312,7 @@ fn replay_host(r: &Replay) -> NativeHost {
 
 /// Drive one whole first sync through `sync`, discarding the batches; lines read.
 fn drain(
-    mut sync: impl FnMut(&SyncRequest) -> Result<crate::runtime::types::SyncBatch, ErpError>,
+    mut sync: impl FnMut(&SyncRequest) -> Result<host_harness::runtime::types::SyncBatch, ErpError>,
     account_id: &str,
     max_lines: u32,
 ) -> Result<u64, ErpError> {
@@ -498,9 +499,11 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
 
 /// 4. Component start: compile, cached load + instantiate, size.
 fn figure4(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
-    use crate::runtime::{Runtime, RuntimeOptions, SessionGrants, cache, engine, read_component};
-    let settings = Settings::load(spec.config.as_deref())?;
-    let path = &settings.plugin_path;
+    use host_harness::runtime::{
+        Runtime, RuntimeOptions, SessionGrants, cache, engine, read_component,
+    };
+    let settings = crate::settings(spec.config.as_deref())?;
+    let path = &settings.plugin_path.clone().unwrap_or_default();
     let options = |dir: &Path| {
         let mut o = RuntimeOptions::new(dir.to_owned());
         o.granted_origins = settings.granted_origins.clone();
@@ -824,7 +827,7 @@ impl ProviderHost for PerLinkHost {
     fn session(
         &self,
         connection_id: &str,
-    ) -> Result<Box<dyn crate::erp::provider::Provider>, ErpError> {
+    ) -> Result<Box<dyn host_harness::erp::provider::Provider>, ErpError> {
         self.0
             .get(connection_id)
             .ok_or_else(|| io(format!("no bench host for connection {connection_id}")))?

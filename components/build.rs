@@ -1,4 +1,4 @@
-//! Builds the WebAssembly components this crate runs: the Ponto provider and the hostile test
+//! Builds the WebAssembly components of this repository: the Ponto provider and the hostile test
 //! guests, with a nested `cargo build --target wasm32-wasip2`, so that a plain `cargo build` or
 //! `cargo test` from a clean clone needs no manual step.
 //!
@@ -18,6 +18,10 @@ struct Component {
     env: &'static str,
     /// Its `provider.toml`, relative to the workspace root.
     manifest: &'static str,
+    /// Packaged as a provider artifact (metadata and capability manifest embedded, `provider.toml`
+    /// in the manifest's source form); the test guests keep the bare file with a legacy
+    /// `provider.toml` beside it.
+    packaged: bool,
     /// A directory of its own under the output dir, so guests' manifests do not collide with
     /// the provider's; none leaves it where cargo put it.
     dir: Option<&'static str>,
@@ -30,12 +34,14 @@ const COMPONENTS: &[Component] = &[
         env: "PONTO_PROVIDER_WASM",
         manifest: "plugin/provider.toml",
         dir: None,
+        packaged: true,
     },
     Component {
         package: "hostile-guest",
         artifact: "hostile_guest.wasm",
         env: "HOSTILE_GUEST_WASM",
         manifest: "guests/hostile/provider.toml",
+        packaged: false,
         dir: Some("hostile-guest"),
     },
     Component {
@@ -43,6 +49,7 @@ const COMPONENTS: &[Component] = &[
         artifact: "greedy_guest.wasm",
         env: "GREEDY_GUEST_WASM",
         manifest: "guests/greedy/provider.toml",
+        packaged: false,
         dir: Some("greedy-guest"),
     },
     Component {
@@ -50,6 +57,7 @@ const COMPONENTS: &[Component] = &[
         artifact: "v010_guest.wasm",
         env: "V010_GUEST_WASM",
         manifest: "guests/v010/provider.toml",
+        packaged: false,
         dir: Some("v010-guest"),
     },
     Component {
@@ -57,6 +65,7 @@ const COMPONENTS: &[Component] = &[
         artifact: "files_guest.wasm",
         env: "FILES_GUEST_WASM",
         manifest: "guests/files/provider.toml",
+        packaged: false,
         dir: Some("files-guest"),
     },
     Component {
@@ -64,6 +73,7 @@ const COMPONENTS: &[Component] = &[
         artifact: "forgetful_guest.wasm",
         env: "FORGETFUL_GUEST_WASM",
         manifest: "guests/forgetful/provider.toml",
+        packaged: false,
         dir: Some("forgetful-guest"),
     },
 ];
@@ -157,13 +167,121 @@ fn main() {
         let dir = c.dir.map_or_else(|| out.clone(), |d| out.join(d));
         std::fs::create_dir_all(&dir).unwrap();
         let shipped = dir.join(c.artifact);
-        if shipped != built {
-            copy(&built, &shipped);
+        if !c.packaged {
+            if shipped != built {
+                copy(&built, &shipped);
+            }
+            copy(&root.join(c.manifest), &dir.join("provider.toml"));
+            println!("cargo:rustc-env={}={}", c.env, shipped.display());
+            continue;
         }
-        // Every component ships with its manifest beside it.
-        copy(&root.join(c.manifest), &dir.join("provider.toml"));
-        println!("cargo:rustc-env={}={}", c.env, shipped.display());
+        let manifest = read_manifest(&root.join(c.manifest));
+        // Hosts that load a bare file (the Python host, `Runtime::load`) read a `provider.toml`
+        // beside it: derived from the manifest, beside the bare build and the packaged one.
+        let legacy = legacy_provider_toml(&manifest, &package_version(&root));
+        write(&dir.join("provider.toml"), legacy.as_bytes());
+        let packaged_dir = target_dir.join("packaged");
+        std::fs::create_dir_all(&packaged_dir).unwrap();
+        let packaged = packaged_dir.join(c.artifact);
+        let bytes =
+            std::fs::read(&built).unwrap_or_else(|e| panic!("reading {}: {e}", built.display()));
+        let meta = package_metadata(&root, c.package);
+        let artifact = erp_plugins::artifact::package(&bytes, &meta, &manifest)
+            .unwrap_or_else(|e| panic!("packaging {}: {e}", c.artifact));
+        write(&packaged, &artifact);
+        write(&packaged_dir.join("provider.toml"), legacy.as_bytes());
+        println!("cargo:rustc-env={}={}", c.env, packaged.display());
     }
+}
+
+fn read_manifest(path: &Path) -> erp_plugins::manifest::CapabilityManifest {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    erp_plugins::manifest::CapabilityManifest::from_toml(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The workspace version (every crate inherits it).
+fn package_version(root: &Path) -> String {
+    let workspace = read_toml(&root.join("Cargo.toml"));
+    workspace["workspace"]["package"]["version"]
+        .as_str()
+        .expect("workspace.package.version")
+        .to_owned()
+}
+
+/// The component's standard metadata: its crate's name, version, description, authors,
+/// license, repository and homepage, and the git commit it was built from.
+fn package_metadata(root: &Path, package: &str) -> erp_plugins::metadata::PackageMetadata {
+    let workspace = read_toml(&root.join("Cargo.toml"));
+    let manifest = read_toml(&root.join("plugin/Cargo.toml"));
+    let pkg = &manifest["package"];
+    assert_eq!(
+        pkg["name"].as_str(),
+        Some(package),
+        "plugin/Cargo.toml names {package}"
+    );
+    // A field of [package], or the workspace's when the crate inherits it.
+    let field = |key: &str| match pkg.get(key) {
+        Some(toml::Value::Table(t)) if t.get("workspace").is_some() => {
+            workspace["workspace"]["package"]
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        }
+        Some(v) => v.as_str().map(str::to_owned),
+        None => None,
+    };
+    let authors = pkg.get("authors").and_then(|a| a.as_array()).map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let revision = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|r| !r.is_empty());
+    erp_plugins::metadata::PackageMetadata {
+        name: Some(package.to_owned()),
+        version: Some(package_version(root)),
+        description: field("description"),
+        authors,
+        licenses: field("license"),
+        source: field("repository"),
+        homepage: field("homepage"),
+        revision,
+    }
+}
+
+/// `provider.toml` in the form hosts loading a bare file read: id, name, version, api-version
+/// and the requested origins.
+fn legacy_provider_toml(m: &erp_plugins::manifest::CapabilityManifest, version: &str) -> String {
+    let origins: Vec<String> = m.origins.iter().map(|o| format!("{o:?}")).collect();
+    format!(
+        "# Derived from the capability manifest by components/build.rs; for hosts that load a bare\n\
+         # .wasm file. The packaged component carries the full manifest.\n\
+         id = {:?}\nname = {:?}\nversion = {version:?}\napi-version = {:?}\n\n[capabilities]\nhttp = [{}]\n",
+        m.id,
+        m.name,
+        m.contract_version,
+        origins.join(", ")
+    )
+}
+
+fn read_toml(path: &Path) -> toml::Table {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
 
 /// A regex of the provider's carried zones, from the list between the `BEGIN ZONES` and

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::capabilities::http::AllowedOrigin;
+use crate::origin::AllowedOrigin;
 
 /// A parsed `oci://` reference.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,16 +1,54 @@
-//! `erp demo`: the guide's whole story against an embedded Ponto sandbox, in a fresh database.
+//! `erp-dev demo`: the guide's whole story against an embedded Ponto sandbox, in a fresh database.
 
 use std::path::Path;
 use std::time::Instant;
 
-use super::render::{clean, count};
-use crate::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode};
-use crate::erp::db::Db;
-use crate::erp::errors::ErpError;
-use crate::erp::provider::{PluginHost, ProviderHost};
-use crate::erp::settings::Settings;
-use crate::erp::sync::{self, SyncOptions};
-use crate::runtime::types::InstitutionFilter;
+use host_harness::cli::render::{clean, count};
+use host_harness::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode};
+use host_harness::erp::db::Db;
+use host_harness::erp::errors::ErpError;
+use host_harness::erp::provider::{PluginHost, ProviderHost};
+use host_harness::erp::settings::Settings;
+use host_harness::erp::sync::{self, SyncOptions};
+use host_harness::runtime::types::InstitutionFilter;
+
+/// Installs the packaged Ponto component the way an operator does, through `erp plugin trust`
+/// and `erp plugin install`: signed with a throwaway publisher key made for this demo, which
+/// only this demo database trusts.
+fn install_provider(db: &Path) -> Result<(), ErpError> {
+    use host_harness::plugins::{artifact, signature};
+    let dir = std::env::temp_dir().join(format!("erp-demo-publisher-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| ErpError::Io(format!("{}: {e}", dir.display())))?;
+    let io = |e: std::io::Error| ErpError::Io(e.to_string());
+    let key = dir.join("demo-publisher.key");
+    let (_, public) = signature::keygen(&key, "erp-dev demo publisher (throwaway)")
+        .map_err(|e| ErpError::Io(e.to_string()))?;
+    let secret = signature::SecretKey::load(&key).map_err(|e| ErpError::Io(e.to_string()))?;
+    let packaged = std::fs::read(erp_components::PONTO_PROVIDER).map_err(io)?;
+    let signed =
+        artifact::sign_for_publish(&packaged, &secret).map_err(|e| ErpError::Io(e.to_string()))?;
+    let artifact = dir.join("ponto_provider.wasm");
+    std::fs::write(&artifact, signed).map_err(io)?;
+    step(
+        0,
+        "Install the provider plugin (signed by a throwaway demo publisher key)",
+    );
+    let erp = |args: &[&std::ffi::OsStr]| {
+        let mut argv: Vec<&std::ffi::OsStr> = vec!["erp".as_ref(), "--db".as_ref(), db.as_os_str()];
+        argv.extend_from_slice(args);
+        host_harness::cli::run(clap::Parser::parse_from(argv))
+    };
+    erp(&["plugin".as_ref(), "trust".as_ref(), public.as_os_str()])?;
+    erp(&[
+        "plugin".as_ref(),
+        "install".as_ref(),
+        artifact.as_os_str(),
+        "--yes".as_ref(),
+    ])?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
 
 fn step(n: u32, title: &str) {
     println!();
@@ -19,13 +57,14 @@ fn step(n: u32, title: &str) {
 
 pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, ErpError> {
     let t0 = Instant::now();
-    let env = crate::erp::demo::start(base, db, transactions)?;
+    let env = crate::demo_env::start(base, db, transactions)?;
     println!(
         "Ponto sandbox on {} (embedded, seeded); database {}",
         env.sandbox.base_url(),
         env.db_path.display()
     );
-    let host = PluginHost::load(&env.settings, &env.db_path)?;
+    install_provider(&env.db_path)?;
+    let host = PluginHost::installed(&env.settings, &env.db_path, None)?;
     println!(
         "Provider plugin {} {} loaded{}",
         host.runtime().manifest().name,
@@ -48,14 +87,14 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
                 country: None,
                 name_contains: None,
             })?;
-    super::print_institutions(&institutions);
+    host_harness::cli::print_institutions(&institutions);
 
     step(
         2,
         "Connect: Ponto's consent page, ticking ALL accounts (other banks' too, as the guide says)",
     );
     let sandbox_accounts = env.sandbox.accounts();
-    let (institution_id, _) = crate::erp::demo::demo_institution(&sandbox_accounts)
+    let (institution_id, _) = crate::demo_env::demo_institution(&sandbox_accounts)
         .ok_or_else(|| ErpError::Io("the sandbox has no account".into()))?;
     let institution = institutions
         .iter()
@@ -66,13 +105,13 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
                 "the sandbox's institution {institution_id} is not listed"
             ))
         })?;
-    super::print_institution_choice(&institution);
+    host_harness::cli::print_institution_choice(&institution);
     let outcome = connect::connect(
         &mut db,
         &host,
         &institution.id,
         None,
-        CallbackMode::AutoConsent,
+        CallbackMode::Filled(ponto_sandbox::consent::auto_consent),
         &mut |url| println!("Consent page: {}", clean(url)),
     )?;
     let mut others: Vec<&str> = sandbox_accounts
@@ -95,7 +134,7 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         3,
         "The accounts the ERP keeps: only the chosen institution's",
     );
-    super::print_connected(&outcome);
+    host_harness::cli::print_connected(&outcome);
 
     step(
         4,
@@ -108,8 +147,8 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         refresh_hours: env.settings.refresh_hours,
         ..SyncOptions::default()
     };
-    let report = sync::run(&mut db, &host, &opts, &mut super::Bars::new())?;
-    super::print_sync_report(&report);
+    let report = sync::run(&mut db, &host, &opts, &mut host_harness::cli::Bars::new())?;
+    host_harness::cli::print_sync_report(&report);
 
     step(
         5,
@@ -132,7 +171,7 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
             clean(&journal.currency),
             count(db.statements(*journal_id)?.len(), "statement", "statements")
         );
-        super::print_statements(
+        host_harness::cli::print_statements(
             &db,
             *journal_id,
             i == 0,
@@ -145,14 +184,14 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         6,
         "Status: consent reminders (15, 3 and 1 days before expiry) and warnings",
     );
-    super::print_status(&db, false)?;
+    host_harness::cli::print_status(&db, false)?;
     let reminders = db
         .accounts(None)?
         .iter()
         .filter_map(|a| {
             a.consent_expires_at
                 .as_deref()
-                .and_then(|e| crate::erp::consent_reminder(e, crate::erp::db::now()))
+                .and_then(|e| host_harness::erp::consent_reminder(e, host_harness::erp::db::now()))
         })
         .count();
     if reminders == 0 {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use ponto_sandbox::{Sandbox, SandboxAccountInfo, SandboxConfig};
 
-use super::errors::ErpError;
-use super::settings::Settings;
+use host_harness::erp::errors::ErpError;
+use host_harness::erp::settings::Settings;
 
 pub struct DemoEnv {
     pub sandbox: Sandbox,

@@ -13,11 +13,11 @@ use ponto_provider::host::{self as ph, Host};
 use ponto_provider::model as m;
 
 use super::proxy::Cache;
-use crate::bindings::http::Host as _;
-use crate::bindings::{http as wh, provider as wp, types as wt};
-use crate::capabilities::http::{HttpCapability, HttpPolicy};
-use crate::erp::errors::{Context, ErpError};
-use crate::erp::provider::{Provider, ProviderHost};
+use host_harness::bindings::http::Host as _;
+use host_harness::bindings::{http as wh, provider as wp, types as wt};
+use host_harness::capabilities::http::{HttpCapability, HttpPolicy};
+use host_harness::erp::errors::{Context, ErpError};
+use host_harness::erp::provider::{Provider, ProviderHost};
 
 /// Where the native provider's requests go.
 pub enum Transport {

@@ -38,7 +38,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sections;
-use crate::capabilities::http::AllowedOrigin;
+use crate::origin::AllowedOrigin;
 
 /// Name of the custom section holding the manifest.
 pub const SECTION: &str = "erp:bank-sync/manifest";

@@ -10,10 +10,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::bindings::http as wh;
-use crate::bindings::http::Host as _;
-use crate::capabilities::http::HttpCapability;
-use crate::erp::errors::ErpError;
+use host_harness::bindings::http as wh;
+use host_harness::bindings::http::Host as _;
+use host_harness::capabilities::http::HttpCapability;
+use host_harness::erp::errors::ErpError;
 
 /// One recorded response.
 pub struct Cached {
