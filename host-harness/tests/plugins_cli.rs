@@ -346,3 +346,58 @@ fn a_database_from_before_plugins_keeps_syncing_once_the_provider_is_installed()
     let out = c.run(&["sync", "--link", "1"]);
     assert_ok(&out);
 }
+
+#[test]
+fn contract_versions_and_several_providers() {
+    use host_harness::plugins::{artifact, manifest};
+    let c = cli();
+    let built = std::fs::read(erp_components::PONTO_PROVIDER).unwrap();
+    let meta = host_harness::plugins::metadata::read(&built).unwrap();
+    let ours = manifest::read(&built).unwrap();
+    let write = |name: &str, m: &manifest::CapabilityManifest| {
+        let path = c.dir.path().join(name);
+        std::fs::write(&path, artifact::package(&built, &meta, m).unwrap()).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+
+    // Built against another contract minor: one line naming both versions, nothing installed.
+    let old = write(
+        "old.wasm",
+        &manifest::CapabilityManifest {
+            contract_version: "0.1.0".into(),
+            ..ours.clone()
+        },
+    );
+    let out = c.run(&["plugin", "install", &old, "--allow-unsigned", "--yes"]);
+    assert_one_line_failure(&out, "0.1.0");
+    assert!(
+        stderr(&out).contains(host_harness::runtime::API_VERSION),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(list(&c), serde_json::json!([]));
+
+    // Two providers: a verb without --provider names both; --provider picks one.
+    c.install_provider();
+    let second = write(
+        "second.wasm",
+        &manifest::CapabilityManifest {
+            id: "ponto-copy".into(),
+            name: "Ponto copy".into(),
+            ..ours
+        },
+    );
+    assert_ok(&c.run(&["plugin", "install", &second, "--allow-unsigned", "--yes"]));
+    let out = c.run(&["institutions"]);
+    assert_one_line_failure(&out, "several providers are installed (ponto, ponto-copy)");
+    let out = c.run_env(
+        &["institutions", "--provider", "ponto-copy"],
+        &[("PONTO_API_URL", &c.sandbox.api_url())],
+    );
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("Sandbox Bank Belgium"),
+        "{}",
+        stdout(&out)
+    );
+}
