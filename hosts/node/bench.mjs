@@ -1,6 +1,6 @@
 // Benchmarks of the Node host. `node hosts/node/bench.mjs [--transactions N] [--seed S]`:
 // a first sync of N transactions (default 100,000) from one sandbox through the Node host and
-// through the Rust ERP (`erp connect --auto-consent` + `erp sync`, release build if present),
+// through the Rust ERP (`erp plugin install`, `erp connect begin`/`finish` + `erp sync`, release build if present),
 // both committing every batch to SQLite; both times and their ratio (median of --runs, default
 // 3). `--bridge [--requests N]`: the cost of the synchronous HTTP bridge (worker thread +
 // Atomics.wait) against plain async requests, and of a child process per request.
@@ -19,6 +19,7 @@ import { loadProvider } from './src/index.mjs';
 import { HttpCapability, parseOrigin } from './src/capabilities/http.mjs';
 import { Books, syncAccount } from './src/books.mjs';
 import { autoConsent, COMPONENT, ensureBuilt, PONTO_GRANTS, ROOT, sandboxConfig, startSandbox } from './test/support.mjs';
+import { rustConnect } from './test/rust-books.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -161,7 +162,7 @@ class SqliteBooks extends Books {
 async function firstSync(transactions, seed, runs) {
   const releaseErp = join(ROOT, 'target/release/erp');
   const erp = existsSync(releaseErp) ? releaseErp : ensureBuilt();
-  const sandbox = await startSandbox({ seed, transactions, erp });
+  const sandbox = await startSandbox({ seed, transactions });
   const dir = mkdtempSync(join(tmpdir(), 'erp-node-bench-'));
   const times = { node: [], rust: [], commit: [] };
   let lines = 0;
@@ -198,8 +199,9 @@ async function firstSync(transactions, seed, runs) {
       const erpRun = (...a) => {
         const r = spawnSync(erp, a, { env, encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`erp ${a.join(' ')}: ${r.stderr}`);
+        return r.stdout;
       };
-      erpRun('connect', '--institution', institution.id, '--auto-consent');
+      await rustConnect(erpRun, institution.id);
       t = performance.now();
       erpRun('sync');
       times.rust.push((performance.now() - t) / 1000);

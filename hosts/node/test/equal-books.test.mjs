@@ -12,7 +12,7 @@ import { after, before, it } from 'node:test';
 
 import { Books, loadProvider, syncAccount } from '../src/index.mjs';
 import { autoConsent, COMPONENT, ensureBuilt, PONTO_GRANTS, sandboxConfig, startSandbox } from './support.mjs';
-import { rustBooks, rustErp } from './rust-books.mjs';
+import { rustBooks, rustConnect, rustErp } from './rust-books.mjs';
 
 const SEED = 7; // hosts/python/tests/conftest.py
 const CUSTOMER_IP = '127.0.0.1';
@@ -23,7 +23,7 @@ let dir;
 let node;
 
 before(async () => {
-  sandbox = await startSandbox({ seed: SEED, erp: ensureBuilt() });
+  sandbox = await startSandbox({ seed: SEED });
   dir = mkdtempSync(join(tmpdir(), 'node-equal-books-'));
 });
 after(() => {
@@ -48,7 +48,7 @@ it(`the Node host and the Rust ERP keep the same books for seed ${SEED}`, async 
   node = books.dump(connection.accounts);
 
   const run = rustErp(ensureBuilt(), sandbox, join(dir, 'erp.sqlite'));
-  run('connect', '--institution', institution.id, '--auto-consent');
+  await rustConnect(run, institution.id);
   run('sync', '--customer-ip', CUSTOMER_IP);
   const rust = rustBooks(run);
 

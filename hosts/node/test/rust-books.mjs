@@ -1,9 +1,11 @@
-// The Rust ERP's books for a sandbox, through its CLI: `erp connect --auto-consent`, `erp sync`,
+// The Rust ERP's books for a sandbox, through its CLI: `erp plugin install` of the packaged
+// provider, `erp connect begin` / the consent page filled / `erp connect finish`, `erp sync`,
 // then `erp accounts --json` and `erp statements --lines --json` turned into
 // hosts/books-format.md's document.
 
 import { spawnSync } from 'node:child_process';
 import { canonicalAmount } from '../src/decimal.mjs';
+import { PACKAGED, autoConsent } from './support.mjs';
 
 const byString = (f) => (a, b) => (f(a) < f(b) ? -1 : f(a) > f(b) ? 1 : 0);
 
@@ -22,6 +24,14 @@ export function rustErp(erp, sandbox, db) {
     if (r.status !== 0) throw new Error(`erp ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
     return r.stdout;
   };
+}
+
+/** Installs the packaged provider into the ERP's database and links `institutionId` through the
+ * headless two-step connect, the consent page filled as a person would. */
+export async function rustConnect(run, institutionId) {
+  run('plugin', 'install', PACKAGED, '--allow-unsigned', '--yes');
+  const url = run('connect', 'begin', '--institution', institutionId, '--redirect-uri', 'http://127.0.0.1:9/callback').trim();
+  run('connect', 'finish', '--callback-url', await autoConsent(url));
 }
 
 /** The document of everything in the ERP's database. */

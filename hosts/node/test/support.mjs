@@ -1,6 +1,6 @@
-// Test and bench support: the sandbox (started from the `erp` binary, built if missing), the
-// headless consent (the sandbox's consent page filled over HTTP, as `erp connect
-// --auto-consent` does) and the paths of the repository's artefacts.
+// Test and bench support: the sandbox (started from the `erp-dev` binary, built if missing), the
+// headless consent (the sandbox's consent page filled over HTTP, as `erp-dev consent` does) and
+// the paths of the repository's artefacts.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const ERP = join(ROOT, 'target/debug/erp');
+/** The development binary (`erp-dev sandbox`); the ERP itself knows no sandbox. */
+export const ERP_DEV = join(ROOT, 'target/debug/erp-dev');
+/** The packaged provider (manifest and metadata embedded) an operator installs into the ERP. */
+export const PACKAGED = join(ROOT, 'target/wasm/packaged/ponto_provider.wasm');
 export const COMPONENT = join(ROOT, 'target/wasm/wasm32-wasip2/release/ponto_provider.wasm');
 /** What the operator grants the Ponto provider: every origin its provider.toml asks for. */
 export const PONTO_GRANTS = ['https://api.ibanity.com', 'http://127.0.0.1:*', 'http://localhost:*'];
@@ -17,22 +21,23 @@ export const PONTO_GRANTS = ['https://api.ibanity.com', 'http://127.0.0.1:*', 'h
 export const guest = (name) => join(ROOT, `target/wasm/wasm32-wasip2/release/${name}-guest/${name}_guest.wasm`);
 const GUESTS = ['hostile', 'files', 'v010'].map(guest);
 
-/** Builds the `erp` binary (whose build script builds the component and the test guests) when
- * any of them is missing. */
+/** Builds the `erp` and `erp-dev` binaries (the components crate's build script builds the
+ * component and the test guests) when any of them is missing; returns the `erp` binary. */
 export function ensureBuilt({ release = false } = {}) {
   const erp = release ? join(ROOT, 'target/release/erp') : ERP;
-  if ([erp, COMPONENT, ...GUESTS].every((p) => existsSync(p))) return erp;
-  const args = ['build', '-j2', '--locked', '-p', 'host-harness', ...(release ? ['--release'] : [])];
+  if ([erp, ERP_DEV, COMPONENT, PACKAGED, ...GUESTS].every((p) => existsSync(p))) return erp;
+  const args = ['build', '-j2', '--locked', '-p', 'host-harness', '-p', 'erp-devkit', ...(release ? ['--release'] : [])];
   const r = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed`);
   return erp;
 }
 
-/** Starts `erp sandbox` on a free port; resolves to `{ apiUrl, authUrl, stop() }`. */
-export function startSandbox({ seed = 7, transactions, erp = ensureBuilt() } = {}) {
+/** Starts `erp-dev sandbox` on a free port; resolves to `{ apiUrl, authUrl, stop() }`. */
+export function startSandbox({ seed = 7, transactions } = {}) {
+  ensureBuilt();
   const args = ['sandbox', '--port', '0', '--seed', String(seed)];
   if (transactions !== undefined) args.push('--transactions', String(transactions));
-  const child = spawn(erp, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(ERP_DEV, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   // Never outlive the test process, even when it ends without stopping the sandbox.
   process.once('exit', () => child.kill());
   return new Promise((resolve, reject) => {
