@@ -690,3 +690,21 @@ fn a_database_with_a_reset_schema_version_is_one_line() {
     assert_one_line_failure(&out, "schema version 0");
     assert!(!stderr(&out).contains("CREATE TABLE"), "{}", stderr(&out));
 }
+
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    // `erp statements --json | head` used to panic ("failed printing to stdout: Broken pipe").
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erp"))
+        .args(["plugin", "--help"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    const SIGPIPE: i32 = 13; // Linux
+    assert_eq!(out.status.signal(), Some(SIGPIPE), "{:?}", out.status);
+}

@@ -147,7 +147,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Provider plugins: keygen, trust, publish, install, list, upgrade, remove, inspect.
+    /// Provider plugins: keygen, trust, publish, install, list, upgrade, remove, inspect, check.
     Plugin {
         #[command(subcommand)]
         command: plugin::PluginCmd,
