@@ -13,7 +13,10 @@ export const ERP = join(ROOT, 'target/debug/erp');
 export const ERP_DEV = join(ROOT, 'target/debug/erp-dev');
 /** The packaged provider (manifest and metadata embedded) an operator installs into the ERP. */
 export const PACKAGED = join(ROOT, 'target/wasm/packaged/ponto_provider.wasm');
-export const COMPONENT = join(ROOT, 'target/wasm/wasm32-wasip2/release/ponto_provider.wasm');
+/** What the tests load: the packaged provider, as an operator receives it. */
+export const COMPONENT = PACKAGED;
+/** The bare release component (a legacy provider.toml beside it). */
+export const BARE = join(ROOT, 'target/wasm/wasm32-wasip2/release/ponto_provider.wasm');
 /** What the operator grants the Ponto provider: every origin its provider.toml asks for. */
 export const PONTO_GRANTS = ['https://api.ibanity.com', 'http://127.0.0.1:*', 'http://localhost:*'];
 
@@ -25,7 +28,7 @@ const GUESTS = ['hostile', 'files', 'v010'].map(guest);
  * component and the test guests) when any of them is missing; returns the `erp` binary. */
 export function ensureBuilt({ release = false } = {}) {
   const erp = release ? join(ROOT, 'target/release/erp') : ERP;
-  if ([erp, ERP_DEV, COMPONENT, PACKAGED, ...GUESTS].every((p) => existsSync(p))) return erp;
+  if ([erp, ERP_DEV, BARE, PACKAGED, ...GUESTS].every((p) => existsSync(p))) return erp;
   const args = ['build', '-j2', '--locked', '-p', 'host-harness', '-p', 'erp-devkit', ...(release ? ['--release'] : [])];
   const r = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed`);

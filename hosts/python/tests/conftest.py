@@ -25,7 +25,8 @@ def component(relative: str) -> Path:
 
 @pytest.fixture(scope="session")
 def ponto_wasm() -> Path:
-    return component("ponto_provider.wasm")
+    """The packaged provider, as an operator receives it (its manifest inside)."""
+    return component("../../packaged/ponto_provider.wasm")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Load any `erp:bank-sync@0.2` provider component and call it with typed objects.
 
 The same rules as the Rust host (`host-harness/src/runtime/`):
-- at load: the manifest beside the `.wasm` (`provider.toml`) must ask only for granted origins;
+- at load: the manifest (the `erp:bank-sync/manifest` section of a packaged provider, else the
+  `provider.toml` beside a bare `.wasm`) must ask only for granted origins;
   the component must be built for `erp:bank-sync@0.2.x` (a 0.1.0 one is refused in one line
   naming both versions) and import nothing beyond the four capabilities and the WASI interfaces
   Rust's std uses (`wasi:cli`, `wasi:io`, `wasi:clocks`, `wasi:random`): a component that imports
@@ -26,7 +27,7 @@ from typing import Iterator, Mapping, Optional
 from wasmtime import Config, Engine, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Linker, Variant
 
-from . import lift
+from . import lift, manifest
 from . import types as t
 from .capabilities.config import ConfigCapability
 from .capabilities.http import AllowedOrigin, HttpCapability, HttpPolicy
@@ -123,11 +124,20 @@ class Plugin:
     def __init__(self, path: str | Path, options: Optional[HostOptions] = None):
         self.path = Path(path)
         self.options = options or HostOptions()
-        manifest_path = self.path.with_name("provider.toml")
         try:
-            self.manifest = tomllib.loads(manifest_path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise LoadError(f"{manifest_path}: cannot read the manifest: {e}") from None
+            embedded = manifest.embedded(self.path.read_bytes())
+        except (OSError, ValueError) as e:
+            raise LoadError(f"{self.path}: cannot read the plugin's manifest: {e}") from None
+        if embedded is not None:
+            # A packaged provider carries its manifest (erp:bank-sync/manifest section).
+            manifest_path, self.manifest = self.path, embedded
+        else:
+            # A bare component: the legacy provider.toml beside it.
+            manifest_path = self.path.with_name("provider.toml")
+            try:
+                self.manifest = tomllib.loads(manifest_path.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise LoadError(f"{manifest_path}: cannot read the manifest: {e}") from None
         api = str(self.manifest.get("api-version", ""))
         if not api.startswith(_API_PREFIX):
             raise LoadError(
