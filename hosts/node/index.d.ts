@@ -9,7 +9,7 @@ export type Timestamp = string;
 export interface Maintenance { kind: string; startsAt?: Timestamp; endsAt?: Timestamp }
 export interface Institution {
   id: string; name: string; country?: string; bic?: string;
-  status: 'stable' | 'beta' | 'experimental'; deprecated: boolean; timeZone: string;
+  status: 'stable' | 'beta' | 'experimental' | 'unknown'; deprecated: boolean; timeZone: string;
   maintenance?: Maintenance; providerName: string;
 }
 export interface InstitutionFilter { country?: string; nameContains?: string }

@@ -120,6 +120,7 @@ fn institution(i: m::Institution) -> t::Institution {
             m::InstitutionStatus::Stable => t::InstitutionStatus::Stable,
             m::InstitutionStatus::Beta => t::InstitutionStatus::Beta,
             m::InstitutionStatus::Experimental => t::InstitutionStatus::Experimental,
+            m::InstitutionStatus::Unknown => t::InstitutionStatus::Unknown,
         },
         deprecated: i.deprecated,
         time_zone: i.time_zone,

@@ -100,11 +100,11 @@ pub fn institution(raw: &RawValue) -> Result<Institution> {
     let status = match a.text("status").as_deref() {
         Some("beta") => InstitutionStatus::Beta,
         Some("experimental") => InstitutionStatus::Experimental,
-        // No status is no claim of trouble: `experimental` would warn on every sync that
-        // errors are likely, and the contract has no `unknown` case, so it reads as `stable`
-        // (fetch_institution logs it).
-        Some("stable") | None => InstitutionStatus::Stable,
-        // A word Ponto added later is a claim this provider cannot read: the most caution.
+        Some("stable") => InstitutionStatus::Stable,
+        // No status is no claim either way: neither `stable` nor a warning that errors are likely.
+        None => InstitutionStatus::Unknown,
+        // A word Ponto added later is still a claim, one this provider cannot read: the most
+        // caution (with its warning and advice) rather than `unknown`, which says nothing.
         Some(_) => InstitutionStatus::Experimental,
     };
     let time_zone = match a.text("timeZone") {
@@ -828,15 +828,15 @@ mod tests {
 
     #[test]
     fn a_missing_institution_status_is_not_experimental() {
-        // Issue 11 item 14: no status read as experimental.
+        // Issue 11 item 14: no status is neither experimental nor stable, but unknown.
         let inst = |status: &str| {
             raw(&format!(
                 r#"{{"id":"i","attributes":{{"name":"Bank"{status}}}}}"#
             ))
         };
         let status = |s: &str| institution(&inst(s)).unwrap().status;
-        assert_eq!(status(""), InstitutionStatus::Stable);
-        assert_eq!(status(r#","status":null"#), InstitutionStatus::Stable);
+        assert_eq!(status(""), InstitutionStatus::Unknown);
+        assert_eq!(status(r#","status":null"#), InstitutionStatus::Unknown);
         assert_eq!(status(r#","status":"stable""#), InstitutionStatus::Stable);
         assert_eq!(status(r#","status":"beta""#), InstitutionStatus::Beta);
         assert_eq!(

@@ -11,6 +11,8 @@ pub enum InstitutionStatus {
     Stable,
     Beta,
     Experimental,
+    /// Ponto gave no status.
+    Unknown,
 }
 
 /// A planned or ongoing maintenance.

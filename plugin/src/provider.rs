@@ -73,8 +73,8 @@ pub fn fetch_institution(api: &Api<'_>, id: &str) -> Result<Institution> {
         .is_some_and(|r| r.attributes.text("status").is_none())
     {
         api.log(
-            Level::Warn,
-            &format!("Ponto gives institution {id} no status: it is shown as stable"),
+            Level::Info,
+            &format!("Ponto gives institution {id} no status: it is shown as unknown"),
         );
     }
     Ok(institution)

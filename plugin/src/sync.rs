@@ -135,7 +135,7 @@ pub struct KnownInstitution {
     pub id: String,
     pub name: String,
     pub time_zone: String,
-    /// `stable`, `beta` or `experimental`.
+    /// `stable`, `beta`, `experimental` or `unknown`.
     pub status: String,
     pub deprecated: bool,
     pub read_at: String,
@@ -1268,6 +1268,7 @@ fn start(
                     InstitutionStatus::Stable => "stable",
                     InstitutionStatus::Beta => "beta",
                     InstitutionStatus::Experimental => "experimental",
+                    InstitutionStatus::Unknown => "unknown",
                 }
                 .to_string(),
                 deprecated: i.deprecated,
@@ -1283,7 +1284,8 @@ fn start(
         .extend(mapping::zone_warning(&institution.time_zone));
     let account = mapping::account(&resource, tz, now)?;
 
-    if institution.status != "stable" {
+    // `unknown` (Ponto gave no status) claims no trouble: no warning, no advice on errors.
+    if !matches!(institution.status.as_str(), "stable" | "unknown") {
         *api.advice.borrow_mut() = Some(BETA_ADVICE.to_string());
         let status = if institution.status == "beta" {
             "a beta"

@@ -1100,6 +1100,40 @@ fn consent_ending_soon_beta_and_maintenance_are_warnings() {
     }
 }
 
+#[test]
+fn an_institution_without_status_is_unknown_and_not_warned_about() {
+    // Issue 11 item 14: no status is no claim of trouble; the institution is `unknown`, with no
+    // beta/experimental warning and no "contact Ponto" advice on errors.
+    let f = Fake::new();
+    f.connected();
+    setup_account(&f, "1", "2027-12-01T13:02:18.103Z", "stable");
+    let mut inst = institution(INST, "Super Sandbox Bank", Some("BE"), "x", None);
+    inst["attributes"].as_object_mut().unwrap().remove("status");
+    f.on_json(
+        "GET",
+        &format!("/financial-institutions/{INST}"),
+        single(inst),
+    );
+    f.on(
+        "GET",
+        &tx_path("10"),
+        vec![resp(400, &api_error("invalidRequest", "nope"))],
+    );
+    match Provider::new(&f).sync(&req(None, None, 10)) {
+        Err(ProviderError::Upstream(u)) => assert_eq!(u.advice, None),
+        other => panic!("{other:?}"),
+    }
+    f.on_json("GET", &tx_path("10"), page(vec![], None));
+    let b = Provider::new(&f).sync(&req(None, None, 10)).unwrap();
+    assert!(
+        b.warnings
+            .iter()
+            .all(|w| w.kind != WarningKind::BetaInstitution),
+        "{:?}",
+        b.warnings
+    );
+}
+
 fn sync_resource(id: &str, status: &str, errors: serde_json::Value) -> serde_json::Value {
     single(
         json!({"type": "synchronization", "id": id, "attributes": {"resourceType": "account",

@@ -346,6 +346,7 @@ fn institution(i: m::Institution) -> wt::Institution {
             m::InstitutionStatus::Stable => wt::InstitutionStatus::Stable,
             m::InstitutionStatus::Beta => wt::InstitutionStatus::Beta,
             m::InstitutionStatus::Experimental => wt::InstitutionStatus::Experimental,
+            m::InstitutionStatus::Unknown => wt::InstitutionStatus::Unknown,
         },
         deprecated: i.deprecated,
         time_zone: i.time_zone,

@@ -691,14 +691,22 @@ pub fn print_institution_choice(i: &crate::runtime::types::Institution) {
         render::status_name(i.status),
         clean(&i.provider_name)
     );
-    if !matches!(i.status, crate::runtime::types::InstitutionStatus::Stable) {
-        println!(
+    use crate::runtime::types::InstitutionStatus as S;
+    match i.status {
+        S::Stable => {}
+        S::Beta | S::Experimental => println!(
             "  Note: {} serves {} in {}: errors are expected; if you meet some, contact {} directly.",
             clean(&i.provider_name),
             clean(&i.name),
             render::status_name(i.status),
             clean(&i.provider_name)
-        );
+        ),
+        // No claim either way: say so, without warning of errors nobody announced.
+        S::Unknown => println!(
+            "  Note: {} does not say how dependable its connection to {} is.",
+            clean(&i.provider_name),
+            clean(&i.name)
+        ),
     }
     if let Some(m) = &i.maintenance {
         println!(

@@ -211,6 +211,7 @@ pub fn status_name(s: InstitutionStatus) -> &'static str {
         InstitutionStatus::Stable => "stable",
         InstitutionStatus::Beta => "beta",
         InstitutionStatus::Experimental => "experimental",
+        InstitutionStatus::Unknown => "unknown",
     }
 }
 
@@ -272,6 +273,24 @@ mod tests {
         );
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["name"], evil, "JSON readers get the exact text");
+    }
+
+    #[test]
+    fn an_institution_without_status_is_shown_as_unknown() {
+        // Issue 11 item 14: not `stable`, in the table and in --json alike.
+        let i = Institution {
+            id: "x".into(),
+            name: "Bank".into(),
+            country: None,
+            bic: None,
+            status: InstitutionStatus::Unknown,
+            deprecated: false,
+            time_zone: "Europe/Brussels".into(),
+            maintenance: None,
+            provider_name: "Acme".into(),
+        };
+        assert_eq!(status_name(i.status), "unknown");
+        assert_eq!(institution_json(&i)["status"], "unknown");
     }
 
     #[test]

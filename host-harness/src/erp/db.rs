@@ -1598,6 +1598,7 @@ fn status_name(s: crate::runtime::types::InstitutionStatus) -> &'static str {
         S::Stable => "stable",
         S::Beta => "beta",
         S::Experimental => "experimental",
+        S::Unknown => "unknown",
     }
 }
 

@@ -56,7 +56,7 @@ describe('the Ponto component in the Node host, against the sandbox', () => {
     assert.ok(institutions.length > 1);
     const first = institutions[0];
     assert.equal(typeof first.timeZone, 'string');
-    assert.ok(['stable', 'beta', 'experimental'].includes(first.status));
+    assert.ok(['stable', 'beta', 'experimental', 'unknown'].includes(first.status));
     assert.deepEqual(provider.listInstitutions({ nameContains: first.name }).map((i) => i.id), [first.id]);
   });
 

@@ -30,7 +30,7 @@ class Institution:
     name: str
     country: Optional[str]
     bic: Optional[str]
-    status: str  # stable | beta | experimental
+    status: str  # stable | beta | experimental | unknown (the aggregator did not say)
     deprecated: bool
     time_zone: str
     maintenance: Optional[Maintenance]
