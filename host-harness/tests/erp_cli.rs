@@ -708,3 +708,22 @@ fn printing_into_a_closed_pipe_ends_quietly() {
     const SIGPIPE: i32 = 13; // Linux
     assert_eq!(out.status.signal(), Some(SIGPIPE), "{:?}", out.status);
 }
+
+#[test]
+fn a_command_leaves_no_file_in_the_working_directory() {
+    // The settings check ran a throwaway plugin instance on storage named `:memory:`, which
+    // left a file of that name in whatever directory `erp` was started from.
+    let c = cli();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = c
+        .command(&["institutions"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let left: Vec<_> = std::fs::read_dir(cwd.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -184,11 +184,28 @@ impl PluginHost {
     }
 
     /// The provider settings the plugin does not declare among the keys it reads (a typo
-    /// would otherwise pass silently). Asked of a throwaway instance with in-memory storage.
+    /// would otherwise pass silently). Asked of a throwaway instance whose storage lives in a
+    /// private temporary folder, removed after (never a file in the working directory).
     pub fn unknown_config_keys(&self) -> Result<Vec<String>, ErpError> {
-        let grants = SessionGrants::new("config-check", Path::new(":memory:"));
-        let mut session = self.runtime.session(grants).map_err(ErpError::Call)?;
-        let declared = session.info().map_err(ErpError::Call)?.config_keys;
+        static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("erp-config-check-{}-{n}", std::process::id()));
+        let io = |e: std::io::Error| {
+            ErpError::Io(format!(
+                "{}: cannot make a scratch folder: {e}",
+                dir.display()
+            ))
+        };
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+            .create(&dir)
+            .map_err(io)?;
+        let declared = (|| {
+            let grants = SessionGrants::new("config-check", &dir.join("storage.sqlite"));
+            let mut session = self.runtime.session(grants).map_err(ErpError::Call)?;
+            session.info().map_err(ErpError::Call)
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        let declared = declared?.config_keys;
         Ok(self
             .config
             .keys()
