@@ -61,6 +61,8 @@ pub struct PluginHost {
     storage_key: [u8; 32],
     /// Set when the settings used a deprecated form (said once, by the CLI).
     pub settings_note: Option<String>,
+    /// The config keys its manifest declares; none for a bare file without one.
+    declared_keys: Option<Vec<String>>,
 }
 
 impl PluginHost {
@@ -113,7 +115,8 @@ impl PluginHost {
         let runtime = Runtime::load_with_manifest(&path, manifest, options)?;
         let (config, note) =
             settings.provider_config_for(&plugin.id, &plugin.manifest.config, only);
-        Self::finish(runtime, settings, config, db_path, note)
+        let declared = Some(plugin.manifest.config);
+        Self::finish(runtime, settings, config, db_path, note, declared)
     }
 
     /// A plugin file run directly (`settings.plugin_path`, set in code by development tools and
@@ -139,11 +142,11 @@ impl PluginHost {
         let declared = std::fs::read(plugin)
             .ok()
             .and_then(|b| crate::plugins::manifest::read(&b).ok())
-            .map(|m| m.config)
-            .unwrap_or_default();
+            .map(|m| m.config);
         let id = runtime.manifest().id.clone();
-        let (config, note) = settings.provider_config_for(&id, &declared, true);
-        Self::finish(runtime, settings, config, db_path, note)
+        let (config, note) =
+            settings.provider_config_for(&id, declared.as_deref().unwrap_or_default(), true);
+        Self::finish(runtime, settings, config, db_path, note, declared)
     }
 
     fn finish(
@@ -152,6 +155,7 @@ impl PluginHost {
         config: std::collections::BTreeMap<String, String>,
         db_path: &Path,
         settings_note: Option<String>,
+        declared: Option<Vec<crate::plugins::manifest::ConfigKey>>,
     ) -> Result<Self, ErpError> {
         let key_file = db_path.with_extension("key");
         let storage_key =
@@ -166,6 +170,7 @@ impl PluginHost {
             db_path: db_path.to_owned(),
             storage_key,
             settings_note,
+            declared_keys: declared.map(|keys| keys.into_iter().map(|k| k.key).collect()),
         })
     }
 
@@ -184,9 +189,23 @@ impl PluginHost {
     }
 
     /// The provider settings the plugin does not declare among the keys it reads (a typo
-    /// would otherwise pass silently). Asked of a throwaway instance whose storage lives in a
-    /// private temporary folder, removed after (never a file in the working directory).
+    /// would otherwise pass silently): those of its manifest, or, for a bare file without one,
+    /// what a throwaway instance says, its storage in a private temporary folder removed after
+    /// (never a file in the working directory).
     pub fn unknown_config_keys(&self) -> Result<Vec<String>, ErpError> {
+        let declared = match &self.declared_keys {
+            Some(keys) => keys.clone(),
+            None => self.keys_from_an_instance()?,
+        };
+        Ok(self
+            .config
+            .keys()
+            .filter(|k| !declared.contains(k))
+            .cloned()
+            .collect())
+    }
+
+    fn keys_from_an_instance(&self) -> Result<Vec<String>, ErpError> {
         static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("erp-config-check-{}-{n}", std::process::id()));
@@ -205,13 +224,7 @@ impl PluginHost {
             session.info().map_err(ErpError::Call)
         })();
         let _ = std::fs::remove_dir_all(&dir);
-        let declared = declared?.config_keys;
-        Ok(self
-            .config
-            .keys()
-            .filter(|k| !declared.contains(k))
-            .cloned()
-            .collect())
+        Ok(declared?.config_keys)
     }
 
     /// A bare job for one connection, with this ERP's grants (settings, HTTP policy, storage key).
