@@ -1108,12 +1108,15 @@ fn secret_scan(suite: &Suite) -> (usize, usize, Vec<(String, String)>) {
     (secrets.len(), places, found)
 }
 
-/// The fuzz figure README.md reports (`fuzz cases N` / `fuzz cases: N`): the largest one, which
-/// is the plugin's long run when its figure is there. This suite runs no fuzzing itself.
+/// The fuzz figure docs/reliability.md reports (`fuzz cases N` / `fuzz cases: N`): the largest
+/// one, which is the plugin's long run when its figure is there. This suite runs no fuzzing itself.
 fn fuzz_figure() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .unwrap_or_default();
-    let lower = readme.to_lowercase();
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/reliability.md"
+    ))
+    .unwrap_or_default();
+    let lower = page.to_lowercase();
     lower
         .match_indices("fuzz cases")
         .filter_map(|(i, m)| {
@@ -1126,5 +1129,5 @@ fn fuzz_figure() -> String {
             digits.parse::<u64>().ok()
         })
         .max()
-        .map_or_else(|| "n/a (not in README)".into(), |n| n.to_string())
+        .map_or_else(|| "n/a (not in the docs)".into(), |n| n.to_string())
 }
