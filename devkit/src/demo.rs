@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use host_harness::cli::render::{clean, count};
 use host_harness::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode};
-use host_harness::erp::db::Db;
+use host_harness::erp::store::Db;
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::provider::{PluginHost, ProviderHost};
 use host_harness::erp::settings::Settings;
@@ -191,7 +191,7 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         .filter_map(|a| {
             a.consent_expires_at
                 .as_deref()
-                .and_then(|e| host_harness::erp::consent_reminder(e, host_harness::erp::db::now()))
+                .and_then(|e| host_harness::erp::consent_reminder(e, host_harness::erp::clock::now()))
         })
         .count();
     if reminders == 0 {

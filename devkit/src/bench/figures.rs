@@ -16,7 +16,7 @@ use host_harness::bindings::http as wh;
 use host_harness::bindings::http::Host as _;
 use host_harness::capabilities::http::HttpCapability;
 use host_harness::erp::connect::{self, CallbackMode};
-use host_harness::erp::db::{Db, OnlineAccount};
+use host_harness::erp::store::{Db, OnlineAccount};
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::provider::ProviderHost;
 use host_harness::erp::settings::Settings;

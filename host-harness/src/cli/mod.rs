@@ -16,11 +16,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use crate::erp::clock::now;
 use crate::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode, ConnectOutcome};
-use crate::erp::db::{Db, OnlineAccount, now};
 use crate::erp::errors::ErpError;
 use crate::erp::provider::{PluginHost, ProviderHost};
 use crate::erp::settings::Settings;
+use crate::erp::store::{Db, OnlineAccount};
 use crate::erp::sync::{self, AccountOutcome, Observer, SyncOptions, SyncReport};
 use crate::runtime::types::InstitutionFilter;
 use render::{Table, clean, count, opt, short_time};
@@ -325,7 +326,7 @@ fn load_host(
 pub fn run(cli: Cli) -> Result<i32, ErpError> {
     let path = db_path(&cli.db);
     // A command that fails leaves no database or key file it created behind.
-    let created = crate::erp::db::NewFiles::note(&path);
+    let created = crate::erp::store::NewFiles::note(&path);
     if let Some(cassette) = &cli.record {
         crate::cassette::record::start(cassette, cli.pseudonymise);
     }

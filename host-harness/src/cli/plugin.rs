@@ -9,10 +9,11 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::render::{Table, clean};
-use crate::erp::db::{Db, now};
+use crate::erp::clock::now;
 use crate::erp::errors::ErpError;
 use crate::erp::installed::{self, InstalledPlugin};
 use crate::erp::settings::Settings;
+use crate::erp::store::Db;
 use crate::plugins::artifact::{self, Inspected, Unsigned};
 use crate::plugins::oci::{Client, ClientOptions, Credentials};
 use crate::plugins::reference::Reference;

@@ -10,9 +10,9 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use super::db::{ConnectAttempt, Db, OnlineAccount};
 use super::errors::{Context, ErpError};
 use super::provider::ProviderHost;
+use super::store::{ConnectAttempt, Db, OnlineAccount};
 use crate::runtime::types::{Institution, InstitutionFilter};
 
 /// Connection id used for calls that belong to no link (listing institutions).

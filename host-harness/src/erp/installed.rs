@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::db::{Db, now};
+use super::clock::now;
 use super::errors::ErpError;
+use super::store::Db;
 use crate::plugins::manifest::CapabilityManifest;
 use crate::plugins::signature::PublicKey;
 

@@ -2,8 +2,8 @@
 //! journals, statements, lines, pending lines, sync runs), sync orchestration, settings, and the
 //! demo. The `erp` CLI (crate::cli) is a thin shell over this module.
 
+pub mod clock;
 pub mod connect;
-pub mod db;
 pub mod errors;
 pub mod installed;
 pub mod money;
@@ -13,6 +13,7 @@ mod orchestration_tests;
 mod parallel_tests;
 pub mod provider;
 pub mod settings;
+pub mod store;
 #[cfg(test)]
 mod store_bench;
 pub mod sync;
@@ -20,9 +21,9 @@ pub mod sync;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use db::Db;
 pub use errors::ErpError;
 pub use settings::Settings;
+pub use store::Db;
 
 /// Days before consent expiry at which the ERP reminds the user (as Odoo does).
 pub const REMINDER_DAYS: [i64; 3] = [15, 3, 1];

@@ -5,9 +5,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::db::{Db, process_identity};
 use super::errors::{Context, ErpError};
 use super::provider::{Provider, ProviderHost};
+use super::store::{Db, process_identity};
 use super::sync::{self, Quiet, SyncOptions};
 use crate::runtime::types::*;
 
@@ -449,7 +449,7 @@ fn a_live_lock_refuses_a_dead_one_is_taken_over() {
     let link = connect(&mut db, &[("a", "BE68539007547034")]);
     // pid 1 always lives: a lock held by it refuses us.
     let holder = process_identity(1).expect("pid 1 exists");
-    let fresh = super::db::stamp(super::db::now());
+    let fresh = super::clock::stamp(super::clock::now());
     db.conn()
         .execute(
             "INSERT INTO link_locks (link_id, holder, pid, acquired_at, heartbeat_at) VALUES (?1, ?2, 1, ?3, ?3)",
@@ -483,7 +483,7 @@ fn bad_arguments_are_refused_before_anything_runs() {
     let (_dir, mut db) = temp_db();
     connect(&mut db, &[("a", "BE68539007547034")]);
     let host = FakeHost::default();
-    let tomorrow = super::db::now().date_naive() + chrono::TimeDelta::days(1);
+    let tomorrow = super::clock::now().date_naive() + chrono::TimeDelta::days(1);
     let e = sync::run(
         &mut db,
         &host,

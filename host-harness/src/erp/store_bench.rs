@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use super::db::Db;
 use super::orchestration_tests::{account, batch, institution, statement};
+use super::store::Db;
 use crate::runtime::types::*;
 
 /// A deterministic pseudo-random UUID (xorshift), so runs compare.

@@ -4,9 +4,10 @@
 use chrono::{NaiveDate, TimeDelta};
 use serde::Serialize;
 
-use super::db::{BatchOutcome, Db, Link, OnlineAccount, now, warning_kind_name};
+use super::clock::now;
 use super::errors::{Context, ErpError};
 use super::provider::{Provider, ProviderHost};
+use super::store::{BatchOutcome, Db, Link, OnlineAccount, warning_kind_name};
 use crate::runtime::types::{SyncBatch, SyncProgress, SyncRequest};
 
 #[derive(Clone, Debug, Default)]
