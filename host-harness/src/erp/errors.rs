@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::names::AccountStatus;
 use crate::runtime::types::ProviderError;
 use crate::runtime::{CallError, LoadError};
 
@@ -92,14 +93,14 @@ impl ErpError {
     }
 
     /// The account status a failed sync leaves, for `erp status`.
-    pub fn account_status(&self) -> &'static str {
+    pub fn account_status(&self) -> AccountStatus {
         match self.provider_error() {
-            Some(ProviderError::AuthorizationExpired(_)) => "consent-expired",
+            Some(ProviderError::AuthorizationExpired(_)) => AccountStatus::ConsentExpired,
             Some(ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_)) => {
-                "reconnect-required"
+                AccountStatus::ReconnectRequired
             }
-            Some(ProviderError::RateLimited(_)) => "rate-limited",
-            _ => "error",
+            Some(ProviderError::RateLimited(_)) => AccountStatus::RateLimited,
+            _ => AccountStatus::Error,
         }
     }
 
@@ -301,7 +302,7 @@ mod tests {
             text.contains("ended on 2026-11-01:") && !text.contains("T00:00"),
             "a date, not a timestamp: {text}"
         );
-        assert_eq!(err.account_status(), "consent-expired");
+        assert_eq!(err.account_status(), AccountStatus::ConsentExpired);
         assert!(!err.is_link_wide());
     }
 }

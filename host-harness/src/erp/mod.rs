@@ -7,6 +7,7 @@ pub mod connect;
 pub mod errors;
 pub mod installed;
 pub mod money;
+pub mod names;
 #[cfg(test)]
 mod orchestration_tests;
 #[cfg(test)]

@@ -254,7 +254,7 @@ fn sync_commits_lines_statements_and_state_and_twice_adds_nothing() {
     let acc = db.account("a").unwrap();
     assert_eq!(acc.sync_state.as_deref(), Some("state-1"));
     assert_eq!(acc.sync_cursor, None);
-    assert_eq!(acc.status, "ok");
+    assert_eq!(acc.status.as_str(), "ok");
     let l = db.link(link).unwrap();
     assert!(l.next_refresh.is_some() && l.last_refresh.is_some());
 
@@ -322,7 +322,7 @@ fn one_failing_account_does_not_stop_the_others() {
     }
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(report.failed());
-    assert_eq!(report.accounts[0].status, "consent-expired");
+    assert_eq!(report.accounts[0].status.as_str(), "consent-expired");
     assert!(
         report.accounts[0]
             .error
@@ -331,9 +331,9 @@ fn one_failing_account_does_not_stop_the_others() {
             .contains("https://renew.test/a")
     );
     assert_eq!(report.accounts[1].new_lines, 5);
-    assert_eq!(db.account("a").unwrap().status, "consent-expired");
+    assert_eq!(db.account("a").unwrap().status.as_str(), "consent-expired");
     assert_eq!(
-        db.link(1).unwrap().state,
+        db.link(1).unwrap().state.as_str(),
         "connected",
         "a consent error is the account's, not the link's"
     );
@@ -627,7 +627,7 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(!report.failed());
     let acc = db.account("a").unwrap();
-    assert_eq!(acc.status, "warning");
+    assert_eq!(acc.status.as_str(), "warning");
     let warnings = db.latest_warnings().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let w = &warnings[0].message;
@@ -642,7 +642,7 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
     host.0.borrow_mut().pages.insert("a".into(), two_batches());
     sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(db.latest_warnings().unwrap().is_empty());
-    assert_eq!(db.account("a").unwrap().status, "ok");
+    assert_eq!(db.account("a").unwrap().status.as_str(), "ok");
 }
 
 #[test]
@@ -669,7 +669,7 @@ fn a_disconnect_during_a_sync_is_not_undone_when_it_ends() {
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(report.failed());
     let l = db.link(link).unwrap();
-    assert_eq!(l.state, "disconnected");
+    assert_eq!(l.state.as_str(), "disconnected");
     assert_eq!(l.message.as_deref(), Some("disconnected by the user"));
     assert!(!l.auto_sync);
     // Later syncs leave the disconnected link out instead of failing on it.

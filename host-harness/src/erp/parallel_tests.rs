@@ -219,7 +219,7 @@ fn two_links_in_parallel_store_what_one_by_one_stores() {
     let order = |r: &sync::SyncReport| -> Vec<(i64, u64, String)> {
         r.accounts
             .iter()
-            .map(|a| (a.link_id, a.new_lines, a.status.clone()))
+            .map(|a| (a.link_id, a.new_lines, a.status.to_string()))
             .collect()
     };
     assert_eq!(order(&report_one), order(&report_par));
@@ -293,7 +293,7 @@ fn a_refused_batch_is_reported_before_what_the_provider_said_after_it() {
     assert_eq!(report.accounts[1].new_lines, 6, "the other link is whole");
     assert_eq!(db.line_count().unwrap(), 8);
     let acc = db.account("a").unwrap();
-    assert_eq!(acc.status, "error");
+    assert_eq!(acc.status.as_str(), "error");
     assert!(acc.message.unwrap().contains("not an exact decimal"));
     assert_eq!(acc.sync_cursor, None);
     let runs: Vec<String> = db

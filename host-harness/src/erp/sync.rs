@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use super::clock::now;
 use super::errors::{Context, ErpError};
+use super::names::{AccountStatus, LinkState, warning_kind_name};
 use super::provider::{Provider, ProviderHost};
-use super::store::{BatchOutcome, Db, Link, OnlineAccount, warning_kind_name};
+use super::store::{BatchOutcome, Db, Link, OnlineAccount};
 use crate::runtime::types::{SyncBatch, SyncProgress, SyncRequest};
 
 #[derive(Clone, Debug, Default)]
@@ -36,7 +37,7 @@ pub struct AccountOutcome {
     pub batches: u64,
     pub warnings: Vec<(String, String)>,
     pub error: Option<String>,
-    pub status: String,
+    pub status: AccountStatus,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -96,7 +97,7 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
             )));
         }
         let link = db.link(account.link_id)?;
-        if link.state == "disconnected" {
+        if link.state == LinkState::Disconnected {
             return Err(ErpError::Usage(format!(
                 "link {} is disconnected; connect again with `erp connect --institution {}`",
                 link.id, link.institution_id
@@ -106,7 +107,7 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
     }
     if let Some(l) = opts.link {
         let link = db.link(l)?;
-        if link.state == "disconnected" {
+        if link.state == LinkState::Disconnected {
             return Err(ErpError::Usage(format!(
                 "link {l} is disconnected; connect again with `erp connect --institution {}`",
                 link.institution_id
@@ -121,7 +122,7 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
     };
     Ok(links
         .into_iter()
-        .filter(|l| l.state != "disconnected")
+        .filter(|l| l.state != LinkState::Disconnected)
         .map(|l| (l, None))
         .collect())
 }
@@ -370,9 +371,9 @@ fn sync_link(
         match result {
             Ok(()) => {
                 outcome.status = if outcome.warnings.is_empty() {
-                    "ok".into()
+                    AccountStatus::Ok
                 } else {
-                    "warning".into()
+                    AccountStatus::Warning
                 }
             }
             Err(e) => {
@@ -384,7 +385,7 @@ fn sync_link(
                     return Err(e);
                 }
                 let message = e.to_string();
-                outcome.status = e.account_status().to_owned();
+                outcome.status = e.account_status();
                 if e.is_link_wide() {
                     link_error = Some(message.clone());
                 }
@@ -395,9 +396,9 @@ fn sync_link(
         report.accounts.push(outcome);
     }
     let state = if link_error.is_some() {
-        "error"
+        LinkState::Error
     } else {
-        "connected"
+        LinkState::Connected
     };
     // A failed account brings the link's next try forward (with backoff), so `--due` retries it.
     let failed = report.accounts.iter().any(|a| a.error.is_some());

@@ -5,9 +5,9 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::db::Db;
-use super::names::availability_name;
 use crate::erp::errors::ErpError;
 use crate::erp::money;
+use crate::erp::names::{AccountStatus, availability_name};
 use crate::runtime::types::Account;
 
 #[derive(Clone, Debug, Serialize)]
@@ -30,7 +30,7 @@ pub struct OnlineAccount {
     pub journal_id: i64,
     pub journal_code: String,
     pub last_sync: Option<String>,
-    pub status: String,
+    pub status: AccountStatus,
     pub message: Option<String>,
     #[serde(skip)]
     pub sync_cursor: Option<String>,
@@ -154,7 +154,7 @@ impl Db {
     pub fn set_account_status(
         &mut self,
         account_id: i64,
-        status: &str,
+        status: AccountStatus,
         message: Option<&str>,
     ) -> Result<(), ErpError> {
         self.conn

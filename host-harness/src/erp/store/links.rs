@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::accounts::upsert_account;
 use super::db::Db;
-use super::names::status_name;
 use crate::erp::clock::{now, stamp};
 use crate::erp::errors::ErpError;
+use crate::erp::names::{LinkState, institution_status_name};
 use crate::runtime::types::Account;
 
 /// The first retry of a link whose sync failed; it doubles up to the normal refresh interval.
@@ -26,7 +26,7 @@ pub struct Link {
     pub institution_status: String,
     pub provider_name: String,
     pub organization_name: Option<String>,
-    pub state: String,
+    pub state: LinkState,
     pub message: Option<String>,
     pub consent_expires_at: Option<String>,
     pub last_refresh: Option<String>,
@@ -97,7 +97,7 @@ impl Db {
     pub fn set_link_state(
         &mut self,
         link_id: i64,
-        state: &str,
+        state: LinkState,
         message: Option<&str>,
     ) -> Result<(), ErpError> {
         self.conn
@@ -128,20 +128,20 @@ impl Db {
         link_id: i64,
         at: DateTime<Utc>,
         refresh: chrono::TimeDelta,
-        state: &str,
+        state: LinkState,
         message: Option<&str>,
         failed: bool,
     ) -> Result<(), ErpError> {
         let path = self.path.clone();
         let tx = self.immediate()?;
         let inner = || -> rusqlite::Result<()> {
-            let (current, failures): (String, u32) = tx.query_row(
+            let (current, failures): (LinkState, u32) = tx.query_row(
                 "SELECT state, sync_failures FROM links WHERE id = ?1",
                 params![link_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             let consent = "consent_expires_at = (SELECT MIN(consent_expires_at) FROM online_accounts WHERE link_id = ?1)";
-            if current == "disconnected" {
+            if current == LinkState::Disconnected {
                 tx.execute(
                     &format!("UPDATE links SET last_refresh = ?2, {consent} WHERE id = ?1"),
                     params![link_id, stamp(at)],
@@ -230,7 +230,7 @@ impl Db {
                             connection.organization_id,
                             connection.organization_name,
                             inst.name,
-                            status_name(inst.status)
+                            institution_status_name(inst.status)
                         ],
                     )?;
                     id
@@ -245,7 +245,7 @@ impl Db {
                             connection_id,
                             inst.id,
                             inst.name,
-                            status_name(inst.status),
+                            institution_status_name(inst.status),
                             inst.provider_name,
                             connection.organization_id,
                             connection.organization_name,

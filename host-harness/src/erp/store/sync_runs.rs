@@ -6,11 +6,11 @@ use rusqlite::{OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use super::accounts::{OnlineAccount, update_account_details};
 use super::db::Db;
-use super::names::warning_kind_name;
 use super::validation::validate_batch;
 use crate::erp::clock::{now, parse_stamp, stamp};
 use crate::erp::errors::ErpError;
 use crate::erp::money;
+use crate::erp::names::{AccountStatus, warning_kind_name};
 use crate::runtime::types::{StatementLine, SyncBatch, SyncProgress};
 
 /// A cursor left by an interrupted sync is resumed only while it is this fresh.
@@ -296,7 +296,7 @@ impl Db {
         &mut self,
         account_id: i64,
         run_id: i64,
-        status: &str,
+        status: AccountStatus,
         message: &str,
     ) -> Result<(), ErpError> {
         let path = self.path.clone();
