@@ -257,7 +257,7 @@ fn connect_inner(
                 .map_err(|e| ErpError::Usage(format!("cannot listen on 127.0.0.1:{port} for the callback: {e}; pick another --redirect-port")))?;
             let port = listener
                 .local_addr()
-                .map_err(|e| ErpError::Io(e.to_string()))?
+                .map_err(|source| ErpError::Listener { doing: "", source })?
                 .port();
             let redirect_uri = format!("http://127.0.0.1:{port}/callback");
             let start = provider.begin_connect(institution_id, &redirect_uri)?;
@@ -447,7 +447,7 @@ pub fn wait_for_callback(
         .ok_or_else(|| ErpError::Usage("the callback timeout is too long".into()))?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| ErpError::Io(e.to_string()))?;
+        .map_err(|source| ErpError::Listener { doing: "", source })?;
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
@@ -493,7 +493,12 @@ pub fn wait_for_callback(
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(ErpError::Io(format!("waiting for the callback: {e}"))),
+            Err(source) => {
+                return Err(ErpError::Listener {
+                    doing: "waiting for the callback",
+                    source,
+                });
+            }
         }
     }
 }

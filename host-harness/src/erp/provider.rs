@@ -209,11 +209,10 @@ impl PluginHost {
         static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("erp-config-check-{}-{n}", std::process::id()));
-        let io = |e: std::io::Error| {
-            ErpError::Io(format!(
-                "{}: cannot make a scratch folder: {e}",
-                dir.display()
-            ))
+        let io = |source| ErpError::File {
+            path: dir.clone(),
+            doing: "cannot make a scratch folder",
+            source,
         };
         std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
             .create(&dir)

@@ -223,9 +223,9 @@ pub fn run_jobs(
                 h.join().unwrap_or_else(|_| {
                     vec![(
                         usize::MAX,
-                        Err(ErpError::Io(
-                            "a sync worker stopped unexpectedly; run the sync again".into(),
-                        )),
+                        Err(ErpError::ThreadStopped {
+                            thread: "a sync worker",
+                        }),
                     )]
                 })
             })
@@ -522,9 +522,9 @@ fn sync_account(
             take(b, r, &mut write_failure, observer);
         }
         if joined.is_err() {
-            write_failure.get_or_insert(ErpError::Io(
-                "the ERP's database writer stopped unexpectedly; run the sync again".into(),
-            ));
+            write_failure.get_or_insert(ErpError::ThreadStopped {
+                thread: "the ERP's database writer",
+            });
         }
     });
     match write_failure.or(fetch_failure) {

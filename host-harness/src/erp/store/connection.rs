@@ -17,8 +17,10 @@ pub(super) fn open_conn(path: &Path, create: bool) -> Result<Connection, ErpErro
     // No SQLITE_OPEN_URI: `--db` is a file path, and the key file is named after it.
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
-        crate::capabilities::storage::create_private(path)
-            .map_err(|e| ErpError::Io(format!("cannot create {}: {e}", path.display())))?;
+        crate::capabilities::storage::create_private(path).map_err(|source| ErpError::Create {
+            path: path.to_owned(),
+            source,
+        })?;
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| ErpError::db(path, e))?;
