@@ -8,15 +8,9 @@ pub mod errors;
 pub mod installed;
 pub mod money;
 pub mod names;
-#[cfg(test)]
-mod orchestration_tests;
-#[cfg(test)]
-mod parallel_tests;
 pub mod provider;
 pub mod settings;
 pub mod store;
-#[cfg(test)]
-mod store_bench;
 pub mod sync;
 
 use chrono::{DateTime, Utc};
