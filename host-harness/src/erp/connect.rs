@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::errors::{Context, ErpError};
 use super::provider::ProviderHost;
-use super::store::{ConnectAttempt, Db, OnlineAccount};
+use super::store::{ConnectAttempt, Db, OnlineAccount, has_table};
 use crate::runtime::types::{Institution, InstitutionFilter};
 
 /// Connection id used for calls that belong to no link (listing institutions).
@@ -110,25 +110,7 @@ pub fn connect(
         Some(id) => (db.link(id)?.connection_id, false),
         None => (new_connection_id(), true),
     };
-    if fresh {
-        let result = connect_inner(
-            db,
-            host,
-            institution_id,
-            existing,
-            &connection_id,
-            false,
-            mode,
-            on_url,
-        );
-        if result.is_err() {
-            // A connection that never became a link leaves nothing behind (its PKCE secrets,
-            // tokens).
-            let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
-        }
-        return result;
-    }
-    keeping_storage_on_failure(db, host, &connection_id, |db| {
+    let attempt = |db: &mut Db| {
         connect_inner(
             db,
             host,
@@ -139,7 +121,17 @@ pub fn connect(
             mode,
             on_url,
         )
-    })
+    };
+    if fresh {
+        let result = attempt(db);
+        if result.is_err() {
+            // A connection that never became a link leaves nothing behind (its PKCE secrets,
+            // tokens).
+            let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
+        }
+        return result;
+    }
+    keeping_storage_on_failure(db, host, &connection_id, attempt)
 }
 
 /// The guide's "Update Credentials": the consent flow again on link `link`. Another Ponto
@@ -192,12 +184,7 @@ fn plugin_storage_rows(
     connection_id: &str,
 ) -> Result<Vec<(String, String)>, ErpError> {
     let read = || -> rusqlite::Result<Vec<(String, String)>> {
-        let exists: bool = db.conn().query_row(
-            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_storage'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !exists {
+        if !has_table(db.conn(), "plugin_storage")? {
             return Ok(Vec::new());
         }
         db.conn()

@@ -88,8 +88,7 @@ impl Db {
                     a.sync_cursor, a.sync_cursor_at, a.sync_state, a.sync_run_id
              FROM online_accounts a JOIN journals j ON j.id = a.journal_id WHERE {filter} ORDER BY a.id"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        stmt.query_map(p, |r| {
+        self.rows(&sql, p, |r| {
             Ok(OnlineAccount {
                 id: r.get(0)?,
                 link_id: r.get(1)?,
@@ -117,26 +116,22 @@ impl Db {
                 sync_run_id: r.get(23)?,
             })
         })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| self.err(e))
     }
 
     pub fn journals(&self) -> Result<Vec<Journal>, ErpError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, code, name, iban, currency FROM journals ORDER BY id")
-            .map_err(|e| self.err(e))?;
-        stmt.query_map([], |r| {
-            Ok(Journal {
-                id: r.get(0)?,
-                code: r.get(1)?,
-                name: r.get(2)?,
-                iban: r.get(3)?,
-                currency: r.get(4)?,
-            })
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| self.err(e))
+        self.rows(
+            "SELECT id, code, name, iban, currency FROM journals ORDER BY id",
+            [],
+            |r| {
+                Ok(Journal {
+                    id: r.get(0)?,
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    iban: r.get(3)?,
+                    currency: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// A journal by id or code.
@@ -149,21 +144,6 @@ impl Db {
                     "there is no journal {key}; `erp accounts` shows each account's journal"
                 ))
             })
-    }
-
-    pub fn set_account_status(
-        &mut self,
-        account_id: i64,
-        status: AccountStatus,
-        message: Option<&str>,
-    ) -> Result<(), ErpError> {
-        self.conn
-            .execute(
-                "UPDATE online_accounts SET status = ?2, message = ?3 WHERE id = ?1",
-                params![account_id, status, message],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
     }
 }
 

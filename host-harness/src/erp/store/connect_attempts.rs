@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::db::Db;
+use super::schema::has_table;
 use crate::erp::clock::{now, stamp};
 use crate::erp::errors::ErpError;
 
@@ -55,14 +56,7 @@ impl Db {
         plugin: &str,
         connection_id: &str,
     ) -> Result<(), ErpError> {
-        let exists: bool = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_storage'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
+        let exists = has_table(&self.conn, "plugin_storage").map_err(|e| self.err(e))?;
         if exists {
             self.conn
                 .execute(

@@ -69,6 +69,19 @@ impl Db {
         ErpError::db(&self.path, e)
     }
 
+    /// Every row `sql` selects with `params`, each made by `row`; an error names the database.
+    pub(super) fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, ErpError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        stmt.query_map(params, row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
     pub(super) fn immediate(&mut self) -> Result<Transaction<'_>, ErpError> {
         let path = self.path.clone();
         self.conn

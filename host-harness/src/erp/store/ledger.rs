@@ -65,15 +65,11 @@ pub struct StoredWarning {
 
 impl Db {
     pub fn statements(&self, journal_id: i64) -> Result<Vec<StoredStatement>, ErpError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, journal_id, key, name, date_from, date_to, balance_start, balance_end
+        let mut statements = self.rows(
+            "SELECT id, journal_id, key, name, date_from, date_to, balance_start, balance_end
                  FROM statements WHERE journal_id = ?1 ORDER BY date_to, key",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut statements = stmt
-            .query_map(params![journal_id], |r| {
+            params![journal_id],
+            |r| {
                 Ok(StoredStatement {
                     id: r.get(0)?,
                     journal_id: r.get(1)?,
@@ -87,9 +83,8 @@ impl Db {
                     difference: String::new(),
                     lines: Vec::new(),
                 })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e))?;
+            },
+        )?;
         for s in &mut statements {
             s.lines = self.read_lines(journal_id, Some(&s.key))?;
             // Checked: stored data from an older version may hold amounts past the bound.
@@ -157,47 +152,39 @@ impl Db {
     }
 
     pub fn pending(&self, account_id: i64) -> Result<Vec<StoredPending>, ErpError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT transaction_id, date, amount, currency, payment_reference, partner_name
+        self.rows(
+            "SELECT transaction_id, date, amount, currency, payment_reference, partner_name
                  FROM pending_lines WHERE online_account_id = ?1 ORDER BY date, transaction_id",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map(params![account_id], |r| {
-            Ok(StoredPending {
-                transaction_id: r.get(0)?,
-                date: r.get(1)?,
-                amount: r.get(2)?,
-                currency: r.get(3)?,
-                payment_reference: r.get(4)?,
-                partner_name: r.get(5)?,
-            })
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| self.err(e))
+            params![account_id],
+            |r| {
+                Ok(StoredPending {
+                    transaction_id: r.get(0)?,
+                    date: r.get(1)?,
+                    amount: r.get(2)?,
+                    currency: r.get(3)?,
+                    payment_reference: r.get(4)?,
+                    partner_name: r.get(5)?,
+                })
+            },
+        )
     }
 
     /// Warnings of each account's latest run.
     pub fn latest_warnings(&self) -> Result<Vec<StoredWarning>, ErpError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT w.online_account_id, w.kind, w.message, w.created_at FROM sync_warnings w
+        self.rows(
+            "SELECT w.online_account_id, w.kind, w.message, w.created_at FROM sync_warnings w
                  WHERE w.sync_run_id = (SELECT MAX(r.id) FROM sync_runs r
                                         WHERE r.online_account_id = w.online_account_id AND r.status != 'running')
                  ORDER BY w.online_account_id, w.id",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map([], |r| {
-            Ok(StoredWarning {
-                online_account_id: r.get(0)?,
-                kind: r.get(1)?,
-                message: r.get(2)?,
-                created_at: r.get(3)?,
-            })
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| self.err(e))
+            [],
+            |r| {
+                Ok(StoredWarning {
+                    online_account_id: r.get(0)?,
+                    kind: r.get(1)?,
+                    message: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            },
+        )
     }
 }

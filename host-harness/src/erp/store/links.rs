@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::accounts::upsert_account;
 use super::db::Db;
+use super::schema::has_table;
 use crate::erp::clock::{now, stamp};
 use crate::erp::errors::ErpError;
 use crate::erp::names::{LinkState, institution_status_name};
@@ -67,46 +68,26 @@ impl Db {
                     sync_failures
              FROM links WHERE {filter} ORDER BY id"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(p, |r| {
-                Ok(Link {
-                    id: r.get(0)?,
-                    provider: r.get(1)?,
-                    connection_id: r.get(2)?,
-                    institution_id: r.get(3)?,
-                    institution_name: r.get(4)?,
-                    institution_status: r.get(5)?,
-                    provider_name: r.get(6)?,
-                    organization_name: r.get(7)?,
-                    state: r.get(8)?,
-                    message: r.get(9)?,
-                    consent_expires_at: r.get(10)?,
-                    last_refresh: r.get(11)?,
-                    next_refresh: r.get(12)?,
-                    auto_sync: r.get(13)?,
-                    created_at: r.get(14)?,
-                    sync_failures: r.get(15)?,
-                })
+        self.rows(&sql, p, |r| {
+            Ok(Link {
+                id: r.get(0)?,
+                provider: r.get(1)?,
+                connection_id: r.get(2)?,
+                institution_id: r.get(3)?,
+                institution_name: r.get(4)?,
+                institution_status: r.get(5)?,
+                provider_name: r.get(6)?,
+                organization_name: r.get(7)?,
+                state: r.get(8)?,
+                message: r.get(9)?,
+                consent_expires_at: r.get(10)?,
+                last_refresh: r.get(11)?,
+                next_refresh: r.get(12)?,
+                auto_sync: r.get(13)?,
+                created_at: r.get(14)?,
+                sync_failures: r.get(15)?,
             })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
-    }
-
-    pub fn set_link_state(
-        &mut self,
-        link_id: i64,
-        state: LinkState,
-        message: Option<&str>,
-    ) -> Result<(), ErpError> {
-        self.conn
-            .execute(
-                "UPDATE links SET state = ?2, message = ?3 WHERE id = ?1",
-                params![link_id, state, message],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        })
     }
 
     pub fn set_auto_sync(&mut self, link_id: i64, on: bool) -> Result<(), ErpError> {
@@ -186,12 +167,7 @@ impl Db {
                  WHERE id = ?1",
                 params![link_id],
             )?;
-            let storage: bool = tx.query_row(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_storage'",
-                [],
-                |r| r.get(0),
-            )?;
-            if storage {
+            if has_table(&tx, "plugin_storage")? {
                 tx.execute(
                     "DELETE FROM plugin_storage WHERE plugin = ?1
                        AND connection = (SELECT connection_id FROM links WHERE id = ?2)",

@@ -27,5 +27,6 @@ pub use ledger::{StoredLine, StoredPending, StoredStatement, StoredWarning};
 pub use links::Link;
 pub use locks::process_identity;
 pub use new_files::NewFiles;
+pub use schema::has_table;
 pub use sync_runs::{BatchOutcome, Resume};
 pub use validation::validate_batch;

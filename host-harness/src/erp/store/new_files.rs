@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::schema::has_table;
+
 /// The files a command may create (the database and its key file), noted before it runs, so a
 /// command that fails creates nothing.
 pub struct NewFiles {
@@ -74,12 +76,7 @@ impl NewFiles {
             ("connect_attempts", "1 = 1"),
             ("plugin_storage", "connection != 'catalogue'"),
         ] {
-            let exists: bool = conn.query_row(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                [table],
-                |r| r.get(0),
-            )?;
-            if exists {
+            if has_table(&conn, table)? {
                 let rows: i64 = conn.query_row(
                     &format!("SELECT COUNT(*) FROM {table} WHERE {filter}"),
                     [],

@@ -175,6 +175,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// `PRAGMA application_id` of an erp database ("ERPB"), set by migration 2.
 pub(super) const APPLICATION_ID: i64 = 0x4552_5042;
 
+/// Whether the database holds table `name` (the provider's `plugin_storage` appears only once
+/// its storage has been opened).
+pub fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+}
+
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
