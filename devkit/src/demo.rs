@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use host_harness::cli::render::{clean, count};
 use host_harness::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode};
-use host_harness::erp::db::Db;
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::provider::{PluginHost, ProviderHost};
 use host_harness::erp::settings::Settings;
+use host_harness::erp::store::Db;
 use host_harness::erp::sync::{self, SyncOptions};
 use host_harness::runtime::types::InstitutionFilter;
 
@@ -19,17 +19,29 @@ fn install_provider(db: &Path) -> Result<(), ErpError> {
     use host_harness::plugins::{artifact, signature};
     let dir = std::env::temp_dir().join(format!("erp-demo-publisher-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| ErpError::Io(format!("{}: {e}", dir.display())))?;
-    let io = |e: std::io::Error| ErpError::Io(e.to_string());
+    std::fs::create_dir_all(&dir).map_err(|source| ErpError::File {
+        path: dir.clone(),
+        doing: "",
+        source,
+    })?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ErpError::File {
+            path,
+            doing: "",
+            source,
+        }
+    };
     let key = dir.join("demo-publisher.key");
     let (_, public) = signature::keygen(&key, "erp-dev demo publisher (throwaway)")
-        .map_err(|e| ErpError::Io(e.to_string()))?;
-    let secret = signature::SecretKey::load(&key).map_err(|e| ErpError::Io(e.to_string()))?;
-    let packaged = std::fs::read(erp_components::PONTO_PROVIDER).map_err(io)?;
-    let signed =
-        artifact::sign_for_publish(&packaged, &secret).map_err(|e| ErpError::Io(e.to_string()))?;
+        .map_err(|e| ErpError::DevTool(e.to_string()))?;
+    let secret = signature::SecretKey::load(&key).map_err(|e| ErpError::DevTool(e.to_string()))?;
+    let packaged = std::fs::read(erp_components::PONTO_PROVIDER)
+        .map_err(io(Path::new(erp_components::PONTO_PROVIDER)))?;
+    let signed = artifact::sign_for_publish(&packaged, &secret)
+        .map_err(|e| ErpError::DevTool(e.to_string()))?;
     let artifact = dir.join("ponto_provider.wasm");
-    std::fs::write(&artifact, signed).map_err(io)?;
+    std::fs::write(&artifact, signed).map_err(io(&artifact))?;
     step(
         0,
         "Install the provider plugin (signed by a throwaway demo publisher key)",
@@ -95,13 +107,13 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
     );
     let sandbox_accounts = env.sandbox.accounts();
     let (institution_id, _) = crate::demo_env::demo_institution(&sandbox_accounts)
-        .ok_or_else(|| ErpError::Io("the sandbox has no account".into()))?;
+        .ok_or_else(|| ErpError::DevTool("the sandbox has no account".into()))?;
     let institution = institutions
         .iter()
         .find(|i| i.id == institution_id)
         .cloned()
         .ok_or_else(|| {
-            ErpError::Io(format!(
+            ErpError::DevTool(format!(
                 "the sandbox's institution {institution_id} is not listed"
             ))
         })?;
@@ -189,9 +201,9 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         .accounts(None)?
         .iter()
         .filter_map(|a| {
-            a.consent_expires_at
-                .as_deref()
-                .and_then(|e| host_harness::erp::consent_reminder(e, host_harness::erp::db::now()))
+            a.consent_expires_at.as_deref().and_then(|e| {
+                host_harness::erp::consent_reminder(e, host_harness::erp::clock::now())
+            })
         })
         .count();
     if reminders == 0 {

@@ -42,7 +42,7 @@ pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> Result<Dem
         },
         0,
     )
-    .map_err(|e| ErpError::Io(format!("cannot start the embedded Ponto sandbox: {e:#}")))?;
+    .map_err(|e| ErpError::DevTool(format!("cannot start the embedded Ponto sandbox: {e:#}")))?;
     let db_path = match db {
         Some(p) => p.to_owned(),
         None => {

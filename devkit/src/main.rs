@@ -84,7 +84,7 @@ fn run(cli: Cli) -> Result<i32, ErpError> {
                 cfg.transactions = t;
             }
             ponto_sandbox::serve_forever(cfg, port)
-                .map_err(|e| ErpError::Io(format!("the sandbox stopped: {e:#}")))?;
+                .map_err(|e| ErpError::DevTool(format!("the sandbox stopped: {e:#}")))?;
             Ok(0)
         }
         Command::Consent { authorization_url } => {

@@ -12,3 +12,6 @@ pub mod cli;
 pub mod erp;
 pub mod plugins;
 pub mod runtime;
+
+#[cfg(test)]
+mod tests;

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use erp_devkit::demo_env::sandbox_settings;
 use host_harness::erp::connect::{self, CallbackMode, ConnectOutcome};
-use host_harness::erp::db::{Db, StoredLine};
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::provider::PluginHost;
 use host_harness::erp::settings::Settings;
+use host_harness::erp::store::{Db, StoredLine};
 use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
 pub use ponto_sandbox::{Sandbox, SandboxAccountInfo, SandboxConfig};
 

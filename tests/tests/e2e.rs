@@ -170,7 +170,7 @@ fn expired_consent_on_one_account_lets_the_others_sync() {
         .iter()
         .find(|a| a.account_id == victim.id)
         .unwrap();
-    assert_eq!(v.status, "consent-expired", "{v:?}");
+    assert_eq!(v.status.as_str(), "consent-expired", "{v:?}");
     assert!(v.error.as_deref().unwrap().contains("180 days"), "{v:?}");
     assert!(
         report
@@ -181,7 +181,11 @@ fn expired_consent_on_one_account_lets_the_others_sync() {
         "{report:?}"
     );
     assert_eq!(
-        env.db.account(&victim.id.to_string()).unwrap().status,
+        env.db
+            .account(&victim.id.to_string())
+            .unwrap()
+            .status
+            .as_str(),
         "consent-expired"
     );
 }

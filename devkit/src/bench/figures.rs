@@ -16,10 +16,10 @@ use host_harness::bindings::http as wh;
 use host_harness::bindings::http::Host as _;
 use host_harness::capabilities::http::HttpCapability;
 use host_harness::erp::connect::{self, CallbackMode};
-use host_harness::erp::db::{Db, OnlineAccount};
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::provider::ProviderHost;
 use host_harness::erp::settings::Settings;
+use host_harness::erp::store::{Db, OnlineAccount};
 use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
 use host_harness::runtime::types::{SyncProgress, SyncRequest};
 
@@ -44,7 +44,7 @@ pub struct ChildSpec {
 }
 
 fn io(e: impl std::fmt::Display) -> ErpError {
-    ErpError::Io(e.to_string())
+    ErpError::DevTool(e.to_string())
 }
 
 /// Provider settings pointing at `base` (a sandbox or the proxy), with the sandbox's client.

@@ -192,11 +192,21 @@ struct Plan {
 
 fn child(spec: &ChildSpec, config: Option<&Path>) -> Result<ChildResult, ErpError> {
     let file = spec.workdir.join(format!("spec-{}.json", spec.figure));
-    std::fs::create_dir_all(&spec.workdir).map_err(|e| ErpError::Io(e.to_string()))?;
+    let file_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ErpError::File {
+            path,
+            doing: "",
+            source,
+        }
+    };
+    std::fs::create_dir_all(&spec.workdir).map_err(file_error(&spec.workdir))?;
     std::fs::write(&file, serde_json::to_vec(spec).unwrap_or_default())
-        .map_err(|e| ErpError::Io(e.to_string()))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| ErpError::Io(format!("cannot find the erp-dev executable: {e}")))?;
+        .map_err(file_error(&file))?;
+    let exe = std::env::current_exe().map_err(|source| ErpError::Process {
+        doing: "cannot find the erp-dev executable",
+        source,
+    })?;
     let mut cmd = Command::new(exe);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
@@ -207,16 +217,19 @@ fn child(spec: &ChildSpec, config: Option<&Path>) -> Result<ChildResult, ErpErro
         .arg(&file)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| ErpError::Io(format!("cannot run the benchmark child: {e}")))?;
+        .map_err(|source| ErpError::Process {
+            doing: "cannot run the benchmark child",
+            source,
+        })?;
     let _ = std::fs::remove_file(&file);
     if !output.status.success() {
-        return Err(ErpError::Io(format!(
+        return Err(ErpError::DevTool(format!(
             "benchmark figure {} failed ({}); its error is above",
             spec.figure, output.status
         )));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| {
-        ErpError::Io(format!(
+        ErpError::DevTool(format!(
             "benchmark figure {}: unreadable child output: {e}",
             spec.figure
         ))
@@ -237,12 +250,12 @@ fn start_sandbox(
         },
         0,
     )
-    .map_err(|e| ErpError::Io(format!("cannot start the Ponto sandbox: {e:#}")))?;
+    .map_err(|e| ErpError::DevTool(format!("cannot start the Ponto sandbox: {e:#}")))?;
     let first = sb
         .accounts()
         .into_iter()
         .next()
-        .ok_or_else(|| ErpError::Io("the sandbox has no account".into()))?;
+        .ok_or_else(|| ErpError::DevTool("the sandbox has no account".into()))?;
     let r = SandboxRef {
         base_url: sb.base_url(),
         account_id: first.id,
@@ -254,8 +267,11 @@ fn start_sandbox(
 /// `erp-dev bench`.
 pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, ErpError> {
     if let Some(spec_file) = &args.child {
-        let text = std::fs::read(spec_file)
-            .map_err(|e| ErpError::Io(format!("{}: {e}", spec_file.display())))?;
+        let text = std::fs::read(spec_file).map_err(|source| ErpError::File {
+            path: spec_file.clone(),
+            doing: "",
+            source,
+        })?;
         let spec: ChildSpec = serde_json::from_slice(&text)
             .map_err(|e| ErpError::Usage(format!("bad --child spec: {e}")))?;
         let result = figures::run(&spec)?;

@@ -30,14 +30,10 @@ pub enum Transport {
 /// A loopback-only HTTP capability (the policy the component gets for a sandbox).
 pub fn loopback_http() -> Result<HttpCapability, ErpError> {
     let policy = HttpPolicy {
-        allowed: vec![
-            "http://127.0.0.1:*"
-                .parse()
-                .map_err(|e: String| ErpError::Io(e))?,
-        ],
+        allowed: vec!["http://127.0.0.1:*".parse().map_err(ErpError::DevTool)?],
         ..HttpPolicy::default()
     };
-    HttpCapability::new(policy, "bench", "bench").map_err(|e| ErpError::Io(format!("{e:#}")))
+    HttpCapability::new(policy, "bench", "bench").map_err(|e| ErpError::DevTool(format!("{e:#}")))
 }
 
 /// Send one request through a capability, in the plugin's own types.
@@ -221,7 +217,7 @@ impl Host for NativeHost {
 }
 
 fn native_error(e: m::ProviderError) -> ErpError {
-    ErpError::Io(format!("the native provider failed: {e}"))
+    ErpError::DevTool(format!("the native provider failed: {e}"))
 }
 
 /// The ERP's [`ProviderHost`] over the native provider: every session shares one host (on one

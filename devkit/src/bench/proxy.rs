@@ -81,11 +81,14 @@ struct Shared {
 impl Proxy {
     /// Proxy to `upstream` (`http://127.0.0.1:PORT`), on a free loopback port.
     pub fn start(upstream: &str) -> Result<Self, ErpError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| ErpError::Io(format!("proxy: cannot listen: {e}")))?;
+        let listener =
+            TcpListener::bind(("127.0.0.1", 0)).map_err(|source| ErpError::Listener {
+                doing: "proxy: cannot listen",
+                source,
+            })?;
         let port = listener
             .local_addr()
-            .map_err(|e| ErpError::Io(e.to_string()))?
+            .map_err(|source| ErpError::Listener { doing: "", source })?
             .port();
         let origin = format!("http://127.0.0.1:{port}");
         let cache = Arc::new(Cache {
@@ -113,7 +116,10 @@ impl Proxy {
                         .spawn(move || serve(stream, &shared));
                 }
             })
-            .map_err(|e| ErpError::Io(format!("proxy: cannot start: {e}")))?;
+            .map_err(|source| ErpError::Process {
+                doing: "proxy: cannot start",
+                source,
+            })?;
         Ok(Self {
             origin,
             cache,

@@ -16,11 +16,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use crate::erp::clock::now;
 use crate::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode, ConnectOutcome};
-use crate::erp::db::{Db, OnlineAccount, now};
 use crate::erp::errors::ErpError;
+use crate::erp::names::{AccountStatus, LinkState, institution_status_name};
 use crate::erp::provider::{PluginHost, ProviderHost};
 use crate::erp::settings::Settings;
+use crate::erp::store::{Db, OnlineAccount};
 use crate::erp::sync::{self, AccountOutcome, Observer, SyncOptions, SyncReport};
 use crate::runtime::types::InstitutionFilter;
 use render::{Table, clean, count, opt, short_time};
@@ -325,7 +327,7 @@ fn load_host(
 pub fn run(cli: Cli) -> Result<i32, ErpError> {
     let path = db_path(&cli.db);
     // A command that fails leaves no database or key file it created behind.
-    let created = crate::erp::db::NewFiles::note(&path);
+    let created = crate::erp::store::NewFiles::note(&path);
     if let Some(cassette) = &cli.record {
         crate::cassette::record::start(cassette, cli.pseudonymise);
     }
@@ -365,7 +367,7 @@ fn run_command(cli: Cli, path: &Path) -> Result<i32, ErpError> {
             let mut db = Db::open_existing(&path)?;
             let l = db.link(link)?;
             let on = state == OnOff::On;
-            if on && l.state == "disconnected" {
+            if on && l.state == LinkState::Disconnected {
                 return Err(ErpError::Usage(format!(
                     "link {link} is disconnected: reconnect it with `erp update-credentials --link {link}` first"
                 )));
@@ -614,7 +616,7 @@ fn run_with_plugin(
         Command::Disconnect { link, force } => {
             let mut db = Db::open_existing(path)?;
             let l = db.link(link)?;
-            if l.state == "disconnected" {
+            if l.state == LinkState::Disconnected {
                 println!("Link {link} is already disconnected.");
                 return Ok(0);
             }
@@ -688,7 +690,7 @@ pub fn print_institution_choice(i: &crate::runtime::types::Institution) {
         "Institution: {} ({}, {}) — third-party provider: {}",
         clean(&i.name),
         clean(i.country.as_deref().unwrap_or("international")),
-        render::status_name(i.status),
+        institution_status_name(i.status),
         clean(&i.provider_name)
     );
     use crate::runtime::types::InstitutionStatus as S;
@@ -698,7 +700,7 @@ pub fn print_institution_choice(i: &crate::runtime::types::Institution) {
             "  Note: {} serves {} in {}: errors are expected; if you meet some, contact {} directly.",
             clean(&i.provider_name),
             clean(&i.name),
-            render::status_name(i.status),
+            institution_status_name(i.status),
             clean(&i.provider_name)
         ),
         // No claim either way: say so, without warning of errors nobody announced.
@@ -721,7 +723,7 @@ pub fn print_institution_choice(i: &crate::runtime::types::Institution) {
 pub fn print_institutions(list: &[crate::runtime::types::Institution]) {
     let mut t = Table::new(&["id", "name", "country", "status", "time zone", "provider"]);
     for i in list {
-        let mut status = render::status_name(i.status).to_owned();
+        let mut status = institution_status_name(i.status).to_owned();
         if i.deprecated {
             status.push_str(", deprecated");
         }
@@ -806,7 +808,7 @@ fn accounts_table(accounts: &[OnlineAccount], db: &Db) -> Result<Table, ErpError
             opt(&a.balance_date),
             a.journal_code.clone(),
             short_time(&a.last_sync),
-            a.status.clone(),
+            a.status.to_string(),
         ]);
     }
     Ok(t)
@@ -970,7 +972,7 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
             l.id.to_string(),
             format!("{} ({})", l.institution_name, l.institution_status),
             l.provider_name.clone(),
-            l.state.clone(),
+            l.state.to_string(),
             l.consent_expires_at
                 .as_deref()
                 .map_or("-".into(), |s| s.chars().take(10).collect()),
@@ -990,7 +992,7 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
     }
     for l in links
         .iter()
-        .filter(|l| l.sync_failures > 0 && l.state != "disconnected")
+        .filter(|l| l.sync_failures > 0 && l.state != LinkState::Disconnected)
     {
         println!(
             "  link {}: {} failed sync(s) in a row; retried sooner, next try {} (15 min, doubling up to the normal interval)",
@@ -1024,13 +1026,13 @@ pub fn print_status(db: &Db, json: bool) -> Result<(), ErpError> {
                 .map_or("-".into(), |s| s.chars().take(10).collect()),
             db.pending(a.id)?.len().to_string(),
             short_time(&a.last_sync),
-            a.status.clone(),
+            a.status.to_string(),
         ]);
     }
     print!("{}", t.render());
     for a in accounts
         .iter()
-        .filter(|a| a.status != "ok" && a.message.is_some())
+        .filter(|a| a.status != AccountStatus::Ok && a.message.is_some())
     {
         println!("  account {}: {}", a.id, opt(&a.message));
     }
@@ -1083,7 +1085,7 @@ pub fn print_sync_report(report: &SyncReport) {
             a.updated_lines.to_string(),
             a.statements.to_string(),
             a.warnings.len().to_string(),
-            a.status.clone(),
+            a.status.to_string(),
         ]);
     }
     if !t.is_empty() {

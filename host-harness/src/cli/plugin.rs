@@ -9,10 +9,11 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::render::{Table, clean};
-use crate::erp::db::{Db, now};
+use crate::erp::clock::now;
 use crate::erp::errors::ErpError;
 use crate::erp::installed::{self, InstalledPlugin};
 use crate::erp::settings::Settings;
+use crate::erp::store::Db;
 use crate::plugins::artifact::{self, Inspected, Unsigned};
 use crate::plugins::oci::{Client, ClientOptions, Credentials};
 use crate::plugins::reference::Reference;
@@ -182,7 +183,7 @@ pub fn run(
             let reference = parse_reference(&to)?;
             let pushed = client(&reference)?
                 .push(&reference, &signed)
-                .map_err(|e| ErpError::Io(e.to_string()))?;
+                .map_err(|e| ErpError::Registry(Box::new(e)))?;
             println!(
                 "Published {} (artifact {}, signed by {}).",
                 clean(&pushed.reference.to_string()),
@@ -338,7 +339,7 @@ fn fetch(reference: &str) -> Result<(Vec<u8>, String), ErpError> {
         let r = parse_reference(reference)?;
         let pulled = client(&r)?
             .pull(&r)
-            .map_err(|e| ErpError::Io(e.to_string()))?;
+            .map_err(|e| ErpError::Registry(Box::new(e)))?;
         Ok((pulled.component, r.to_string()))
     } else {
         let path = Path::new(reference);
@@ -483,7 +484,8 @@ fn put(
     let dir = installed::plugin_dir(db_path, settings.plugin_dir.as_deref());
     let version = p.metadata.version.clone().unwrap_or_default();
     let fresh = store::load(&dir, &p.digest).is_err();
-    let (digest, path) = store::store(&dir, bytes).map_err(|e| ErpError::Io(e.to_string()))?;
+    let (digest, path) =
+        store::store(&dir, bytes).map_err(|e| ErpError::PluginStore(Box::new(e)))?;
     // It must load as the ERP will run it (imports, exports, contract) before it is recorded.
     let manifest = Manifest::installed(&p.manifest, &version, &granted);
     let mut options = RuntimeOptions::new(settings.cache_dir.clone());

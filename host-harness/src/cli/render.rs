@@ -108,7 +108,8 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-use crate::runtime::types::{Account, Institution, InstitutionStatus};
+use crate::erp::names::institution_status_name;
+use crate::runtime::types::{Account, Institution};
 
 /// A left/right aligned text table.
 pub struct Table {
@@ -206,22 +207,13 @@ pub fn short_time(s: &Option<String>) -> String {
     }
 }
 
-pub fn status_name(s: InstitutionStatus) -> &'static str {
-    match s {
-        InstitutionStatus::Stable => "stable",
-        InstitutionStatus::Beta => "beta",
-        InstitutionStatus::Experimental => "experimental",
-        InstitutionStatus::Unknown => "unknown",
-    }
-}
-
 pub fn institution_json(i: &Institution) -> Value {
     json!({
         "id": i.id,
         "name": i.name,
         "country": i.country,
         "bic": i.bic,
-        "status": status_name(i.status),
+        "status": institution_status_name(i.status),
         "deprecated": i.deprecated,
         "time_zone": i.time_zone,
         "maintenance": i.maintenance.as_ref().map(|m| json!({
@@ -248,6 +240,7 @@ pub fn account_json(a: &Account) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::types::InstitutionStatus;
 
     #[test]
     fn counts_say_one_noun_or_many() {
@@ -289,7 +282,7 @@ mod tests {
             maintenance: None,
             provider_name: "Acme".into(),
         };
-        assert_eq!(status_name(i.status), "unknown");
+        assert_eq!(institution_status_name(i.status), "unknown");
         assert_eq!(institution_json(&i)["status"], "unknown");
     }
 

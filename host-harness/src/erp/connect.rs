@@ -10,9 +10,9 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use super::db::{ConnectAttempt, Db, OnlineAccount};
 use super::errors::{Context, ErpError};
 use super::provider::ProviderHost;
+use super::store::{ConnectAttempt, Db, OnlineAccount, has_table};
 use crate::runtime::types::{Institution, InstitutionFilter};
 
 /// Connection id used for calls that belong to no link (listing institutions).
@@ -110,25 +110,7 @@ pub fn connect(
         Some(id) => (db.link(id)?.connection_id, false),
         None => (new_connection_id(), true),
     };
-    if fresh {
-        let result = connect_inner(
-            db,
-            host,
-            institution_id,
-            existing,
-            &connection_id,
-            false,
-            mode,
-            on_url,
-        );
-        if result.is_err() {
-            // A connection that never became a link leaves nothing behind (its PKCE secrets,
-            // tokens).
-            let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
-        }
-        return result;
-    }
-    keeping_storage_on_failure(db, host, &connection_id, |db| {
+    let attempt = |db: &mut Db| {
         connect_inner(
             db,
             host,
@@ -139,7 +121,17 @@ pub fn connect(
             mode,
             on_url,
         )
-    })
+    };
+    if fresh {
+        let result = attempt(db);
+        if result.is_err() {
+            // A connection that never became a link leaves nothing behind (its PKCE secrets,
+            // tokens).
+            let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
+        }
+        return result;
+    }
+    keeping_storage_on_failure(db, host, &connection_id, attempt)
 }
 
 /// The guide's "Update Credentials": the consent flow again on link `link`. Another Ponto
@@ -192,12 +184,7 @@ fn plugin_storage_rows(
     connection_id: &str,
 ) -> Result<Vec<(String, String)>, ErpError> {
     let read = || -> rusqlite::Result<Vec<(String, String)>> {
-        let exists: bool = db.conn().query_row(
-            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_storage'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !exists {
+        if !has_table(db.conn(), "plugin_storage")? {
             return Ok(Vec::new());
         }
         db.conn()
@@ -257,7 +244,7 @@ fn connect_inner(
                 .map_err(|e| ErpError::Usage(format!("cannot listen on 127.0.0.1:{port} for the callback: {e}; pick another --redirect-port")))?;
             let port = listener
                 .local_addr()
-                .map_err(|e| ErpError::Io(e.to_string()))?
+                .map_err(|source| ErpError::Listener { doing: "", source })?
                 .port();
             let redirect_uri = format!("http://127.0.0.1:{port}/callback");
             let start = provider.begin_connect(institution_id, &redirect_uri)?;
@@ -447,7 +434,7 @@ pub fn wait_for_callback(
         .ok_or_else(|| ErpError::Usage("the callback timeout is too long".into()))?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| ErpError::Io(e.to_string()))?;
+        .map_err(|source| ErpError::Listener { doing: "", source })?;
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
@@ -493,7 +480,12 @@ pub fn wait_for_callback(
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(ErpError::Io(format!("waiting for the callback: {e}"))),
+            Err(source) => {
+                return Err(ErpError::Listener {
+                    doing: "waiting for the callback",
+                    source,
+                });
+            }
         }
     }
 }

@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::names::AccountStatus;
+use crate::plugins::oci::OciError;
+use crate::plugins::store::StoreError;
 use crate::runtime::types::ProviderError;
 use crate::runtime::{CallError, LoadError};
 
@@ -48,8 +51,57 @@ pub enum ErpError {
         "the provider returned a batch the ERP refuses ({0}); nothing of it was stored; report this to the provider's maintainers"
     )]
     BadBatch(String),
+    /// A file could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file or folder could not be made, read or written; `doing` names the step (may be
+    /// empty).
+    #[error("{}: {}", path.display(), with_step(doing, source))]
+    File {
+        path: PathBuf,
+        doing: &'static str,
+        source: std::io::Error,
+    },
+    /// A loopback listener (the consent callback's) failed.
+    #[error("{}", with_step(doing, source))]
+    Listener {
+        doing: &'static str,
+        source: std::io::Error,
+    },
+    /// A process or thread could not be started.
+    #[error("{}", with_step(doing, source))]
+    Process {
+        doing: &'static str,
+        source: std::io::Error,
+    },
+    /// One of the ERP's own threads stopped (it panicked): what it was doing is lost.
+    #[error("{thread} stopped unexpectedly; run the sync again")]
+    ThreadStopped { thread: &'static str },
+    /// An installed plugin's record in the database cannot be read.
+    #[error("the plugins table holds an unreadable {what} ({reason}); reinstall the plugin")]
+    UnreadablePlugin { what: &'static str, reason: String },
+    /// The plugin registry refused or failed a push or a pull.
+    #[error(transparent)]
+    Registry(Box<OciError>),
+    /// The plugin directory (installed artifacts by digest) failed.
+    #[error(transparent)]
+    PluginStore(Box<StoreError>),
+    /// A developer tool's own failure around the ERP (the demo's set-up, the sandbox, the
+    /// benchmark); the `erp` itself never raises it.
     #[error("{0}")]
-    Io(String),
+    DevTool(String),
+}
+
+/// `step: error`, or the error alone when there is no step to name.
+fn with_step(doing: &str, source: &std::io::Error) -> String {
+    if doing.is_empty() {
+        source.to_string()
+    } else {
+        format!("{doing}: {source}")
+    }
 }
 
 // Large payloads are boxed so every `Result<_, ErpError>` stays small.
@@ -92,14 +144,14 @@ impl ErpError {
     }
 
     /// The account status a failed sync leaves, for `erp status`.
-    pub fn account_status(&self) -> &'static str {
+    pub fn account_status(&self) -> AccountStatus {
         match self.provider_error() {
-            Some(ProviderError::AuthorizationExpired(_)) => "consent-expired",
+            Some(ProviderError::AuthorizationExpired(_)) => AccountStatus::ConsentExpired,
             Some(ProviderError::ReconnectRequired(_) | ProviderError::InvalidClient(_)) => {
-                "reconnect-required"
+                AccountStatus::ReconnectRequired
             }
-            Some(ProviderError::RateLimited(_)) => "rate-limited",
-            _ => "error",
+            Some(ProviderError::RateLimited(_)) => AccountStatus::RateLimited,
+            _ => AccountStatus::Error,
         }
     }
 
@@ -301,7 +353,61 @@ mod tests {
             text.contains("ended on 2026-11-01:") && !text.contains("T00:00"),
             "a date, not a timestamp: {text}"
         );
-        assert_eq!(err.account_status(), "consent-expired");
+        assert_eq!(err.account_status(), AccountStatus::ConsentExpired);
         assert!(!err.is_link_wide());
+    }
+
+    #[test]
+    fn failures_say_what_failed_in_the_words_they_always_had() {
+        let io = || std::io::Error::other("boom");
+        let cases = [
+            (
+                ErpError::Create {
+                    path: "x.sqlite".into(),
+                    source: io(),
+                },
+                "cannot create x.sqlite: boom",
+            ),
+            (
+                ErpError::File {
+                    path: "/tmp/d".into(),
+                    doing: "cannot make a scratch folder",
+                    source: io(),
+                },
+                "/tmp/d: cannot make a scratch folder: boom",
+            ),
+            (
+                ErpError::File {
+                    path: "/tmp/d".into(),
+                    doing: "",
+                    source: io(),
+                },
+                "/tmp/d: boom",
+            ),
+            (
+                ErpError::Listener {
+                    doing: "waiting for the callback",
+                    source: io(),
+                },
+                "waiting for the callback: boom",
+            ),
+            (
+                ErpError::Listener {
+                    doing: "",
+                    source: io(),
+                },
+                "boom",
+            ),
+            (
+                ErpError::ThreadStopped {
+                    thread: "a sync worker",
+                },
+                "a sync worker stopped unexpectedly; run the sync again",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+            assert_eq!(e.exit_code(), 1);
+        }
     }
 }

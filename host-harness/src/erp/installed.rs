@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::db::{Db, now};
+use super::clock::now;
 use super::errors::ErpError;
+use super::store::Db;
 use crate::plugins::manifest::CapabilityManifest;
 use crate::plugins::signature::PublicKey;
 
@@ -48,10 +49,11 @@ fn sql(db: &Db) -> impl Fn(rusqlite::Error) -> ErpError + '_ {
     move |e| ErpError::db(db.path(), e)
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> ErpError {
-    ErpError::Io(format!(
-        "the plugins table holds an unreadable {what} ({e}); reinstall the plugin"
-    ))
+fn corrupt(what: &'static str, e: impl std::fmt::Display) -> ErpError {
+    ErpError::UnreadablePlugin {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 pub fn list(db: &Db) -> Result<Vec<InstalledPlugin>, ErpError> {

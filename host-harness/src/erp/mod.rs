@@ -2,27 +2,23 @@
 //! journals, statements, lines, pending lines, sync runs), sync orchestration, settings, and the
 //! demo. The `erp` CLI (crate::cli) is a thin shell over this module.
 
+pub mod clock;
 pub mod connect;
-pub mod db;
 pub mod errors;
 pub mod installed;
 pub mod money;
-#[cfg(test)]
-mod orchestration_tests;
-#[cfg(test)]
-mod parallel_tests;
+pub mod names;
 pub mod provider;
 pub mod settings;
-#[cfg(test)]
-mod store_bench;
+pub mod store;
 pub mod sync;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use db::Db;
 pub use errors::ErpError;
 pub use settings::Settings;
+pub use store::Db;
 
 /// Days before consent expiry at which the ERP reminds the user (as Odoo does).
 pub const REMINDER_DAYS: [i64; 3] = [15, 3, 1];

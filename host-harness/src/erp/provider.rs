@@ -75,14 +75,14 @@ impl PluginHost {
         db_path: &Path,
         provider: Option<&str>,
     ) -> Result<Self, ErpError> {
-        super::db::check_database(db_path)?;
+        super::store::check_database(db_path)?;
         let (plugin, only) = {
             if !db_path.exists() {
                 return Err(ErpError::Usage(
                     "no provider is installed: install one with `erp plugin install REF` (an oci:// reference or a .wasm file)".into(),
                 ));
             }
-            let db = super::db::Db::open(db_path)?;
+            let db = super::store::Db::open(db_path)?;
             let plugin = super::installed::choose(&db, provider)?;
             let only = super::installed::list(&db)?.len() == 1;
             (plugin, only)
@@ -126,7 +126,7 @@ impl PluginHost {
         let plugin = settings.plugin_path.as_deref().ok_or_else(|| {
             ErpError::Usage("no provider plugin file given (development use)".into())
         })?;
-        super::db::check_database(db_path)?;
+        super::store::check_database(db_path)?;
         let mut options = RuntimeOptions::new(settings.cache_dir.clone());
         options.granted_origins = if settings.granted_origins.is_empty() {
             Manifest::load(&Manifest::path_for(plugin))
@@ -209,11 +209,10 @@ impl PluginHost {
         static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("erp-config-check-{}-{n}", std::process::id()));
-        let io = |e: std::io::Error| {
-            ErpError::Io(format!(
-                "{}: cannot make a scratch folder: {e}",
-                dir.display()
-            ))
+        let io = |source| ErpError::File {
+            path: dir.clone(),
+            doing: "cannot make a scratch folder",
+            source,
         };
         std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
             .create(&dir)

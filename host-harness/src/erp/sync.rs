@@ -4,9 +4,11 @@
 use chrono::{NaiveDate, TimeDelta};
 use serde::Serialize;
 
-use super::db::{BatchOutcome, Db, Link, OnlineAccount, now, warning_kind_name};
+use super::clock::now;
 use super::errors::{Context, ErpError};
+use super::names::{AccountStatus, LinkState, warning_kind_name};
 use super::provider::{Provider, ProviderHost};
+use super::store::{BatchOutcome, Db, Link, OnlineAccount};
 use crate::runtime::types::{SyncBatch, SyncProgress, SyncRequest};
 
 #[derive(Clone, Debug, Default)]
@@ -35,7 +37,7 @@ pub struct AccountOutcome {
     pub batches: u64,
     pub warnings: Vec<(String, String)>,
     pub error: Option<String>,
-    pub status: String,
+    pub status: AccountStatus,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -95,7 +97,7 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
             )));
         }
         let link = db.link(account.link_id)?;
-        if link.state == "disconnected" {
+        if link.state == LinkState::Disconnected {
             return Err(ErpError::Usage(format!(
                 "link {} is disconnected; connect again with `erp connect --institution {}`",
                 link.id, link.institution_id
@@ -105,7 +107,7 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
     }
     if let Some(l) = opts.link {
         let link = db.link(l)?;
-        if link.state == "disconnected" {
+        if link.state == LinkState::Disconnected {
             return Err(ErpError::Usage(format!(
                 "link {l} is disconnected; connect again with `erp connect --institution {}`",
                 link.institution_id
@@ -120,7 +122,7 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
     };
     Ok(links
         .into_iter()
-        .filter(|l| l.state != "disconnected")
+        .filter(|l| l.state != LinkState::Disconnected)
         .map(|l| (l, None))
         .collect())
 }
@@ -221,9 +223,9 @@ pub fn run_jobs(
                 h.join().unwrap_or_else(|_| {
                     vec![(
                         usize::MAX,
-                        Err(ErpError::Io(
-                            "a sync worker stopped unexpectedly; run the sync again".into(),
-                        )),
+                        Err(ErpError::ThreadStopped {
+                            thread: "a sync worker",
+                        }),
                     )]
                 })
             })
@@ -369,9 +371,9 @@ fn sync_link(
         match result {
             Ok(()) => {
                 outcome.status = if outcome.warnings.is_empty() {
-                    "ok".into()
+                    AccountStatus::Ok
                 } else {
-                    "warning".into()
+                    AccountStatus::Warning
                 }
             }
             Err(e) => {
@@ -383,7 +385,7 @@ fn sync_link(
                     return Err(e);
                 }
                 let message = e.to_string();
-                outcome.status = e.account_status().to_owned();
+                outcome.status = e.account_status();
                 if e.is_link_wide() {
                     link_error = Some(message.clone());
                 }
@@ -394,9 +396,9 @@ fn sync_link(
         report.accounts.push(outcome);
     }
     let state = if link_error.is_some() {
-        "error"
+        LinkState::Error
     } else {
-        "connected"
+        LinkState::Connected
     };
     // A failed account brings the link's next try forward (with backoff), so `--due` retries it.
     let failed = report.accounts.iter().any(|a| a.error.is_some());
@@ -520,9 +522,9 @@ fn sync_account(
             take(b, r, &mut write_failure, observer);
         }
         if joined.is_err() {
-            write_failure.get_or_insert(ErpError::Io(
-                "the ERP's database writer stopped unexpectedly; run the sync again".into(),
-            ));
+            write_failure.get_or_insert(ErpError::ThreadStopped {
+                thread: "the ERP's database writer",
+            });
         }
     });
     match write_failure.or(fetch_failure) {

@@ -5,13 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::db::Db;
-use super::errors::{Context, ErpError};
-use super::orchestration_tests::{
-    account, batch, institution, line, page_index, statement, temp_db,
-};
-use super::provider::{Provider, ProviderHost};
-use super::sync::{self, Quiet, SyncOptions};
+use super::fixtures::{account, batch, institution, line, page_index, statement, temp_db};
+use crate::erp::errors::{Context, ErpError};
+use crate::erp::provider::{Provider, ProviderHost};
+use crate::erp::store::Db;
+use crate::erp::sync::{self, Quiet, SyncOptions};
 use crate::runtime::types::*;
 
 /// A thread-safe scripted provider: per account, its batches by cursor `page-N`; records the
@@ -219,7 +217,7 @@ fn two_links_in_parallel_store_what_one_by_one_stores() {
     let order = |r: &sync::SyncReport| -> Vec<(i64, u64, String)> {
         r.accounts
             .iter()
-            .map(|a| (a.link_id, a.new_lines, a.status.clone()))
+            .map(|a| (a.link_id, a.new_lines, a.status.to_string()))
             .collect()
     };
     assert_eq!(order(&report_one), order(&report_par));
@@ -239,11 +237,11 @@ fn parallel_sync_skips_a_link_another_process_holds() {
     let (_d, mut db) = temp_db();
     let links = two_links(&mut db);
     // pid 1 always lives: its lock on the first link must be respected.
-    let holder = super::db::process_identity(1).expect("pid 1 exists");
+    let holder = crate::erp::store::process_identity(1).expect("pid 1 exists");
     db.conn()
         .execute(
             "INSERT INTO link_locks (link_id, holder, pid, acquired_at, heartbeat_at) VALUES (?1, ?2, 1, ?3, ?3)",
-            rusqlite::params![links[0], holder, super::db::stamp(super::db::now())],
+            rusqlite::params![links[0], holder, crate::erp::clock::stamp(crate::erp::clock::now())],
         )
         .unwrap();
     let report = sync::run_jobs(&mut db, &host(), &opts(), 2, &mut Quiet).unwrap();
@@ -293,7 +291,7 @@ fn a_refused_batch_is_reported_before_what_the_provider_said_after_it() {
     assert_eq!(report.accounts[1].new_lines, 6, "the other link is whole");
     assert_eq!(db.line_count().unwrap(), 8);
     let acc = db.account("a").unwrap();
-    assert_eq!(acc.status, "error");
+    assert_eq!(acc.status.as_str(), "error");
     assert!(acc.message.unwrap().contains("not an exact decimal"));
     assert_eq!(acc.sync_cursor, None);
     let runs: Vec<String> = db

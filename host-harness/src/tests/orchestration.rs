@@ -5,109 +5,12 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::db::{Db, process_identity};
-use super::errors::{Context, ErpError};
-use super::provider::{Provider, ProviderHost};
-use super::sync::{self, Quiet, SyncOptions};
+use super::fixtures::{account, batch, institution, line, page_index, statement, temp_db};
+use crate::erp::errors::{Context, ErpError};
+use crate::erp::provider::{Provider, ProviderHost};
+use crate::erp::store::{Db, process_identity};
+use crate::erp::sync::{self, Quiet, SyncOptions};
 use crate::runtime::types::*;
-
-pub fn institution(id: &str) -> Institution {
-    Institution {
-        id: id.into(),
-        name: format!("Bank {id}"),
-        country: Some("BE".into()),
-        bic: None,
-        status: InstitutionStatus::Stable,
-        deprecated: false,
-        time_zone: "Europe/Brussels".into(),
-        maintenance: None,
-        provider_name: "Acme".into(),
-    }
-}
-
-pub fn account(id: &str, iban: &str) -> Account {
-    Account {
-        id: id.into(),
-        institution_id: "inst-1".into(),
-        reference: iban.into(),
-        reference_type: "IBAN".into(),
-        description: format!("Account {id}"),
-        product: None,
-        holder_name: None,
-        currency: "EUR".into(),
-        current_balance: Some(Balance {
-            amount: "1000.00".into(),
-            reference_date: "2026-11-24".into(),
-        }),
-        available_balance: None,
-        authorized_at: None,
-        consent_expires_at: Some("2027-05-01T00:00:00Z".into()),
-        consent_days_left: Some(150),
-        availability: Availability::Available,
-        deprecated: false,
-        synchronized_at: None,
-    }
-}
-
-pub fn line(id: &str, day: &str, amount: &str) -> StatementLine {
-    StatementLine {
-        transaction_id: id.into(),
-        statement_key: day.into(),
-        booking_date: day.into(),
-        value_date: Some(day.into()),
-        amount: amount.into(),
-        currency: "EUR".into(),
-        payment_reference: format!("ref {id}"),
-        structured_reference: false,
-        description: None,
-        partner_name: Some("ACME".into()),
-        partner_account: None,
-        end_to_end_id: None,
-        bank_transaction_code: None,
-        mandate_id: None,
-        creditor_id: None,
-        card_reference: None,
-        raw_json: "{}".into(),
-    }
-}
-
-pub fn statement(day: &str, start: &str, end: &str) -> Statement {
-    Statement {
-        key: day.into(),
-        name: format!("BNK/{day}"),
-        date_from: day.into(),
-        date_to: day.into(),
-        balance_start: start.into(),
-        balance_end: end.into(),
-    }
-}
-
-/// The page a scripted provider serves: its cursor is `page-N` (none: the first).
-pub fn page_index(request: &SyncRequest) -> usize {
-    request
-        .cursor
-        .as_deref()
-        .and_then(|c| c.strip_prefix("page-"))
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0)
-}
-
-pub fn batch(
-    lines: Vec<StatementLine>,
-    statements: Vec<Statement>,
-    progress: SyncProgress,
-) -> SyncBatch {
-    SyncBatch {
-        account: None,
-        lines,
-        updated_lines: vec![],
-        statements,
-        pending: None,
-        warnings: vec![],
-        transactions_read: 0,
-        progress,
-    }
-}
 
 /// Per provider account: the batches of one sync, indexed by cursor `page-N`; or an error.
 #[derive(Default)]
@@ -172,12 +75,6 @@ impl Provider for FakeProvider {
     }
 }
 
-pub fn temp_db() -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("erp.sqlite")).unwrap();
-    (dir, db)
-}
-
 /// A link with the given accounts (provider ids and IBANs).
 fn connect(db: &mut Db, accounts: &[(&str, &str)]) -> i64 {
     let connection = Connection {
@@ -192,7 +89,7 @@ fn connect(db: &mut Db, accounts: &[(&str, &str)]) -> i64 {
     };
     db.save_connection(
         None,
-        &super::connect::new_connection_id(),
+        &crate::erp::connect::new_connection_id(),
         "fake",
         &connection,
     )
@@ -254,7 +151,7 @@ fn sync_commits_lines_statements_and_state_and_twice_adds_nothing() {
     let acc = db.account("a").unwrap();
     assert_eq!(acc.sync_state.as_deref(), Some("state-1"));
     assert_eq!(acc.sync_cursor, None);
-    assert_eq!(acc.status, "ok");
+    assert_eq!(acc.status.as_str(), "ok");
     let l = db.link(link).unwrap();
     assert!(l.next_refresh.is_some() && l.last_refresh.is_some());
 
@@ -322,7 +219,7 @@ fn one_failing_account_does_not_stop_the_others() {
     }
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(report.failed());
-    assert_eq!(report.accounts[0].status, "consent-expired");
+    assert_eq!(report.accounts[0].status.as_str(), "consent-expired");
     assert!(
         report.accounts[0]
             .error
@@ -331,9 +228,9 @@ fn one_failing_account_does_not_stop_the_others() {
             .contains("https://renew.test/a")
     );
     assert_eq!(report.accounts[1].new_lines, 5);
-    assert_eq!(db.account("a").unwrap().status, "consent-expired");
+    assert_eq!(db.account("a").unwrap().status.as_str(), "consent-expired");
     assert_eq!(
-        db.link(1).unwrap().state,
+        db.link(1).unwrap().state.as_str(),
         "connected",
         "a consent error is the account's, not the link's"
     );
@@ -449,7 +346,7 @@ fn a_live_lock_refuses_a_dead_one_is_taken_over() {
     let link = connect(&mut db, &[("a", "BE68539007547034")]);
     // pid 1 always lives: a lock held by it refuses us.
     let holder = process_identity(1).expect("pid 1 exists");
-    let fresh = super::db::stamp(super::db::now());
+    let fresh = crate::erp::clock::stamp(crate::erp::clock::now());
     db.conn()
         .execute(
             "INSERT INTO link_locks (link_id, holder, pid, acquired_at, heartbeat_at) VALUES (?1, ?2, 1, ?3, ?3)",
@@ -483,7 +380,7 @@ fn bad_arguments_are_refused_before_anything_runs() {
     let (_dir, mut db) = temp_db();
     connect(&mut db, &[("a", "BE68539007547034")]);
     let host = FakeHost::default();
-    let tomorrow = super::db::now().date_naive() + chrono::TimeDelta::days(1);
+    let tomorrow = crate::erp::clock::now().date_naive() + chrono::TimeDelta::days(1);
     let e = sync::run(
         &mut db,
         &host,
@@ -627,7 +524,7 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(!report.failed());
     let acc = db.account("a").unwrap();
-    assert_eq!(acc.status, "warning");
+    assert_eq!(acc.status.as_str(), "warning");
     let warnings = db.latest_warnings().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let w = &warnings[0].message;
@@ -642,7 +539,7 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
     host.0.borrow_mut().pages.insert("a".into(), two_batches());
     sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(db.latest_warnings().unwrap().is_empty());
-    assert_eq!(db.account("a").unwrap().status, "ok");
+    assert_eq!(db.account("a").unwrap().status.as_str(), "ok");
 }
 
 #[test]
@@ -669,7 +566,7 @@ fn a_disconnect_during_a_sync_is_not_undone_when_it_ends() {
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(report.failed());
     let l = db.link(link).unwrap();
-    assert_eq!(l.state, "disconnected");
+    assert_eq!(l.state.as_str(), "disconnected");
     assert_eq!(l.message.as_deref(), Some("disconnected by the user"));
     assert!(!l.auto_sync);
     // Later syncs leave the disconnected link out instead of failing on it.

@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use super::db::Db;
-use super::orchestration_tests::{account, batch, institution, statement};
+use super::fixtures::{account, batch, institution, line, statement};
+use crate::erp::store::Db;
 use crate::runtime::types::*;
 
 /// A deterministic pseudo-random UUID (xorshift), so runs compare.
@@ -28,6 +28,8 @@ fn uuid(state: &mut u64) -> String {
     )
 }
 
+/// A line as a real bank sends it (UUID id, ~1 KB of raw JSON, ~140 lines a day): the shared
+/// [`line`] with realistic fields.
 pub fn realistic_line(seq: u64, state: &mut u64) -> StatementLine {
     let id = uuid(state);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
@@ -38,12 +40,6 @@ pub fn realistic_line(seq: u64, state: &mut u64) -> StatementLine {
         "{{\"attributes\":{{\"additionalInformation\":null,\"amount\":{amount},\"bankTransactionCode\":\"PMNT-RCDT-ESCT\",\"cardReference\":null,\"cardReferenceType\":null,\"counterpartName\":\"Rice Ltd\",\"counterpartReference\":\"BE62 4671 5332 7786\",\"createdAt\":\"{day}T06:02:11.000Z\",\"creditorId\":null,\"currency\":\"EUR\",\"description\":\"Wire transfer\",\"digest\":\"2acc87e558b508f7b4bd21829adee7aaace14eedde2b65ec8459201ea7a76050\",\"endToEndId\":\"e2e-{seq:08x}\",\"executionDate\":\"{day}T23:00:00.000Z\",\"fee\":null,\"internalReference\":\"ae7976b0\",\"mandateId\":null,\"proprietaryBankTransactionCode\":\"63058\",\"purposeCode\":null,\"remittanceInformation\":\"090933755493\",\"remittanceInformationType\":\"structured\",\"updatedAt\":\"2026-11-25T08:13:03.072Z\",\"valueDate\":\"{day}T23:00:00Z\"}},\"id\":\"{id}\",\"relationships\":{{\"account\":{{\"data\":{{\"id\":\"0df6d359-a2fb-4f41-bc4c-3c824d8a1a03\",\"type\":\"account\"}}}}}},\"type\":\"transaction\"}}"
     );
     StatementLine {
-        transaction_id: id,
-        statement_key: day.clone(),
-        booking_date: day.clone(),
-        value_date: Some(day),
-        amount,
-        currency: "EUR".into(),
         payment_reference: "+++090/9337/55493+++".into(),
         structured_reference: true,
         description: Some("Wire transfer".into()),
@@ -51,10 +47,8 @@ pub fn realistic_line(seq: u64, state: &mut u64) -> StatementLine {
         partner_account: Some("BE62 4671 5332 7786".into()),
         end_to_end_id: Some(format!("e2e-{seq:08x}")),
         bank_transaction_code: Some("PMNT-RCDT-ESCT".into()),
-        mandate_id: None,
-        creditor_id: None,
-        card_reference: None,
         raw_json: raw,
+        ..line(&id, &day, &amount)
     }
 }
 
