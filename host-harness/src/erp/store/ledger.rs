@@ -5,28 +5,9 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::db::Db;
+use super::statement_lines::StoredLine;
 use crate::erp::errors::ErpError;
 use crate::erp::money;
-
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct StoredLine {
-    pub transaction_id: String,
-    pub statement_key: String,
-    pub booking_date: String,
-    pub value_date: Option<String>,
-    pub amount: String,
-    pub currency: String,
-    pub payment_reference: String,
-    pub structured_reference: bool,
-    pub description: Option<String>,
-    pub partner_name: Option<String>,
-    pub partner_account: Option<String>,
-    pub end_to_end_id: Option<String>,
-    pub bank_transaction_code: Option<String>,
-    pub mandate_id: Option<String>,
-    pub creditor_id: Option<String>,
-    pub card_reference: Option<String>,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StoredStatement {
@@ -99,50 +80,6 @@ impl Db {
             };
         }
         Ok(statements)
-    }
-
-    /// Every line of a journal (with or without a statement), in a stable order.
-    pub fn lines(&self, journal_id: i64) -> Result<Vec<StoredLine>, ErpError> {
-        self.read_lines(journal_id, None)
-    }
-
-    fn read_lines(
-        &self,
-        journal_id: i64,
-        statement_key: Option<&str>,
-    ) -> Result<Vec<StoredLine>, ErpError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT transaction_id, statement_key, booking_date, value_date, amount, currency, payment_reference,
-                        structured_reference, description, partner_name, partner_account, end_to_end_id,
-                        bank_transaction_code, mandate_id, creditor_id, card_reference
-                 FROM statement_lines WHERE journal_id = ?1 AND (?2 IS NULL OR statement_key = ?2)
-                 ORDER BY booking_date, transaction_id",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map(params![journal_id, statement_key], |r| {
-            Ok(StoredLine {
-                transaction_id: r.get(0)?,
-                statement_key: r.get(1)?,
-                booking_date: r.get(2)?,
-                value_date: r.get(3)?,
-                amount: r.get(4)?,
-                currency: r.get(5)?,
-                payment_reference: r.get(6)?,
-                structured_reference: r.get(7)?,
-                description: r.get(8)?,
-                partner_name: r.get(9)?,
-                partner_account: r.get(10)?,
-                end_to_end_id: r.get(11)?,
-                bank_transaction_code: r.get(12)?,
-                mandate_id: r.get(13)?,
-                creditor_id: r.get(14)?,
-                card_reference: r.get(15)?,
-            })
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| self.err(e))
     }
 
     pub fn line_count(&self) -> Result<u64, ErpError> {

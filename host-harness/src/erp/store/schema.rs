@@ -209,6 +209,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
+    super::statement_lines::add_new_columns(conn)?;
     Ok(())
 }
 

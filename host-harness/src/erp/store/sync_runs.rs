@@ -6,12 +6,13 @@ use rusqlite::{OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use super::accounts::{OnlineAccount, update_account_details};
 use super::db::Db;
+use super::statement_lines;
 use super::validation::validate_batch;
 use crate::erp::clock::{now, parse_stamp, stamp};
 use crate::erp::errors::ErpError;
 use crate::erp::money;
 use crate::erp::names::{AccountStatus, warning_kind_name};
-use crate::runtime::types::{StatementLine, SyncBatch, SyncProgress};
+use crate::runtime::types::{SyncBatch, SyncProgress};
 
 /// A cursor left by an interrupted sync is resumed only while it is this fresh.
 const CURSOR_FRESH_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -104,30 +105,20 @@ impl Db {
                 update_account_details(&tx, account.id, details)?;
             }
             {
-                // ?1–?18 are `line_params` in both statements, so the two cannot drift apart.
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO statement_lines (journal_id, transaction_id, statement_key,
-                         booking_date, value_date, amount, currency, payment_reference, structured_reference, description,
-                         partner_name, partner_account, end_to_end_id, bank_transaction_code, mandate_id, creditor_id,
-                         card_reference, raw_json, online_account_id, sync_run_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-                )?;
+                // The journal, then the line's values: both statements name the same columns.
+                let mut insert = tx.prepare_cached(&statement_lines::INSERT)?;
                 for l in &batch.lines {
                     let amount = money::normalize(&l.amount).unwrap_or_else(|| l.amount.clone());
+                    let journal: [&dyn ToSql; 1] = [&account.journal_id];
                     let extra: [&dyn ToSql; 2] = [&account.id, &run_id];
                     out.new_lines += insert.execute(params_from_iter(
-                        line_params(&account.journal_id, l, &amount)
+                        journal
                             .into_iter()
+                            .chain(statement_lines::values(l, &amount))
                             .chain(extra),
                     ))? as u64;
                 }
-                let mut update = tx.prepare_cached(
-                    "UPDATE statement_lines SET statement_key = ?3, booking_date = ?4, value_date = ?5, amount = ?6,
-                         currency = ?7, payment_reference = ?8, structured_reference = ?9, description = ?10,
-                         partner_name = ?11, partner_account = ?12, end_to_end_id = ?13, bank_transaction_code = ?14,
-                         mandate_id = ?15, creditor_id = ?16, card_reference = ?17, raw_json = ?18, updated_at = ?19
-                     WHERE journal_id = ?1 AND transaction_id = ?2",
-                )?;
+                let mut update = tx.prepare_cached(&statement_lines::UPDATE)?;
                 for l in &batch.updated_lines {
                     // A bank that changes a booked amount changes a statement the accountant may
                     // already have reconciled: apply it (the bank is the truth) but say so.
@@ -158,10 +149,12 @@ impl Db {
                         out.changed_amounts += 1;
                     }
                     let amount = money::normalize(&l.amount).unwrap_or_else(|| l.amount.clone());
+                    let journal: [&dyn ToSql; 1] = [&account.journal_id];
                     let extra: [&dyn ToSql; 1] = [&at];
                     out.updated_lines += update.execute(params_from_iter(
-                        line_params(&account.journal_id, l, &amount)
+                        journal
                             .into_iter()
+                            .chain(statement_lines::values(l, &amount))
                             .chain(extra),
                     ))? as u64;
                 }
@@ -318,35 +311,6 @@ impl Db {
         tx.commit().map_err(|e| ErpError::db(&path, e))?;
         Ok(())
     }
-}
-
-/// The parameters ?1–?18 of the line INSERT and UPDATE: journal, transaction id, then the line's
-/// fields from `statement_key` to `raw_json` (`amount` normalised by the caller).
-fn line_params<'a>(
-    journal: &'a i64,
-    l: &'a StatementLine,
-    amount: &'a dyn ToSql,
-) -> [&'a dyn ToSql; 18] {
-    [
-        journal,
-        &l.transaction_id,
-        &l.statement_key,
-        &l.booking_date,
-        &l.value_date,
-        amount,
-        &l.currency,
-        &l.payment_reference,
-        &l.structured_reference,
-        &l.description,
-        &l.partner_name,
-        &l.partner_account,
-        &l.end_to_end_id,
-        &l.bank_transaction_code,
-        &l.mandate_id,
-        &l.creditor_id,
-        &l.card_reference,
-        &l.raw_json,
-    ]
 }
 
 /// Keys of the statements a sync touched (per connection: a sync resumed by another process
