@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::errors::{ApiError, JSON_API};
 use crate::generator::{Institution, TsStyle, TxAttributes, TxRecord, ts};
+use crate::http::{S, query_pairs};
 use crate::money::Amount;
 use crate::state::{Caller, Key, Slot, World};
 
-pub type S = State<Arc<Shared>>;
 type ApiResult = Result<Response, ApiError>;
 
 pub fn jsonapi(status: StatusCode, body: String) -> Response {
@@ -36,12 +36,6 @@ fn ok_json<T: Serialize>(status: StatusCode, v: &T) -> ApiResult {
 
 fn bearer(h: &HeaderMap) -> Option<&str> {
     h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-}
-
-pub fn query_pairs(q: &Option<String>) -> Vec<(String, String)> {
-    q.as_deref()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
 }
 
 pub struct Paging {

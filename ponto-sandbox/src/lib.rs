@@ -19,6 +19,7 @@ pub mod consent;
 mod errors;
 mod faults;
 pub mod generator;
+mod http;
 pub mod money;
 mod oauth;
 mod state;
