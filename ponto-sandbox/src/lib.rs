@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use faults::{Fault, HttpFailure, Scope};
 
+use crate::api::transactions::Prefetch;
 use crate::errors::{ApiError, REQUEST_ID};
 use crate::faults::ActiveFault;
 use crate::generator::Generator;
@@ -104,15 +105,6 @@ pub struct IssuedSecrets {
     pub refresh_tokens: Vec<String>,
     pub authorization_codes: Vec<String>,
     pub client_secret: String,
-}
-
-/// A transactions page being derived ahead of the request for it (see `api::transactions`).
-pub(crate) struct Prefetch {
-    pub account: usize,
-    pub after: String,
-    pub limit: usize,
-    pub version: u64,
-    pub body: tokio::task::JoinHandle<Option<api::RenderedPage>>,
 }
 
 pub(crate) struct Shared {
@@ -395,36 +387,54 @@ fn apply_fault(w: &mut World, fault: Fault) {
 fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route("/", get(api::root))
-        .route("/financial-institutions", get(api::institutions))
-        .route("/financial-institutions/{id}", get(api::institution))
-        .route("/accounts", get(api::accounts))
+        .route(
+            "/financial-institutions",
+            get(api::institutions::institutions),
+        )
+        .route(
+            "/financial-institutions/{id}",
+            get(api::institutions::institution),
+        )
+        .route("/accounts", get(api::accounts::accounts))
         .route(
             "/accounts/{id}",
-            get(api::account).delete(api::delete_account),
+            get(api::accounts::account).delete(api::accounts::delete_account),
         )
-        .route("/accounts/{id}/transactions", get(api::transactions))
-        .route("/accounts/{id}/transactions/{tid}", get(api::transaction))
+        .route(
+            "/accounts/{id}/transactions",
+            get(api::transactions::transactions),
+        )
+        .route(
+            "/accounts/{id}/transactions/{tid}",
+            get(api::transactions::transaction),
+        )
         .route(
             "/accounts/{id}/pending-transactions",
-            get(api::pending_transactions),
+            get(api::transactions::pending_transactions),
         )
         .route(
             "/accounts/{id}/pending-transactions/{tid}",
-            get(api::pending_transaction),
+            get(api::transactions::pending_transaction),
         )
         .route(
             "/accounts/{id}/reauthorization-requests",
-            post(api::reauthorization),
+            post(api::accounts::reauthorization),
         )
-        .route("/synchronizations", post(api::create_sync))
-        .route("/synchronizations/{id}", get(api::get_sync))
+        .route(
+            "/synchronizations",
+            post(api::synchronizations::create_sync),
+        )
+        .route(
+            "/synchronizations/{id}",
+            get(api::synchronizations::get_sync),
+        )
         .route(
             "/synchronizations/{id}/updated-transactions",
-            get(api::updated_transactions),
+            get(api::synchronizations::updated_transactions),
         )
         .route(
             "/synchronizations/{id}/updated-pending-transactions",
-            get(api::updated_pending_transactions),
+            get(api::synchronizations::updated_pending_transactions),
         )
         .route("/userinfo", get(api::userinfo))
         .route("/oauth2/token", post(oauth::token))
