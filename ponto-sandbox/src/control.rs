@@ -1,5 +1,6 @@
 //! The sandbox's own control endpoints under `/_sandbox` (not part of Ponto): seeded accounts,
-//! fault injection, queued bookings and Ponto's scheduled synchronizations.
+//! fault injection, queued bookings and Ponto's scheduled synchronizations; and the seeded
+//! accounts as they report them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +9,52 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::faults::ActiveFault;
+use crate::faults::{ActiveFault, Fault};
+use crate::generator::Generator;
+use crate::shared::Shared;
 use crate::state::World;
-use crate::{Fault, Shared, account_infos};
+
+/// What a test needs to know about a seeded account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxAccountInfo {
+    pub id: String,
+    pub institution_id: String,
+    pub institution_name: String,
+    /// The IBAN for IBAN accounts, `None` for BBAN ones (US, JP).
+    pub iban: Option<String>,
+    pub reference: String,
+    pub reference_type: String,
+    pub currency: String,
+    pub subtype: String,
+    /// Time zone of the institution (its bookings are stamped at local midnight in it).
+    pub time_zone: String,
+    /// Booked transactions in the seeded history (late bookings and settlements come on top).
+    pub seeded_transactions: u64,
+}
+
+pub fn account_infos(data: &Generator) -> Vec<SandboxAccountInfo> {
+    data.accounts
+        .iter()
+        .map(|a| {
+            let inst = &data.institutions[a.institution];
+            SandboxAccountInfo {
+                id: a.id.clone(),
+                institution_id: inst.id.clone(),
+                institution_name: inst.name.to_string(),
+                iban: (a.reference_type == "IBAN").then(|| a.reference.clone()),
+                reference: a.reference.clone(),
+                reference_type: a.reference_type.to_string(),
+                currency: a.currency.to_string(),
+                subtype: a.subtype.to_string(),
+                time_zone: a.tz.name().to_string(),
+                seeded_transactions: a.booked,
+            }
+        })
+        .collect()
+}
 
 pub fn apply_fault(w: &mut World, fault: Fault) {
     let idx_of = |w: &World, id: &str| w.data.account(id).map(|a| a.idx as usize);

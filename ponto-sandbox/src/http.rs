@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 
-use crate::Shared;
+use crate::shared::Shared;
 
 pub type S = State<Arc<Shared>>;
 

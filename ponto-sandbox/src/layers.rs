@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::errors::{self, ApiError, REQUEST_ID};
 use crate::faults::{self, HttpFailure};
-use crate::{Shared, generator};
+use crate::generator;
+use crate::shared::Shared;
 
 /// Every response carries `ibanity-request-id`; error bodies repeat it in `meta.requestId`.
 pub async fn request_id_mw(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {

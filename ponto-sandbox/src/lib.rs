@@ -24,6 +24,7 @@ mod http;
 mod layers;
 pub mod money;
 mod oauth;
+mod shared;
 mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,12 +36,12 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
+pub use control::SandboxAccountInfo;
 pub use faults::{Fault, HttpFailure, Scope};
 
-use crate::api::transactions::Prefetch;
 use crate::generator::Generator;
+use crate::shared::Shared;
 use crate::state::{Settings, World};
 
 /// How the sandbox is seeded. Build it with `..SandboxConfig::default()` so new fields keep
@@ -75,25 +76,6 @@ impl Default for SandboxConfig {
     }
 }
 
-/// What a test needs to know about a seeded account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SandboxAccountInfo {
-    pub id: String,
-    pub institution_id: String,
-    pub institution_name: String,
-    /// The IBAN for IBAN accounts, `None` for BBAN ones (US, JP).
-    pub iban: Option<String>,
-    pub reference: String,
-    pub reference_type: String,
-    pub currency: String,
-    pub subtype: String,
-    /// Time zone of the institution (its bookings are stamped at local midnight in it).
-    pub time_zone: String,
-    /// Booked transactions in the seeded history (late bookings and settlements come on top).
-    pub seeded_transactions: u64,
-}
-
 /// See [`Sandbox::issued_secrets`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssuedSecrets {
@@ -101,20 +83,6 @@ pub struct IssuedSecrets {
     pub refresh_tokens: Vec<String>,
     pub authorization_codes: Vec<String>,
     pub client_secret: String,
-}
-
-pub(crate) struct Shared {
-    pub data: Arc<Generator>,
-    pub world: Mutex<World>,
-    pub prefetch: Mutex<Option<Prefetch>>,
-    base: OnceLock<String>,
-    requests: AtomicU64,
-}
-
-impl Shared {
-    pub fn base_url(&self) -> &str {
-        self.base.get().map(String::as_str).unwrap_or("")
-    }
 }
 
 /// A running sandbox (its own thread and tokio runtime); stops when dropped.
@@ -195,7 +163,7 @@ impl Sandbox {
     }
 
     pub fn accounts(&self) -> Vec<SandboxAccountInfo> {
-        account_infos(&self.shared.data)
+        control::account_infos(&self.shared.data)
     }
 
     /// Every secret this sandbox ever issued or holds, for tests that prove none leaks: the
@@ -319,27 +287,6 @@ fn set_base(shared: &Shared, port: u16) {
     let base = format!("http://127.0.0.1:{port}");
     let _ = shared.base.set(base.clone());
     shared.world.lock().expect("world lock").base_url = base;
-}
-
-fn account_infos(data: &Generator) -> Vec<SandboxAccountInfo> {
-    data.accounts
-        .iter()
-        .map(|a| {
-            let inst = &data.institutions[a.institution];
-            SandboxAccountInfo {
-                id: a.id.clone(),
-                institution_id: inst.id.clone(),
-                institution_name: inst.name.to_string(),
-                iban: (a.reference_type == "IBAN").then(|| a.reference.clone()),
-                reference: a.reference.clone(),
-                reference_type: a.reference_type.to_string(),
-                currency: a.currency.to_string(),
-                subtype: a.subtype.to_string(),
-                time_zone: a.tz.name().to_string(),
-                seeded_transactions: a.booked,
-            }
-        })
-        .collect()
 }
 
 fn router(shared: Arc<Shared>) -> Router {

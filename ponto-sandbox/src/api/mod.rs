@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::errors::{ApiError, JSON_API};
 use crate::http::S;
+use crate::shared::Shared;
 use crate::state::{Caller, World};
 
 type ApiResult = Result<Response, ApiError>;

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::paging::parse_paging;
 use super::transactions::small_tx_list;
 use super::{ApiResult, Single, ok_json, parse_body, required_str, world_for};
-use crate::Shared;
 use crate::errors::ApiError;
 use crate::http::S;
+use crate::shared::Shared;
 use crate::state::{Caller, World};
 
 pub async fn create_sync(State(sh): S, h: HeaderMap, body: Bytes) -> ApiResult {

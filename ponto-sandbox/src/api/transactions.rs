@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::paging::{Paging, collection, page_range, paging_links_meta, parse_paging};
 use super::{ApiResult, Single, json_doc, ok_json, to_body, world_for};
-use crate::Shared;
 use crate::errors::{ApiError, JSON_API};
 use crate::generator::{TsStyle, TxAttributes, TxRecord, ts};
 use crate::http::S;
+use crate::shared::{Prefetch, RenderedPage, Shared};
 use crate::state::{Key, Slot, World};
 
 #[derive(Serialize)]
@@ -79,19 +79,6 @@ fn tx_list_meta(w: &World, idx: usize) -> Value {
         "latestSynchronization": w.syncs.get(&st.latest_tx_sync).map(|s| w.sync_json(s, false)),
     })
 }
-
-/// A transactions page being derived ahead of the request for it (see [`transactions`]).
-pub struct Prefetch {
-    pub account: usize,
-    pub after: String,
-    pub limit: usize,
-    pub version: u64,
-    pub body: tokio::task::JoinHandle<Option<RenderedPage>>,
-}
-
-/// A rendered transactions page: the body, the id to continue after (when a next page exists)
-/// and the world version the page was read at.
-pub type RenderedPage = (Vec<u8>, Option<String>, u64);
 
 fn render_tx_page(sh: &Shared, idx: usize, p: &Paging) -> Result<RenderedPage, ApiError> {
     let (page, meta, url, version) = {
