@@ -16,33 +16,32 @@
 
 mod api;
 pub mod consent;
+mod control;
 mod errors;
 mod faults;
 pub mod generator;
+mod http;
+mod layers;
 pub mod money;
 mod oauth;
+mod shared;
 mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{get, post};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
+pub use control::SandboxAccountInfo;
 pub use faults::{Fault, HttpFailure, Scope};
 
-use crate::errors::{ApiError, REQUEST_ID};
-use crate::faults::ActiveFault;
 use crate::generator::Generator;
+use crate::shared::Shared;
 use crate::state::{Settings, World};
 
 /// How the sandbox is seeded. Build it with `..SandboxConfig::default()` so new fields keep
@@ -77,25 +76,6 @@ impl Default for SandboxConfig {
     }
 }
 
-/// What a test needs to know about a seeded account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SandboxAccountInfo {
-    pub id: String,
-    pub institution_id: String,
-    pub institution_name: String,
-    /// The IBAN for IBAN accounts, `None` for BBAN ones (US, JP).
-    pub iban: Option<String>,
-    pub reference: String,
-    pub reference_type: String,
-    pub currency: String,
-    pub subtype: String,
-    /// Time zone of the institution (its bookings are stamped at local midnight in it).
-    pub time_zone: String,
-    /// Booked transactions in the seeded history (late bookings and settlements come on top).
-    pub seeded_transactions: u64,
-}
-
 /// See [`Sandbox::issued_secrets`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssuedSecrets {
@@ -103,29 +83,6 @@ pub struct IssuedSecrets {
     pub refresh_tokens: Vec<String>,
     pub authorization_codes: Vec<String>,
     pub client_secret: String,
-}
-
-/// A transactions page being derived ahead of the request for it (see `api::transactions`).
-pub(crate) struct Prefetch {
-    pub account: usize,
-    pub after: String,
-    pub limit: usize,
-    pub version: u64,
-    pub body: tokio::task::JoinHandle<Option<api::RenderedPage>>,
-}
-
-pub(crate) struct Shared {
-    pub data: Arc<Generator>,
-    pub world: Mutex<World>,
-    pub prefetch: Mutex<Option<Prefetch>>,
-    base: OnceLock<String>,
-    requests: AtomicU64,
-}
-
-impl Shared {
-    pub fn base_url(&self) -> &str {
-        self.base.get().map(String::as_str).unwrap_or("")
-    }
 }
 
 /// A running sandbox (its own thread and tokio runtime); stops when dropped.
@@ -202,11 +159,11 @@ impl Sandbox {
     /// Same as `POST /_sandbox/faults`.
     pub fn inject(&self, fault: Fault) {
         let mut w = self.shared.world.lock().expect("world lock");
-        apply_fault(&mut w, fault);
+        control::apply_fault(&mut w, fault);
     }
 
     pub fn accounts(&self) -> Vec<SandboxAccountInfo> {
-        account_infos(&self.shared.data)
+        control::account_infos(&self.shared.data)
     }
 
     /// Every secret this sandbox ever issued or holds, for tests that prove none leaks: the
@@ -332,98 +289,57 @@ fn set_base(shared: &Shared, port: u16) {
     shared.world.lock().expect("world lock").base_url = base;
 }
 
-fn account_infos(data: &Generator) -> Vec<SandboxAccountInfo> {
-    data.accounts
-        .iter()
-        .map(|a| {
-            let inst = &data.institutions[a.institution];
-            SandboxAccountInfo {
-                id: a.id.clone(),
-                institution_id: inst.id.clone(),
-                institution_name: inst.name.to_string(),
-                iban: (a.reference_type == "IBAN").then(|| a.reference.clone()),
-                reference: a.reference.clone(),
-                reference_type: a.reference_type.to_string(),
-                currency: a.currency.to_string(),
-                subtype: a.subtype.to_string(),
-                time_zone: a.tz.name().to_string(),
-                seeded_transactions: a.booked,
-            }
-        })
-        .collect()
-}
-
-fn apply_fault(w: &mut World, fault: Fault) {
-    let idx_of = |w: &World, id: &str| w.data.account(id).map(|a| a.idx as usize);
-    match fault {
-        Fault::Http { failure, scope } => w.faults.push(ActiveFault::new(failure, scope)),
-        Fault::ExpiredConsent { account_id } => {
-            if let Some(i) = idx_of(w, &account_id) {
-                let st = &mut w.accounts[i];
-                st.consent_fault = true;
-                st.consent_expires = chrono::Utc::now() - chrono::Duration::days(1);
-            }
-        }
-        Fault::Maintenance { account_id } => {
-            if let Some(i) = idx_of(w, &account_id) {
-                w.accounts[i].readonly = true;
-            }
-        }
-        Fault::RevokedRefreshToken => w.refresh.values_mut().for_each(|r| r.revoked = true),
-        Fault::UsedRefreshToken => w.refresh.values_mut().for_each(|r| r.used = true),
-        Fault::ExpiredAccessToken => {
-            let now = std::time::Instant::now();
-            w.access.values_mut().for_each(|t| t.expires = now);
-        }
-        Fault::SyncCooldown { secs } => w.settings.sync_cooldown = Duration::from_secs(secs),
-        Fault::ClearAll => {
-            w.faults.clear();
-            let data = w.data.clone();
-            for (i, st) in w.accounts.iter_mut().enumerate() {
-                if st.consent_fault {
-                    st.consent_fault = false;
-                    st.consent_expires = chrono::Utc::now() + chrono::Duration::days(90);
-                }
-                let inst = &data.institutions[data.accounts[i].institution];
-                st.readonly = inst.maintenance_type == Some("financialInstitution");
-            }
-        }
-    }
-}
-
 fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route("/", get(api::root))
-        .route("/financial-institutions", get(api::institutions))
-        .route("/financial-institutions/{id}", get(api::institution))
-        .route("/accounts", get(api::accounts))
+        .route(
+            "/financial-institutions",
+            get(api::institutions::institutions),
+        )
+        .route(
+            "/financial-institutions/{id}",
+            get(api::institutions::institution),
+        )
+        .route("/accounts", get(api::accounts::accounts))
         .route(
             "/accounts/{id}",
-            get(api::account).delete(api::delete_account),
+            get(api::accounts::account).delete(api::accounts::delete_account),
         )
-        .route("/accounts/{id}/transactions", get(api::transactions))
-        .route("/accounts/{id}/transactions/{tid}", get(api::transaction))
+        .route(
+            "/accounts/{id}/transactions",
+            get(api::transactions::transactions),
+        )
+        .route(
+            "/accounts/{id}/transactions/{tid}",
+            get(api::transactions::transaction),
+        )
         .route(
             "/accounts/{id}/pending-transactions",
-            get(api::pending_transactions),
+            get(api::transactions::pending_transactions),
         )
         .route(
             "/accounts/{id}/pending-transactions/{tid}",
-            get(api::pending_transaction),
+            get(api::transactions::pending_transaction),
         )
         .route(
             "/accounts/{id}/reauthorization-requests",
-            post(api::reauthorization),
+            post(api::accounts::reauthorization),
         )
-        .route("/synchronizations", post(api::create_sync))
-        .route("/synchronizations/{id}", get(api::get_sync))
+        .route(
+            "/synchronizations",
+            post(api::synchronizations::create_sync),
+        )
+        .route(
+            "/synchronizations/{id}",
+            get(api::synchronizations::get_sync),
+        )
         .route(
             "/synchronizations/{id}/updated-transactions",
-            get(api::updated_transactions),
+            get(api::synchronizations::updated_transactions),
         )
         .route(
             "/synchronizations/{id}/updated-pending-transactions",
-            get(api::updated_pending_transactions),
+            get(api::synchronizations::updated_pending_transactions),
         )
         .route("/userinfo", get(api::userinfo))
         .route("/oauth2/token", post(oauth::token))
@@ -440,308 +356,27 @@ fn router(shared: Arc<Shared>) -> Router {
             "/oauth2/reauthorize/{id}",
             get(oauth::reauthorize_page).post(oauth::reauthorize_submit),
         )
-        .route("/_sandbox/accounts", get(control_accounts))
+        .route("/_sandbox/accounts", get(control::control_accounts))
         .route(
             "/_sandbox/faults",
-            post(control_fault).delete(control_clear),
+            post(control::control_fault).delete(control::control_clear),
         )
         .route(
             "/_sandbox/accounts/{id}/transactions",
-            post(control_add_transactions),
+            post(control::control_add_transactions),
         )
         .route(
             "/_sandbox/accounts/{id}/synchronizations",
-            post(control_background_sync),
+            post(control::control_background_sync),
         )
         .fallback(api::not_found)
-        .layer(middleware::from_fn_with_state(shared.clone(), faults_mw))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
-            request_id_mw,
+            layers::faults_mw,
+        ))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            layers::request_id_mw,
         ))
         .with_state(shared)
-}
-
-/// Every response carries `ibanity-request-id`; error bodies repeat it in `meta.requestId`.
-async fn request_id_mw(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let n = sh.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let h = generator::mix(sh.data.seed ^ n.rotate_left(29));
-    let id = format!(
-        "{:016X}{:016X}{:011X}",
-        h,
-        generator::mix(h),
-        n & 0xfff_ffff_ffff
-    );
-    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("ibanity-request-id", v);
-    }
-    resp
-}
-
-async fn faults_mw(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if !path.starts_with("/ponto-connect") {
-        return next.run(req).await;
-    }
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
-    let hit = {
-        let mut w = sh.world.lock().expect("world lock");
-        faults::take_matching(&mut w.faults, &path, &path_and_query)
-    };
-    let Some(faults::Hit {
-        failure,
-        first_page,
-    }) = hit
-    else {
-        return next.run(req).await;
-    };
-    match failure {
-        HttpFailure::RateLimited { retry_after_secs } => {
-            let mut e = ApiError::json_api(
-                StatusCode::TOO_MANY_REQUESTS,
-                "tooManyRequests",
-                "Too many requests. Slow down and retry later.",
-            );
-            if let ApiError::JsonApi { retry_after, .. } = &mut e {
-                *retry_after = retry_after_secs;
-            }
-            e.into_response()
-        }
-        HttpFailure::ServerError { status } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let code = match status.as_u16() {
-                502 => "badGateway",
-                503 => "serviceUnavailable",
-                504 => "gatewayTimeout",
-                _ => "internalServerError",
-            };
-            ApiError::json_api(status, code, "An unexpected error occurred. Retry later.")
-                .into_response()
-        }
-        HttpFailure::Slow { millis } => {
-            tokio::time::sleep(Duration::from_millis(millis)).await;
-            next.run(req).await
-        }
-        HttpFailure::TruncatedJson => {
-            let resp = next.run(req).await;
-            let (parts, body) = resp.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            let cut = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-            let mut r = Response::from_parts(parts, Body::from(cut.clone()));
-            r.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(cut.len()));
-            r
-        }
-        HttpFailure::InvalidJson => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, errors::JSON_API)],
-            "{\"data\": [{\"type\": \"transaction\", \"id\": 'not json', }",
-        )
-            .into_response(),
-        HttpFailure::HtmlErrorPage { status } => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>\
-             <center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
-        )
-            .into_response(),
-        HttpFailure::ConnectionReset => {
-            let resp = next.run(req).await;
-            let (mut parts, _) = resp.into_parts();
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from_stream(ResetStream { sent: false }))
-        }
-        HttpFailure::JsonApiErrorWithoutDetail { status, code } => {
-            let error = match code {
-                Some(c) => serde_json::json!({ "code": c }),
-                None => serde_json::json!({}),
-            };
-            (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                [(header::CONTENT_TYPE, errors::JSON_API)],
-                serde_json::json!({ "errors": [error] }).to_string(),
-            )
-                .into_response()
-        }
-        HttpFailure::UnknownEnumValue { field, value } => {
-            let value = serde_json::to_vec(&value).unwrap_or_default();
-            rewrite_ok(next.run(req).await, |b| {
-                faults::rewrite_members(b, &field, |old| {
-                    old.starts_with(b"\"").then(|| value.clone())
-                })
-            })
-            .await
-        }
-        HttpFailure::MissingAttribute { field } => {
-            rewrite_ok(next.run(req).await, |b| {
-                faults::rewrite_members(b, &field, |_| None)
-            })
-            .await
-        }
-        HttpFailure::NullValue { field } => {
-            rewrite_ok(next.run(req).await, |b| {
-                faults::rewrite_members(b, &field, |_| Some(b"null".to_vec()))
-            })
-            .await
-        }
-        HttpFailure::ForeignNextLink { origin } => {
-            rewrite_ok(next.run(req).await, |b| {
-                faults::rewrite_next(b, |u| faults::with_origin(u, &origin))
-            })
-            .await
-        }
-        HttpFailure::LoopingNextLink => {
-            let back = format!("{}{}", sh.base_url(), first_page.unwrap_or_default());
-            rewrite_ok(next.run(req).await, |b| {
-                faults::rewrite_next(b, |_| back.clone())
-            })
-            .await
-        }
-        HttpFailure::HugePage { bytes } => {
-            rewrite_ok(next.run(req).await, |b| faults::pad(b, bytes)).await
-        }
-    }
-}
-
-/// A successful response with its body rewritten by `f` (errors pass unchanged).
-async fn rewrite_ok(resp: Response, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Response {
-    if !resp.status().is_success() {
-        return resp;
-    }
-    let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let new = f(&bytes);
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(new.len()));
-    Response::from_parts(parts, Body::from(new))
-}
-
-/// A body that sends a first chunk, then fails: hyper aborts the connection mid-response.
-struct ResetStream {
-    sent: bool,
-}
-
-impl futures_core::Stream for ResetStream {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        if self.sent {
-            return std::task::Poll::Ready(Some(Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "sandbox fault: connection reset",
-            ))));
-        }
-        self.sent = true;
-        std::task::Poll::Ready(Some(Ok(Bytes::from_static(b"{\"data\":[{\"type\":"))))
-    }
-}
-
-async fn control_accounts(State(sh): State<Arc<Shared>>) -> Response {
-    axum::Json(account_infos(&sh.data)).into_response()
-}
-
-async fn control_fault(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Fault>(&body) {
-        Ok(f) => {
-            let mut w = sh.world.lock().expect("world lock");
-            apply_fault(&mut w, f);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            format!("not a fault: {e}. Example: {{\"kind\":\"http\",\"failure\":{{\"kind\":\"serverError\",\"status\":503}},\"scope\":{{\"times\":2}}}}\n"),
-        )
-            .into_response(),
-    }
-}
-
-async fn control_clear(State(sh): State<Arc<Shared>>) -> Response {
-    let mut w = sh.world.lock().expect("world lock");
-    apply_fault(&mut w, Fault::ClearAll);
-    StatusCode::NO_CONTENT.into_response()
-}
-
-#[derive(Deserialize)]
-struct AddTransactions {
-    count: u32,
-}
-
-async fn control_add_transactions(
-    State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let Ok(req) = serde_json::from_slice::<AddTransactions>(&body) else {
-        return (StatusCode::BAD_REQUEST, "expected {\"count\": n}\n").into_response();
-    };
-    let Some(a) = sh.data.account(&id) else {
-        return (StatusCode::NOT_FOUND, "unknown account id\n").into_response();
-    };
-    let idx = a.idx as usize;
-    sh.world.lock().expect("world lock").accounts[idx].queued_new += req.count;
-    StatusCode::NO_CONTENT.into_response()
-}
-
-#[derive(Deserialize)]
-struct BackgroundSync {
-    #[serde(default)]
-    subtype: Option<String>,
-}
-
-async fn control_background_sync(
-    State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let req = if body.iter().all(u8::is_ascii_whitespace) {
-        BackgroundSync { subtype: None }
-    } else {
-        match serde_json::from_slice::<BackgroundSync>(&body) {
-            Ok(r) => r,
-            Err(_) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    "expected {} or {\"subtype\": \"accountTransactions\" | \"accountTransactionsWithUnsettled\"}\n",
-                )
-                    .into_response();
-            }
-        }
-    };
-    let subtype: &'static str = match req.subtype.as_deref() {
-        None | Some("accountTransactions") => "accountTransactions",
-        Some("accountTransactionsWithUnsettled") => "accountTransactionsWithUnsettled",
-        Some(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "subtype must be accountTransactions or accountTransactionsWithUnsettled\n",
-            )
-                .into_response();
-        }
-    };
-    let Some(a) = sh.data.account(&id) else {
-        return (StatusCode::NOT_FOUND, "unknown account id\n").into_response();
-    };
-    let idx = a.idx as usize;
-    let sync_id = sh
-        .world
-        .lock()
-        .expect("world lock")
-        .background_sync(idx, subtype);
-    (
-        StatusCode::CREATED,
-        axum::Json(serde_json::json!({ "id": sync_id })),
-    )
-        .into_response()
 }

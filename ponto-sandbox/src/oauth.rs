@@ -12,8 +12,8 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::{S, query_pairs};
 use crate::errors::ApiError;
+use crate::http::{S, query_pairs};
 use crate::state::{AuthCode, Integration, World};
 
 /// Any https URL, or http on the loopback (nothing is registered in the sandbox).

@@ -5,7 +5,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::db::Db;
-use super::statement_lines::StoredLine;
+use super::statement_lines::{self, StoredLine};
 use crate::erp::errors::ErpError;
 use crate::erp::money;
 
@@ -80,6 +80,25 @@ impl Db {
             };
         }
         Ok(statements)
+    }
+
+    /// Every line of a journal (with or without a statement), in a stable order.
+    pub fn lines(&self, journal_id: i64) -> Result<Vec<StoredLine>, ErpError> {
+        self.read_lines(journal_id, None)
+    }
+
+    fn read_lines(
+        &self,
+        journal_id: i64,
+        statement_key: Option<&str>,
+    ) -> Result<Vec<StoredLine>, ErpError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&statement_lines::SELECT)
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![journal_id, statement_key], StoredLine::from_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))
     }
 
     pub fn line_count(&self) -> Result<u64, ErpError> {

@@ -5,11 +5,9 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{Connection, ToSql, params};
+use rusqlite::{Connection, ToSql};
 use serde::Serialize;
 
-use super::db::Db;
-use crate::erp::errors::ErpError;
 use crate::runtime::types::StatementLine;
 
 /// The columns a line's record fills, in the order of [`values`], each with the type it gets when
@@ -130,7 +128,8 @@ pub struct StoredLine {
     pub card_reference: Option<String>,
 }
 
-static SELECT: LazyLock<String> = LazyLock::new(|| {
+/// The lines of journal `?1`, of statement `?2` when it is not NULL, as the books show them.
+pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {} FROM statement_lines WHERE journal_id = ?1 AND (?2 IS NULL OR statement_key = ?2)
          ORDER BY booking_date, transaction_id",
@@ -141,41 +140,27 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-impl Db {
-    /// Every line of a journal (with or without a statement), in a stable order.
-    pub fn lines(&self, journal_id: i64) -> Result<Vec<StoredLine>, ErpError> {
-        self.read_lines(journal_id, None)
-    }
-
-    /// The lines of a journal, of one statement when `statement_key` is given.
-    pub(super) fn read_lines(
-        &self,
-        journal_id: i64,
-        statement_key: Option<&str>,
-    ) -> Result<Vec<StoredLine>, ErpError> {
-        let mut stmt = self.conn.prepare_cached(&SELECT).map_err(|e| self.err(e))?;
-        stmt.query_map(params![journal_id, statement_key], |r| {
-            Ok(StoredLine {
-                transaction_id: r.get("transaction_id")?,
-                statement_key: r.get("statement_key")?,
-                booking_date: r.get("booking_date")?,
-                value_date: r.get("value_date")?,
-                amount: r.get("amount")?,
-                currency: r.get("currency")?,
-                payment_reference: r.get("payment_reference")?,
-                structured_reference: r.get("structured_reference")?,
-                description: r.get("description")?,
-                partner_name: r.get("partner_name")?,
-                partner_account: r.get("partner_account")?,
-                end_to_end_id: r.get("end_to_end_id")?,
-                bank_transaction_code: r.get("bank_transaction_code")?,
-                mandate_id: r.get("mandate_id")?,
-                creditor_id: r.get("creditor_id")?,
-                card_reference: r.get("card_reference")?,
-            })
+impl StoredLine {
+    /// A row of [`SELECT`].
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            transaction_id: r.get("transaction_id")?,
+            statement_key: r.get("statement_key")?,
+            booking_date: r.get("booking_date")?,
+            value_date: r.get("value_date")?,
+            amount: r.get("amount")?,
+            currency: r.get("currency")?,
+            payment_reference: r.get("payment_reference")?,
+            structured_reference: r.get("structured_reference")?,
+            description: r.get("description")?,
+            partner_name: r.get("partner_name")?,
+            partner_account: r.get("partner_account")?,
+            end_to_end_id: r.get("end_to_end_id")?,
+            bank_transaction_code: r.get("bank_transaction_code")?,
+            mandate_id: r.get("mandate_id")?,
+            creditor_id: r.get("creditor_id")?,
+            card_reference: r.get("card_reference")?,
         })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| self.err(e))
     }
 }
 
