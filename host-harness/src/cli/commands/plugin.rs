@@ -3,12 +3,12 @@
 //! `erp-plugins`'; what is installed is recorded in the `plugins` table (erp/installed.rs).
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::Subcommand;
 use serde_json::json;
 
-use super::render::{Table, clean};
+use crate::cli::args::{Approval, PluginCmd};
+use crate::cli::render::{Table, clean};
 use crate::erp::db::{Db, now};
 use crate::erp::errors::ErpError;
 use crate::erp::installed::{self, InstalledPlugin};
@@ -19,98 +19,6 @@ use crate::plugins::reference::Reference;
 use crate::plugins::signature::{self, PublicKey, SecretKey};
 use crate::plugins::store;
 use crate::runtime::{API_VERSION, Manifest, Runtime, RuntimeOptions};
-
-#[derive(Subcommand, Debug)]
-pub enum PluginCmd {
-    /// Print a plugin's manifest, imports and exports, without running it.
-    Inspect { path: PathBuf },
-    /// Run the conformance suite on a provider component against a recorded cassette.
-    Check(CheckArgs),
-    /// Make a publisher key pair (ed25519): KEY (secret, 0600) and KEY.pub (for operators).
-    Keygen {
-        #[arg(long)]
-        out: PathBuf,
-        /// A comment stored in the keys (who publishes with it).
-        #[arg(long, default_value = "erp plugin publisher")]
-        comment: String,
-    },
-    /// Trust a publisher's public key (a KEY.pub file); or forget one with --untrust.
-    Trust {
-        #[arg(required_unless_present = "untrust", conflicts_with = "untrust")]
-        public_key: Option<PathBuf>,
-        /// A key id (`ed25519:...`, see `erp plugin list`) or a public key file to forget.
-        #[arg(long, value_name = "KEY_ID_OR_FILE")]
-        untrust: Option<String>,
-    },
-    /// Sign a packaged component and push it to an OCI registry.
-    Publish {
-        component: PathBuf,
-        /// oci://HOST[:PORT]/REPO:TAG (plain http only for a loopback registry).
-        #[arg(long)]
-        to: String,
-        /// The publisher's secret key (from `erp plugin keygen`).
-        #[arg(long)]
-        key: PathBuf,
-    },
-    /// Install a provider from an oci:// reference or a .wasm file: shows what it is and asks
-    /// for, asks to grant it, verifies its signature, stores it by digest.
-    Install {
-        reference: String,
-        #[command(flatten)]
-        approval: Approval,
-    },
-    /// The installed providers: id, version, digest, publisher, contract, grants, links.
-    List,
-    /// Replace an installed provider by a newer artifact (default: from where it came);
-    /// links, connections and the plugin's storage are kept.
-    Upgrade {
-        id: String,
-        reference: Option<String>,
-        #[command(flatten)]
-        approval: Approval,
-    },
-    /// Remove an installed provider; refused while links use it, unless --force.
-    Remove {
-        id: String,
-        #[arg(long)]
-        force: bool,
-    },
-}
-
-#[derive(clap::Args, Debug)]
-pub struct CheckArgs {
-    /// The provider component (a packaged .wasm: its manifest is inside).
-    pub component: PathBuf,
-    /// The cassette to replay (see `erp --record`).
-    #[arg(long)]
-    pub cassette: PathBuf,
-    /// Peak linear memory budget, in MiB.
-    #[arg(long, default_value_t = 64)]
-    pub max_memory_mib: u64,
-    /// Budget of one `sync` call, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    pub max_call_ms: u64,
-    /// Skip the mutated responses (the slowest property).
-    #[arg(long)]
-    pub no_mutations: bool,
-    /// Store what the component returns as the cassette's expected result instead of checking
-    /// (for a hand-written cassette; review the diff).
-    #[arg(long)]
-    pub bless: bool,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct Approval {
-    /// Grant what the plugin asks without asking (for scripts).
-    #[arg(long)]
-    yes: bool,
-    /// Grant only this origin (repeat for several); the plugin must have asked for it.
-    #[arg(long, value_name = "ORIGIN")]
-    grant: Vec<String>,
-    /// Accept an unsigned artifact. For development only: nobody vouches for its bytes.
-    #[arg(long)]
-    allow_unsigned: bool,
-}
 
 pub fn run(
     command: PluginCmd,
@@ -123,7 +31,7 @@ pub fn run(
             print!("{}", crate::runtime::inspect(&path)?);
             Ok(0)
         }
-        PluginCmd::Check(args) => super::check::run(&crate::cassette::check::CheckOptions {
+        PluginCmd::Check(args) => super::plugin_check::run(&crate::cassette::check::CheckOptions {
             component: args.component,
             cassette: args.cassette,
             max_memory_mib: args.max_memory_mib,
