@@ -39,6 +39,7 @@
 
 mod host_key;
 mod recovery;
+mod table;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -55,6 +56,7 @@ use crate::bindings::storage::{Host, StorageError};
 pub use host_key::{KEY_ENV, host_key, load_or_create_key, parse_key};
 pub use recovery::{LOCK_TIMEOUT_ENV, RESERVED_BYTES, WritePolicy, lock_timeout_override};
 use recovery::{Record, RecoveryFile};
+use table::{SCHEMA, write_raw};
 
 /// Marks a stored value as a version-1 ciphertext.
 const ENC_PREFIX: &str = "enc:v1:";
@@ -140,14 +142,6 @@ struct Scope {
     /// The host key's cipher; none stores values as given.
     cipher: Option<XChaCha20Poly1305>,
 }
-
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS plugin_storage (
-    plugin TEXT NOT NULL,
-    connection TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (plugin, connection, key)
-) WITHOUT ROWID;";
 
 impl StorageCapability {
     /// Open the store in the SQLite file at `path` (created if needed, 0600), with the write
@@ -441,28 +435,6 @@ fn flush_pending(
         }
     }
     Ok(())
-}
-
-/// Writes a row as stored (a ciphertext or a legacy plaintext); none deletes it.
-fn write_raw(
-    db: &Connection,
-    plugin: &str,
-    connection: &str,
-    key: &str,
-    value: Option<&str>,
-) -> rusqlite::Result<()> {
-    match value {
-        Some(v) => db.execute(
-            "INSERT INTO plugin_storage (plugin, connection, key, value) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (plugin, connection, key) DO UPDATE SET value = excluded.value",
-            params![plugin, connection, key, v],
-        ),
-        None => db.execute(
-            "DELETE FROM plugin_storage WHERE plugin = ?1 AND connection = ?2 AND key = ?3",
-            params![plugin, connection, key],
-        ),
-    }
-    .map(drop)
 }
 
 /// Writes back the values kept by storage sessions that ended without writing them (see

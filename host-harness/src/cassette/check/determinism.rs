@@ -2,7 +2,7 @@
 
 use super::compare::compare_runs;
 use super::driver::{Checker, ExpectedRun, RunOutcome, outcomes};
-use super::{Property, prop};
+use super::property::{Property, prop};
 use crate::cassette::replay::Exchange;
 
 pub(super) fn check(

@@ -2,7 +2,8 @@
 //! budgets.
 
 use super::driver::PassOutcome;
-use super::{CheckOptions, Property, prop};
+use super::options::CheckOptions;
+use super::property::{Property, prop};
 
 pub(super) fn check(first: &PassOutcome, options: &CheckOptions) -> Property {
     let peak_mib = first.peak_memory as f64 / (1024.0 * 1024.0);

@@ -1,14 +1,14 @@
 //! The `log-secrets` property: no line the plugin logs holds a secret of the cassette (a
 //! placeholder or a value under a secret key).
 
-use super::{LogBuffer, Property, prop};
+use super::logs::LogBuffer;
+use super::property::{Property, prop};
 use crate::cassette::format::{Cassette, RecordedBody};
 use crate::cassette::redact::{PLACEHOLDER_PREFIX, Redactor};
 
 pub(super) fn check(cassette: &Cassette, logs: &LogBuffer) -> Property {
     let finder = secret_finder(cassette);
-    let text =
-        String::from_utf8_lossy(&logs.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let text = logs.text();
     let n = text.lines().count();
     let leak = text
         .lines()

@@ -33,13 +33,14 @@ mod determinism;
 mod driver;
 mod limits;
 mod log_secrets;
+mod logs;
 mod mutations;
+mod options;
+mod property;
 mod replay;
 mod resume;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::Duration;
 
 use super::format::{Cassette, SyncCall, SyncResult};
@@ -47,56 +48,9 @@ use super::replay::Replayer;
 use crate::runtime::{Manifest, Runtime, RuntimeOptions};
 use compare::count_lines;
 use driver::{Checker, ExpectedRun, PassOutcome, RunOutcome, expected_runs, outcomes};
-
-/// Budgets and places of a check.
-#[derive(Clone, Debug)]
-pub struct CheckOptions {
-    pub component: PathBuf,
-    pub cassette: PathBuf,
-    /// Peak linear memory allowed, in MiB.
-    pub max_memory_mib: u64,
-    /// Slowest `sync` call allowed, in milliseconds.
-    pub max_call_ms: u64,
-    /// Run the mutation property (the slowest: one replay per response and mutation).
-    pub mutations: bool,
-    /// Instead of checking, store what the component returns as the cassette's expected result
-    /// (for a hand-written cassette; review the diff).
-    pub bless: bool,
-    pub cache_dir: PathBuf,
-}
-
-/// One property's verdict.
-#[derive(Clone, Debug)]
-pub struct Property {
-    pub name: &'static str,
-    pub passed: bool,
-    pub detail: String,
-}
-
-fn prop(name: &'static str, passed: bool, detail: String) -> Property {
-    Property {
-        name,
-        passed,
-        detail,
-    }
-}
-
-/// Plugin log lines, captured while the check runs on this thread.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use logs::{LogBuffer, log_subscriber};
+pub use options::CheckOptions;
+pub use property::Property;
 
 /// Run the suite. `Err` is a setup failure (unreadable cassette, plugin that does not load).
 pub fn run(options: &CheckOptions) -> Result<Vec<Property>, String> {
@@ -178,15 +132,6 @@ fn bless(cassette: &Cassette, pass: &PassOutcome, path: &Path) -> Result<Vec<Pro
         passed: pass.traps.is_empty(),
         detail: format!("{lines} lines and {statements} statements stored as the expected result"),
     }])
-}
-
-fn log_subscriber(logs: &LogBuffer) -> impl tracing::Subscriber + Send + Sync + use<> {
-    let logs = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("plugin=trace"))
-        .with_ansi(false)
-        .with_writer(move || logs.clone())
-        .finish()
 }
 
 fn properties(c: &mut Checker, options: &CheckOptions, logs: &LogBuffer) -> Vec<Property> {

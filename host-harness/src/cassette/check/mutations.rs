@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::compare::difference;
 use super::driver::{Checker, ExpectedRun, RunOutcome, outcomes};
-use super::{LogBuffer, Property, log_subscriber, prop};
+use super::logs::{LogBuffer, log_subscriber};
+use super::property::{Property, prop};
 use crate::cassette::format::Cassette;
 use crate::cassette::replay::{Exchange, Replayer, key};
 

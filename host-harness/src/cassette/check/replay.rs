@@ -2,7 +2,7 @@
 
 use super::compare::{compare_runs, count_lines};
 use super::driver::{ExpectedRun, RunOutcome};
-use super::{Property, prop};
+use super::property::{Property, prop};
 
 pub(super) fn check(
     expected: &[RunOutcome],

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::compare::{difference, lines, statements};
 use super::driver::{Checker, ExpectedRun, RunOutcome, outcomes};
-use super::{Property, prop};
+use super::property::{Property, prop};
 use crate::cassette::replay::Exchange;
 
 pub(super) fn check(
