@@ -6,7 +6,6 @@ pub mod connect;
 pub mod institutions;
 pub mod links;
 pub mod plugin;
-pub mod plugin_check;
 pub mod statements;
 pub mod status;
 pub mod sync;
