@@ -2,14 +2,14 @@
 //! sandbox issued and replays through `erp plugin check`; the release component passes every
 //! property on the shipped cassettes; the forgetful guest fails, and the output names what.
 
-mod erp_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use base64::Engine;
-use erp_support::{Cli, assert_ok, stdout, today};
-use ponto_sandbox::SandboxConfig;
+use support::cli::{Cli, assert_ok, stdout};
+use support::sandbox::standard_sandbox;
 
 const PONTO: &str = erp_components::PONTO_PROVIDER;
 const FORGETFUL: &str = erp_components::FORGETFUL_GUEST;
@@ -86,14 +86,7 @@ fn the_forgetful_guest_fails_resume_and_mutations_by_name() {
 }
 
 fn sandbox_cli() -> Cli {
-    Cli::new(
-        SandboxConfig {
-            today: Some(today()),
-            sync_cooldown_secs: 0,
-            ..SandboxConfig::default()
-        },
-        40,
-    )
+    Cli::new(standard_sandbox(), 40)
 }
 
 #[test]

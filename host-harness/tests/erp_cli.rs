@@ -2,20 +2,13 @@
 //! stderr, non-zero exit, nothing changed), JSON read verbs. The demo's tests are the
 //! development crate's (devkit/tests).
 
-mod erp_support;
+mod support;
 
-use erp_support::{Cli, assert_ok, dump, stderr, stdout, today};
-use ponto_sandbox::SandboxConfig;
+use support::cli::{Cli, assert_ok, dump, stderr, stdout};
+use support::sandbox::{connect_begin, consent, standard_sandbox};
 
 fn cli() -> Cli {
-    Cli::new(
-        SandboxConfig {
-            today: Some(today()),
-            sync_cooldown_secs: 0,
-            ..SandboxConfig::default()
-        },
-        200,
-    )
+    Cli::new(standard_sandbox(), 200)
 }
 
 #[test]
@@ -66,8 +59,7 @@ fn assert_one_line_failure(out: &std::process::Output, needle: &str) {
 #[test]
 fn bad_input_is_one_clear_line_and_changes_nothing() {
     let c = cli();
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
+    c.connect_and_sync();
     let before = dump(&c.db);
 
     let bad = c.dir.path().join("bad.toml");
@@ -149,17 +141,9 @@ fn without_attempts(dump: &str) -> String {
 fn two_step_connect_then_json_read_verbs() {
     let c = cli();
     let institution = c.main_institution();
-    let out = c.run(&[
-        "connect",
-        "begin",
-        "--institution",
-        &institution,
-        "--redirect-uri",
-        "http://127.0.0.1:8765/callback",
-    ]);
+    let out = c.run(&connect_begin(&institution));
     assert_ok(&out);
-    let url = stdout(&out).trim().to_owned();
-    let callback = ponto_sandbox::consent::auto_consent(&url).unwrap();
+    let callback = consent(&out.stdout);
     let out = c.run(&["connect", "finish", "--callback-url", &callback]);
     assert_ok(&out);
     assert!(
@@ -195,7 +179,7 @@ fn two_step_connect_then_json_read_verbs() {
     assert!(stdout(&out).contains("0 new"), "{}", stdout(&out));
 
     // Automatic synchronisation off and on again, as Odoo's toggle.
-    let auto = |c: &erp_support::Cli| -> serde_json::Value {
+    let auto = |c: &support::cli::Cli| -> serde_json::Value {
         let status: serde_json::Value =
             serde_json::from_slice(&c.run(&["--json", "status"]).stdout).unwrap();
         status["links"][0]["auto_sync"].clone()
@@ -261,8 +245,7 @@ fn the_database_and_key_are_private_and_a_failed_command_creates_nothing() {
             stderr(&out)
         );
     }
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
+    c.connect_and_sync();
     // A reader keeps the WAL files in place while the modes are read.
     let reader = rusqlite::Connection::open(&c.db).unwrap();
     reader
@@ -330,7 +313,7 @@ fn another_applications_database_is_refused_unchanged() {
 fn a_forced_disconnect_removes_the_links_stored_tokens() {
     let c = cli();
     c.connect();
-    let stored = |c: &erp_support::Cli| -> i64 {
+    let stored = |c: &support::cli::Cli| -> i64 {
         rusqlite::Connection::open(&c.db)
             .unwrap()
             .query_row(
@@ -551,8 +534,7 @@ fn upstream_control_characters_are_neutralised_on_display_and_stored_exactly() {
 #[test]
 fn update_credentials_refuses_another_organisation_unless_told() {
     let c = cli();
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
+    c.connect_and_sync();
     // The link belongs to another organisation than the one the sandbox's consent comes from.
     let conn = rusqlite::Connection::open(&c.db).unwrap();
     conn.execute(
@@ -622,8 +604,7 @@ fn huge_values_and_bad_dates_are_one_line_before_anything_changes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!fresh.exists(), "no database made by a refused command");
 
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
+    c.connect_and_sync();
     let before = dump(&c.db);
     for since in [
         "--since=-0001-01-01",

@@ -4,13 +4,14 @@
 //! uninterrupted run) are in `reliability.rs`, which drives them by committed batches rather than
 //! by wall-clock guesses, so they stay meaningful on a loaded machine.
 
-mod erp_support;
+mod support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use erp_support::{Cli, line_set, stderr, today};
 use ponto_sandbox::{Fault, HttpFailure, SandboxConfig};
+use support::cli::{Cli, line_set, stderr};
+use support::sandbox::today;
 
 fn config() -> SandboxConfig {
     SandboxConfig {

@@ -2,12 +2,12 @@
 //! capability manifest written and read back, the result still a valid component, and
 //! `wasm-tools metadata show` (an independent reader) printing its name, version and source.
 
-mod plugins_support;
+mod support;
 
 use std::process::Command;
 
 use host_harness::plugins::{manifest, metadata, signature};
-use plugins_support::{PONTO, packaged_ponto, ponto_manifest, ponto_metadata};
+use support::plugins::{PONTO, packaged_ponto, ponto_manifest, ponto_metadata};
 
 fn validate(bytes: &[u8]) {
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())

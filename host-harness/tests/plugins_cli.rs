@@ -4,26 +4,18 @@
 //! the refusals (a changed byte in the registry, unsigned, untrusted): one line, nothing
 //! installed.
 
-mod erp_support;
-mod plugins_support;
+mod support;
 
 use std::process::Output;
 
-use erp_support::{Cli, assert_ok, stderr, stdout, today};
 use host_harness::plugins::oci::{Client, ClientOptions};
 use host_harness::plugins::reference::Reference;
-use plugins_support::Registry;
-use ponto_sandbox::SandboxConfig;
+use support::cli::{Cli, assert_ok, stderr, stdout};
+use support::plugins::Registry;
+use support::sandbox::standard_sandbox;
 
 fn cli() -> Cli {
-    Cli::bare(
-        SandboxConfig {
-            today: Some(today()),
-            sync_cooldown_secs: 0,
-            ..SandboxConfig::default()
-        },
-        200,
-    )
+    Cli::bare(standard_sandbox(), 200)
 }
 
 /// One line on stderr, a non-zero exit.
@@ -152,17 +144,9 @@ fn publish_install_sync_upgrade_remove_through_a_registry() {
 
     // Connect and sync with the installed plugin: the same books as the plugin run from its
     // file (today's path), against the same sandbox.
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
+    c.connect_and_sync();
     let from_registry = books(&c);
-    let reference = Cli::new(
-        SandboxConfig {
-            today: Some(today()),
-            sync_cooldown_secs: 0,
-            ..SandboxConfig::default()
-        },
-        200,
-    );
+    let reference = Cli::new(standard_sandbox(), 200);
     reference.connect();
     assert_ok(&reference.run(&["sync"]));
     assert_eq!(from_registry, books(&reference));
@@ -309,16 +293,8 @@ fn a_changed_byte_unsigned_or_untrusted_artifact_is_refused_and_nothing_installe
 
 #[test]
 fn a_database_from_before_plugins_keeps_syncing_once_the_provider_is_installed() {
-    let c = Cli::new(
-        SandboxConfig {
-            today: Some(today()),
-            sync_cooldown_secs: 0,
-            ..SandboxConfig::default()
-        },
-        200,
-    );
-    c.connect();
-    assert_ok(&c.run(&["sync"]));
+    let c = Cli::new(standard_sandbox(), 200);
+    c.connect_and_sync();
     // Back to schema 2 (before issue 12): a link on provider `ponto`, its tokens, no plugins
     // table, no plugin directory.
     {

@@ -2,13 +2,13 @@
 //! keygen → sign → push → pull → verify, and the refusals: a changed byte in the registry's
 //! stored blob, an unsigned artifact, an untrusted key, plain http off loopback, an oversized pull.
 
-mod plugins_support;
+mod support;
 
 use host_harness::plugins::oci::{Client, ClientOptions, OciError};
 use host_harness::plugins::reference::Reference;
 use host_harness::plugins::signature::{self, PublicKey, SecretKey, SignatureError};
 use host_harness::plugins::{artifact, digest, manifest, metadata, store};
-use plugins_support::{Registry, packaged_ponto, ponto_manifest, ponto_metadata};
+use support::plugins::{Registry, packaged_ponto, ponto_manifest, ponto_metadata};
 
 fn client(reference: &Reference) -> Client {
     Client::new(reference, ClientOptions::for_reference(reference)).unwrap()

@@ -22,14 +22,15 @@
 //! (`cargo test -p host-harness --test reliability -- --ignored`) kills 300 times
 //! (`RELIABILITY_KILLS`, `RELIABILITY_SEED` replay a run).
 
-mod reliability_support;
+mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ponto_sandbox::{Fault, HttpFailure, SandboxConfig};
-use reliability_support::*;
+use support::reliability::*;
+use support::sandbox::{standard_sandbox, today};
 
 /// Lines per batch in the fault matrix: the first account's 120 lines come in 3 batches.
 const MATRIX_MAX_LINES: usize = 40;
@@ -374,11 +375,7 @@ fn by_account(lines: &[Line]) -> BTreeMap<String, Vec<Line>> {
 }
 
 fn fault_matrix(suite: &Arc<Suite>) -> (u32, u32, u32) {
-    let sandbox = start_sandbox(SandboxConfig {
-        today: Some(today()),
-        sync_cooldown_secs: 0,
-        ..SandboxConfig::default()
-    });
+    let sandbox = start_sandbox(standard_sandbox());
     let host = format!("max-lines = {MATRIX_MAX_LINES}\nhttp-timeout-ms = 2000");
     let template = Erp::new(suite, &sandbox, &host);
     template.connect(&sandbox);
@@ -719,11 +716,7 @@ const SLOW_TOKEN_MS: u64 = 1_500;
 /// when the tmpfs can be mounted.
 fn storage_faults(suite: &Arc<Suite>) -> u32 {
     let mut cases = 0;
-    let sandbox = start_sandbox(SandboxConfig {
-        today: Some(today()),
-        sync_cooldown_secs: 0,
-        ..SandboxConfig::default()
-    });
+    let sandbox = start_sandbox(standard_sandbox());
     let mut erp = Erp::new(suite, &sandbox, STORAGE_HOST);
     erp.env
         .push(("ERP_LOCK_TIMEOUT_MS".into(), STORAGE_LOCK_TIMEOUT_MS.into()));
@@ -750,11 +743,7 @@ fn storage_faults(suite: &Arc<Suite>) -> u32 {
             "storage faults: the full-disk case is SKIPPED ({why}); it needs root to mount a tmpfs"
         ),
         Ok(tmpfs) => {
-            let sandbox = start_sandbox(SandboxConfig {
-                today: Some(today()),
-                sync_cooldown_secs: 0,
-                ..SandboxConfig::default()
-            });
+            let sandbox = start_sandbox(standard_sandbox());
             let mut erp = Erp::new(suite, &sandbox, STORAGE_HOST);
             erp.env
                 .push(("ERP_LOCK_TIMEOUT_MS".into(), STORAGE_LOCK_TIMEOUT_MS.into()));
@@ -944,11 +933,7 @@ fn fault_during_refresh<G>(
 // ---- concurrency -----------------------------------------------------------------------------
 
 fn concurrency(suite: &Arc<Suite>) -> u32 {
-    let sandbox = start_sandbox(SandboxConfig {
-        today: Some(today()),
-        sync_cooldown_secs: 0,
-        ..SandboxConfig::default()
-    });
+    let sandbox = start_sandbox(standard_sandbox());
     let erp = Erp::new(suite, &sandbox, "max-lines = 40");
     erp.connect(&sandbox);
     // Slow answers, so the two processes overlap for seconds.
@@ -984,11 +969,7 @@ fn concurrency(suite: &Arc<Suite>) -> u32 {
 // ---- encryption at rest ------------------------------------------------------------------------
 
 fn encryption_at_rest(suite: &Arc<Suite>) {
-    let sandbox = start_sandbox(SandboxConfig {
-        today: Some(today()),
-        sync_cooldown_secs: 0,
-        ..SandboxConfig::default()
-    });
+    let sandbox = start_sandbox(standard_sandbox());
     let mut erp = Erp::new(suite, &sandbox, "max-lines = 200");
     let key = "7f".repeat(32);
     erp.env = vec![

@@ -273,7 +273,7 @@ pub fn replay(conn: &Connection, db_path: &Path, retry_for: Duration) -> Result<
         records.sort_by_key(|r| (r.at, r.seq));
         let apply = || -> rusqlite::Result<(usize, usize)> {
             let mut tx = immediate(conn)?;
-            tx.execute_batch(super::SCHEMA)?;
+            tx.execute_batch(super::table::SCHEMA)?;
             let (mut applied, mut superseded) = (0, 0);
             for r in &records {
                 let current: Option<String> = tx
@@ -290,7 +290,7 @@ pub fn replay(conn: &Connection, db_path: &Path, retry_for: Duration) -> Result<
                     superseded += 1;
                     continue;
                 }
-                super::write_raw(&tx, &r.plugin, &r.connection, &r.key, r.value.as_deref())?;
+                super::table::write_raw(&tx, &r.plugin, &r.connection, &r.key, r.value.as_deref())?;
                 applied += 1;
             }
             tx.execute_batch("COMMIT")?;

@@ -1,8 +1,6 @@
 //! Support for the reliability suite: `erp` runs against a loopback sandbox whose every output is
 //! kept (to be searched for secrets at the end), SQLite readers, and the secret scanner.
 
-#![allow(dead_code)]
-
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -10,10 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use ponto_sandbox::{IssuedSecrets, Sandbox, SandboxConfig};
 
-/// The sandbox's "today", pinned so every run sees the same history.
-pub fn today() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 20).expect("a date")
-}
+use super::sandbox::{INSTALL_PONTO, connect_begin, consent, erp, table_names, write_config};
 
 /// Log level of every `erp` run: the HTTP audit and the plugin's own lines are on, so the secret
 /// scan reads what an operator debugging a problem would see.
@@ -53,19 +48,6 @@ pub struct Erp {
     pub env: Vec<(String, String)>,
 }
 
-/// The config file: provider settings for the sandbox, then `host` lines.
-pub fn write_config(path: &Path, sandbox: &Sandbox, host: &str) {
-    std::fs::write(
-        path,
-        format!(
-            "[provider.ponto]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\n{host}\n",
-            sandbox.api_url(),
-            sandbox.auth_url()
-        ),
-    )
-    .expect("write the config");
-}
-
 pub fn start_sandbox(config: SandboxConfig) -> Sandbox {
     Sandbox::start(config, 0).expect("the sandbox starts")
 }
@@ -96,13 +78,7 @@ impl Erp {
     /// the tests' artifact has no publisher).
     pub fn install_provider(&self) {
         let out = self
-            .command(&[
-                "plugin",
-                "install",
-                erp_components::PONTO_PROVIDER,
-                "--allow-unsigned",
-                "--yes",
-            ])
+            .command(&INSTALL_PONTO)
             .output()
             .expect("run erp plugin install");
         assert_ok(&out);
@@ -142,23 +118,7 @@ impl Erp {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_erp"));
-        c.arg("--db")
-            .arg(&self.db)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args);
-        for var in [
-            "PONTO_API_URL",
-            "PONTO_AUTH_URL",
-            "PONTO_CLIENT_ID",
-            "PONTO_CLIENT_SECRET",
-            "ERP_DB",
-            "ERP_CONFIG",
-            "ERP_STORAGE_KEY",
-        ] {
-            c.env_remove(var);
-        }
+        let mut c = erp(&self.db, &self.config, args);
         c.env("RUST_LOG", LOG_LEVEL).env("NO_COLOR", "1");
         for (k, v) in &self.env {
             c.env(k, v);
@@ -197,20 +157,9 @@ impl Erp {
     pub fn connect(&self, sandbox: &Sandbox) {
         let institution = sandbox.accounts()[0].institution_id.clone();
         // The headless two-step flow, the sandbox's consent page filled in between.
-        let out = self.run(
-            "connect",
-            &[
-                "connect",
-                "begin",
-                "--institution",
-                &institution,
-                "--redirect-uri",
-                "http://127.0.0.1:8765/callback",
-            ],
-        );
+        let out = self.run("connect", &connect_begin(&institution));
         assert_ok(&out);
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let callback = ponto_sandbox::consent::auto_consent(&url).expect("the consent page fills");
+        let callback = consent(&out.stdout);
         let out = self.run(
             "connect",
             &["connect", "finish", "--callback-url", &callback],
@@ -559,15 +508,8 @@ pub fn tables_text(db: &Path, skip: &[&str]) -> Vec<(String, String)> {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open the ERP database");
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     let mut out = Vec::new();
-    for t in tables {
+    for t in table_names(&conn) {
         if skip.contains(&t.as_str()) {
             continue;
         }

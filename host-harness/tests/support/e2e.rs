@@ -1,22 +1,29 @@
-//! Helpers for the end-to-end tests: a seeded Ponto sandbox on 127.0.0.1, the real provider
-//! component in the real runtime, and a fresh ERP database per test.
+//! The end-to-end tests: a seeded Ponto sandbox on 127.0.0.1, the real provider component in the
+//! real runtime, and a fresh ERP database per test.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
-use erp_devkit::demo_env::sandbox_settings;
 use host_harness::erp::connect::{self, CallbackMode, ConnectOutcome};
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::provider::PluginHost;
 use host_harness::erp::settings::Settings;
 use host_harness::erp::store::{Db, StoredLine};
 use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
-pub use ponto_sandbox::{Sandbox, SandboxAccountInfo, SandboxConfig};
+pub use ponto_sandbox::{Sandbox, SandboxConfig};
 
-/// The sandbox's "today" in every test, so statements and snapshots never move.
-pub fn pinned_today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 20).expect("valid date")
+use super::sandbox::{standard_sandbox, write_config};
+
+/// The packaged Ponto component run from its file against `sandbox`, configured by the config
+/// file the CLI tests write (read without the environment).
+pub fn sandbox_settings(sandbox: &Sandbox) -> Settings {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("erp.toml");
+    write_config(&config, sandbox, "");
+    let mut settings =
+        Settings::load_with_env(Some(&config), &BTreeMap::new()).expect("the config loads");
+    settings.plugin_path = Some(PathBuf::from(erp_components::PONTO_PROVIDER));
+    settings
 }
 
 pub struct Env {
@@ -31,10 +38,7 @@ pub struct Env {
 impl Env {
     pub fn new(config: SandboxConfig) -> Self {
         let sandbox = Sandbox::start(config, 0).expect("the sandbox starts");
-        let base = erp_devkit::with_ponto(
-            Settings::load_with_env(None, &BTreeMap::new()).expect("default settings"),
-        );
-        let settings = sandbox_settings(base, &sandbox);
+        let settings = sandbox_settings(&sandbox);
         Self::with_settings(sandbox, settings)
     }
 
@@ -55,11 +59,7 @@ impl Env {
 
     /// Default sandbox (seed 42), pinned date, synchronizations never refused as too recent.
     pub fn standard() -> Self {
-        Self::new(SandboxConfig {
-            today: Some(pinned_today()),
-            sync_cooldown_secs: 0,
-            ..SandboxConfig::default()
-        })
+        Self::new(standard_sandbox())
     }
 
     /// The institution of the sandbox's first account (Belgian, EUR).

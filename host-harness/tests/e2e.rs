@@ -1,9 +1,12 @@
 //! End to end: the real provider component, the real wasmtime harness and ERP database, the
 //! Ponto sandbox on 127.0.0.1.
 
-use e2e_tests::{Env, SandboxConfig, pinned_today};
+mod support;
+
 use host_harness::erp::sync::SyncOptions;
 use ponto_sandbox::Fault;
+use support::e2e::{Env, SandboxConfig, sandbox_settings};
+use support::sandbox::today;
 
 #[test]
 fn connect_keeps_only_the_chosen_institutions_accounts() {
@@ -214,16 +217,13 @@ fn update_credentials_and_fetch_accounts_keep_history() {
 fn a_wrong_client_secret_is_one_clear_error_and_changes_nothing() {
     let sandbox = ponto_sandbox::Sandbox::start(
         SandboxConfig {
-            today: Some(pinned_today()),
+            today: Some(today()),
             ..SandboxConfig::default()
         },
         0,
     )
     .unwrap();
-    let base = erp_devkit::with_ponto(
-        host_harness::erp::Settings::load_with_env(None, &Default::default()).unwrap(),
-    );
-    let mut settings = erp_devkit::demo_env::sandbox_settings(base, &sandbox);
+    let mut settings = sandbox_settings(&sandbox);
     settings
         .provider_config
         .insert("client-secret".into(), "wrong".into());

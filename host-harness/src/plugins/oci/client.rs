@@ -1,18 +1,4 @@
-//! Push and pull a plugin to and from an OCI registry, in the CNCF Wasm OCI artifact layout.
-//!
-//! # Layout
-//!
-//! An image manifest (`application/vnd.oci.image.manifest.v1+json`) with
-//! - a config blob of media type [`CONFIG_MEDIA_TYPE`] (`application/vnd.wasm.config.v0+json`):
-//!   `{"created", "author", "architecture": "wasm", "os": "wasip2", "layerDigests": [...],
-//!   "component": {"exports": [...], "imports": [...], "target": null}}`, the shape of the
-//!   `oci-wasm` crate's `WasmConfig`, so `wkg oci pull` and other Wasm tools read it;
-//! - exactly one layer of media type [`LAYER_MEDIA_TYPE`] (`application/wasm`): the signed
-//!   component itself, whose digest is the artifact digest;
-//! - annotations `org.opencontainers.image.{title,version,description,authors,licenses,source,
-//!   url,revision,created}` copied from the component's metadata, for registry UIs.
-//!
-//! # Client
+//! The registry client: push and pull over the OCI distribution API.
 //!
 //! The registry HTTP API (OCI distribution spec) is spoken directly with the blocking `ureq`
 //! client the host already uses. The `oci-client` + `oci-wasm` crates were measured here first:
@@ -36,15 +22,16 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use ureq::Agent;
 use url::Url;
 
-use super::reference::Reference;
+use super::layout::{
+    CONFIG_MEDIA_TYPE, Descriptor, ImageManifest, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+    WasmConfig, component_info, file_stem,
+};
+use crate::plugins::reference::Reference;
 
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
-pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// Manifests and config blobs are small; anything bigger is refused unread.
 const MAX_SMALL_BLOB: u64 = 256 * 1024;
 
@@ -120,50 +107,6 @@ pub enum OciError {
     DigestMismatch { digest: String, actual: String },
     #[error("{digest}: {size} bytes, more than the {cap} allowed; nothing was downloaded")]
     TooLarge { digest: String, size: u64, cap: u64 },
-}
-
-/// A blob's descriptor in a manifest.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// An OCI image manifest (the fields this layout uses).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageManifest {
-    pub schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// The Wasm config blob (the CNCF layout, as `oci-wasm` writes it).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct WasmConfig {
-    pub created: String,
-    pub author: Option<String>,
-    pub architecture: String,
-    pub os: String,
-    pub layer_digests: Vec<String>,
-    pub component: Option<ComponentInfo>,
-}
-
-/// A component's top-level imports and exports.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ComponentInfo {
-    pub exports: Vec<String>,
-    pub imports: Vec<String>,
-    pub target: Option<String>,
 }
 
 /// What a push stored.
@@ -319,8 +262,12 @@ impl Client {
             reason,
         };
         let realm = challenge.get("realm").map(String::as_str).unwrap_or("");
-        let mut url = Url::parse(realm)
-            .map_err(|_| refused(format!("bad token realm `{}`", super::printable(realm))))?;
+        let mut url = Url::parse(realm).map_err(|_| {
+            refused(format!(
+                "bad token realm `{}`",
+                crate::plugins::printable(realm)
+            ))
+        })?;
         let loopback = url
             .host_str()
             .is_some_and(crate::capabilities::http::AllowedOrigin::is_loopback_host);
@@ -330,7 +277,7 @@ impl Client {
             _ => {
                 return Err(refused(format!(
                     "the token realm {} is not https (plain http only on loopback)",
-                    super::printable(url.origin().ascii_serialization())
+                    crate::plugins::printable(url.origin().ascii_serialization())
                 )));
             }
         }
@@ -493,8 +440,9 @@ impl Client {
             (Some(t), None) => t.clone(),
             _ => return Err(not_wasm("a push needs a tag and no digest".into())),
         };
-        let layer_digest = super::digest(component);
-        let metadata = super::metadata::read(component).map_err(|e| not_wasm(e.to_string()))?;
+        let layer_digest = crate::plugins::digest(component);
+        let metadata =
+            crate::plugins::metadata::read(component).map_err(|e| not_wasm(e.to_string()))?;
         let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let config = WasmConfig {
             created: created.clone(),
@@ -505,7 +453,7 @@ impl Client {
             component: Some(component_info(component).map_err(not_wasm)?),
         };
         let config_bytes = serde_json::to_vec(&config).map_err(|e| not_wasm(e.to_string()))?;
-        let config_digest = super::digest(&config_bytes);
+        let config_digest = crate::plugins::digest(&config_bytes);
         let mut annotations =
             BTreeMap::from([("org.opencontainers.image.created".to_owned(), created)]);
         for (key, value) in [
@@ -547,7 +495,7 @@ impl Client {
             annotations,
         };
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| not_wasm(e.to_string()))?;
-        let manifest_digest = super::digest(&manifest_bytes);
+        let manifest_digest = crate::plugins::digest(&manifest_bytes);
 
         self.upload_blob(reference, &layer_digest, component)?;
         self.upload_blob(reference, &config_digest, &config_bytes)?;
@@ -619,7 +567,7 @@ impl Client {
             self.base, reference.repository, d.digest
         );
         let bytes = self.get(reference, "blob", &url, None, &d.digest, d.size)?;
-        let actual = super::digest(&bytes);
+        let actual = crate::plugins::digest(&bytes);
         if actual != d.digest {
             return Err(OciError::DigestMismatch {
                 digest: d.digest.clone(),
@@ -630,7 +578,7 @@ impl Client {
     }
 
     /// Pulls the component at `reference`, every blob checked against its digest. The component's
-    /// signature is *not* checked here: that is [`super::signature::verify`]'s job.
+    /// signature is *not* checked here: that is [`crate::plugins::signature::verify`]'s job.
     pub fn pull(&self, reference: &Reference) -> Result<Pulled, OciError> {
         let not_wasm = |reason: String| OciError::NotWasm {
             reference: reference.to_string(),
@@ -650,7 +598,7 @@ impl Client {
             reference.manifest_reference(),
             MAX_SMALL_BLOB,
         )?;
-        let manifest_digest = super::digest(&manifest_bytes);
+        let manifest_digest = crate::plugins::digest(&manifest_bytes);
         if let Some(expected) = &reference.digest
             && *expected != manifest_digest
         {
@@ -662,7 +610,7 @@ impl Client {
         let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
             not_wasm(format!(
                 "its manifest does not parse: {}",
-                super::printable(e)
+                crate::plugins::printable(e)
             ))
         })?;
         if manifest.config.media_type != CONFIG_MEDIA_TYPE {
@@ -680,7 +628,7 @@ impl Client {
             }
         };
         for d in [&manifest.config, &layer] {
-            if !super::is_sha256_digest(&d.digest) {
+            if !crate::plugins::is_sha256_digest(&d.digest) {
                 return Err(not_wasm(format!(
                     "digest `{}` is not sha256:<hex>",
                     d.digest.escape_debug()
@@ -691,7 +639,7 @@ impl Client {
         let config: WasmConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
             not_wasm(format!(
                 "its config does not parse: {}",
-                super::printable(e)
+                crate::plugins::printable(e)
             ))
         })?;
         let component = self.blob(reference, &layer, self.options.max_artifact_bytes)?;
@@ -711,7 +659,7 @@ impl Client {
 }
 
 /// The parameters of a `Bearer` challenge (`realm`, `service`, `scope`), quoted values unquoted.
-fn bearer_challenge(header: &str) -> Option<BTreeMap<String, String>> {
+pub(super) fn bearer_challenge(header: &str) -> Option<BTreeMap<String, String>> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -745,268 +693,4 @@ fn bearer_challenge(header: &str) -> Option<BTreeMap<String, String>> {
         params.insert(key.trim().to_ascii_lowercase(), value);
     }
     params.contains_key("realm").then_some(params)
-}
-
-/// `name` reduced to a safe file name stem.
-fn file_stem(name: &str) -> String {
-    let stem: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    stem.trim_start_matches('.').to_owned()
-}
-
-/// The top-level import and export names of a component (`erp:bank-sync/provider@0.1.0`, ...).
-pub fn component_info(component: &[u8]) -> Result<ComponentInfo, String> {
-    use wasmparser::{Parser, Payload};
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    let mut depth = 0usize;
-    for payload in Parser::new(0).parse_all(component) {
-        match payload.map_err(|e| format!("not a WebAssembly component: {e}"))? {
-            Payload::Version {
-                encoding: wasmparser::Encoding::Module,
-                ..
-            } if depth == 0 => return Err("a core module, not a component".into()),
-            Payload::ComponentImportSection(s) if depth == 0 => {
-                for i in s {
-                    imports.push(i.map_err(|e| e.to_string())?.name.name.to_owned());
-                }
-            }
-            Payload::ComponentExportSection(s) if depth == 0 => {
-                for e in s {
-                    exports.push(e.map_err(|e| e.to_string())?.name.name.to_owned());
-                }
-            }
-            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-            Payload::End(_) if depth > 0 => depth -= 1,
-            _ => {}
-        }
-    }
-    Ok(ComponentInfo {
-        exports,
-        imports,
-        target: None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_http_off_loopback_is_refused_in_one_line() {
-        let r: Reference = "oci://registry.example.com:5000/acme/bank:1"
-            .parse()
-            .unwrap();
-        let mut options = ClientOptions::for_reference(&r);
-        assert!(!options.plain_http, "https by default off loopback");
-        options.plain_http = true;
-        let err = Client::new(&r, options).err().unwrap().to_string();
-        assert!(err.contains("registry.example.com:5000") && err.contains("loopback"));
-        assert!(!err.contains('\n'));
-    }
-
-    #[test]
-    fn parses_bearer_challenges() {
-        let c = bearer_challenge(
-            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:acme/bank:pull,push""#,
-        )
-        .unwrap();
-        assert_eq!(c["realm"], "https://auth.example.com/token");
-        assert_eq!(c["service"], "registry.example.com");
-        assert_eq!(c["scope"], "repository:acme/bank:pull,push");
-        assert!(bearer_challenge(r#"Basic realm="test""#).is_none());
-        assert!(bearer_challenge("Bearer").is_none());
-    }
-
-    /// A fake registry behind a token service: every `/v2/` request needs `Bearer tok-1`, which
-    /// `/token` issues only for the basic credentials `me:pw`. Serves one pull of `blobs`.
-    fn token_registry(
-        blobs: BTreeMap<String, Vec<u8>>,
-        realm_host: &'static str,
-    ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        use std::io::{BufRead as _, BufReader, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    head.push(line.trim_end().to_owned());
-                }
-                let path = head
-                    .first()
-                    .and_then(|l| l.split(' ').nth(1))
-                    .unwrap_or("")
-                    .to_owned();
-                let auth = head
-                    .iter()
-                    .find_map(|h| {
-                        h.strip_prefix("authorization: ")
-                            .or(h.strip_prefix("Authorization: "))
-                    })
-                    .unwrap_or("")
-                    .to_owned();
-                log.lock().unwrap().push(format!("{path} {auth}"));
-                let basic = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode("me:pw")
-                );
-                let (status, extra, body): (&str, String, Vec<u8>) = if path.starts_with("/token") {
-                    if auth == basic {
-                        ("200 OK", String::new(), br#"{"token":"tok-1"}"#.to_vec())
-                    } else {
-                        ("401 Unauthorized", String::new(), Vec::new())
-                    }
-                } else if auth != "Bearer tok-1" {
-                    (
-                        "401 Unauthorized",
-                        format!(
-                            "WWW-Authenticate: Bearer realm=\"http://{realm_host}:{port}/token\",service=\"fake\",scope=\"repository:acme/bank:pull\"\r\n"
-                        ),
-                        Vec::new(),
-                    )
-                } else {
-                    let key = path.rsplit('/').next().unwrap_or("").to_owned();
-                    match blobs.get(&key) {
-                        Some(b) => ("200 OK", String::new(), b.clone()),
-                        None => ("404 Not Found", String::new(), Vec::new()),
-                    }
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(&body);
-            }
-        });
-        (port, seen)
-    }
-
-    fn fake_artifact() -> (BTreeMap<String, Vec<u8>>, String) {
-        let component = b"\0asm\x0d\0\x01\0".to_vec();
-        let config = serde_json::to_vec(&WasmConfig {
-            created: "2026-01-01T00:00:00Z".into(),
-            author: None,
-            architecture: "wasm".into(),
-            os: "wasip2".into(),
-            layer_digests: vec![super::super::digest(&component)],
-            component: None,
-        })
-        .unwrap();
-        let descriptor = |media: &str, bytes: &[u8]| Descriptor {
-            media_type: media.into(),
-            digest: super::super::digest(bytes),
-            size: bytes.len() as u64,
-            annotations: BTreeMap::new(),
-        };
-        let manifest = serde_json::to_vec(&ImageManifest {
-            schema_version: 2,
-            media_type: Some(MANIFEST_MEDIA_TYPE.into()),
-            config: descriptor(CONFIG_MEDIA_TYPE, &config),
-            layers: vec![descriptor(LAYER_MEDIA_TYPE, &component)],
-            annotations: BTreeMap::new(),
-        })
-        .unwrap();
-        let layer = super::super::digest(&component);
-        let blobs = BTreeMap::from([
-            ("1".to_owned(), manifest),
-            (super::super::digest(&config), config),
-            (layer.clone(), component),
-        ]);
-        (blobs, layer)
-    }
-
-    #[test]
-    fn a_bearer_challenge_is_answered_with_a_token_from_the_realm() {
-        let (blobs, layer) = fake_artifact();
-        let (port, seen) = token_registry(blobs, "127.0.0.1");
-        let r: Reference = format!("oci://127.0.0.1:{port}/acme/bank:1")
-            .parse()
-            .unwrap();
-        let mut options = ClientOptions::for_reference(&r);
-        options.credentials = Some(Credentials {
-            username: "me".into(),
-            password: "pw".into(),
-        });
-        let pulled = Client::new(&r, options).unwrap().pull(&r).unwrap();
-        assert_eq!(pulled.layer_digest, layer);
-        let seen = seen.lock().unwrap().clone();
-        // The token service got the basic credentials; once it answered, every registry
-        // request carried the token.
-        let tokens: Vec<_> = seen.iter().filter(|l| l.starts_with("/token")).collect();
-        assert_eq!(tokens.len(), 1, "{seen:?}");
-        assert!(tokens[0].contains("scope=repository%3Aacme%2Fbank%3Apull"));
-        assert!(tokens[0].ends_with(" Basic bWU6cHc="), "{seen:?}");
-        let after = seen.iter().skip_while(|l| !l.starts_with("/token")).skip(1);
-        assert!(after.clone().count() >= 3, "{seen:?}");
-        assert!(
-            after.clone().all(|l| l.ends_with(" Bearer tok-1")),
-            "{seen:?}"
-        );
-
-        // Without credentials the token service refuses: one typed line.
-        let (blobs, _) = fake_artifact();
-        let (port, _) = token_registry(blobs, "127.0.0.1");
-        let r: Reference = format!("oci://127.0.0.1:{port}/acme/bank:1")
-            .parse()
-            .unwrap();
-        let err = Client::new(&r, ClientOptions::for_reference(&r))
-            .unwrap()
-            .pull(&r)
-            .unwrap_err();
-        assert!(matches!(err, OciError::Unauthorized { .. }), "{err:?}");
-    }
-
-    #[test]
-    fn a_plain_http_token_realm_off_loopback_is_refused() {
-        let (blobs, _) = fake_artifact();
-        let (port, seen) = token_registry(blobs, "auth.example.com");
-        let r: Reference = format!("oci://127.0.0.1:{port}/acme/bank:1")
-            .parse()
-            .unwrap();
-        let err = Client::new(&r, ClientOptions::for_reference(&r))
-            .unwrap()
-            .pull(&r)
-            .unwrap_err();
-        assert!(
-            matches!(&err, OciError::Protocol { reason, .. } if reason.contains("auth.example.com")),
-            "{err:?}"
-        );
-        assert!(
-            seen.lock()
-                .unwrap()
-                .iter()
-                .all(|l| !l.starts_with("/token"))
-        );
-    }
-
-    #[test]
-    fn credentials_never_show_in_debug() {
-        let c = Credentials {
-            username: "me".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
-        let r: Reference = "oci://127.0.0.1:1/x:1".parse().unwrap();
-        let mut options = ClientOptions::for_reference(&r);
-        options.credentials = Some(c);
-        assert!(!format!("{options:?}").contains("hunter2"));
-    }
 }

@@ -1,22 +1,18 @@
-//! Shared helpers for the `erp` binary tests: a sandbox on 127.0.0.1, a config file pointing at
-//! it, and running the binary.
-
-#![allow(dead_code)]
+//! The `erp` binary tests: a sandbox on 127.0.0.1, a config file pointing at it, and running the
+//! binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use ponto_sandbox::{Sandbox, SandboxConfig};
 
+use super::sandbox::{INSTALL_PONTO, connect_begin, consent, erp, table_names, write_config};
+
 pub struct Cli {
     pub sandbox: Sandbox,
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     pub config: PathBuf,
-}
-
-pub fn today() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
 }
 
 impl Cli {
@@ -34,15 +30,7 @@ impl Cli {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("erp.sqlite");
         let config = dir.path().join("erp.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[provider.ponto]\napi-url = \"{}\"\nauthorization-url = \"{}\"\nclient-id = \"sandbox-client-id\"\nclient-secret = \"sandbox-client-secret\"\nsync-poll-interval-ms = 100\n\n[host]\nmax-lines = {max_lines}\n",
-                sandbox.api_url(),
-                sandbox.auth_url()
-            ),
-        )
-        .unwrap();
+        write_config(&config, &sandbox, &format!("max-lines = {max_lines}"));
         Self {
             sandbox,
             dir,
@@ -54,13 +42,7 @@ impl Cli {
     /// Installs the packaged Ponto component into this ERP's database, as an operator would
     /// (unsigned: the tests' artifact has no publisher).
     pub fn install_provider(&self) {
-        assert_ok(&self.run(&[
-            "plugin",
-            "install",
-            erp_components::PONTO_PROVIDER,
-            "--allow-unsigned",
-            "--yes",
-        ]));
+        assert_ok(&self.run(&INSTALL_PONTO));
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -68,24 +50,7 @@ impl Cli {
     }
 
     pub fn command_with_config(&self, config: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_erp"));
-        c.arg("--db")
-            .arg(&self.db)
-            .arg("--config")
-            .arg(config)
-            .args(args);
-        for var in [
-            "PONTO_API_URL",
-            "PONTO_AUTH_URL",
-            "PONTO_CLIENT_ID",
-            "PONTO_CLIENT_SECRET",
-            "ERP_DB",
-            "ERP_CONFIG",
-            "RUST_LOG",
-        ] {
-            c.env_remove(var);
-        }
-        c
+        erp(&self.db, config, args)
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -107,6 +72,12 @@ impl Cli {
     pub fn connect(&self) {
         let out = self.auto_connect(&["connect", "--institution", &self.main_institution()], &[]);
         assert_ok(&out);
+    }
+
+    /// A link to the main institution, synchronised once.
+    pub fn connect_and_sync(&self) {
+        self.connect();
+        assert_ok(&self.run(&["sync"]));
     }
 
     /// `erp connect` or `erp update-credentials` (`args`, as written for the one-step verb) with
@@ -140,14 +111,7 @@ impl Cli {
         let institution = value("--institution")
             .map(str::to_owned)
             .unwrap_or_else(|| self.main_institution());
-        let mut begin = vec![
-            "connect",
-            "begin",
-            "--institution",
-            &institution,
-            "--redirect-uri",
-            "http://127.0.0.1:8765/callback",
-        ];
+        let mut begin = connect_begin(&institution).to_vec();
         if args[0] == "update-credentials" {
             begin.extend(["--link", value("--link").expect("--link")]);
         }
@@ -155,8 +119,7 @@ impl Cli {
         if !out.status.success() {
             return Err(out);
         }
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let callback = ponto_sandbox::consent::auto_consent(&url).expect("the consent page fills");
+        let callback = consent(&out.stdout);
         Ok((out, callback))
     }
 
@@ -185,15 +148,11 @@ pub fn assert_ok(out: &Output) {
 /// bad input changed nothing.
 pub fn dump(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     let mut out = String::new();
-    for t in tables {
+    for t in table_names(&conn)
+        .into_iter()
+        .filter(|t| !t.starts_with("sqlite_"))
+    {
         let filter = if t == "plugin_storage" {
             " WHERE connection != 'catalogue'"
         } else {

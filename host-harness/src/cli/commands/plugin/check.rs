@@ -17,7 +17,7 @@ pub fn run(options: &CheckOptions) -> Result<i32, ErpError> {
             "{:<5} {:<12} {}",
             if p.passed { "ok" } else { "FAIL" },
             p.name,
-            super::render::clean(&p.detail)
+            crate::cli::render::clean(&p.detail)
         );
     }
     println!(
