@@ -1,8 +1,9 @@
 //! The Ponto bank-sync provider: Ponto Connect behind the `erp:bank-sync` WIT contract.
 //!
-//! The Ponto logic is plain Rust over the [`host::Host`] trait, so it compiles and tests natively;
-//! the wit-bindgen adapter (`component`, wasm32 only) converts records and implements `Host` with
-//! the WIT imports.
+//! The Ponto logic is plain Rust over the [`imports::Imports`] trait and the contract's types
+//! generated from the WIT ([`bindings`], for every target), so it compiles and tests natively;
+//! the wit-bindgen adapter (`component`, wasm32 only) implements `Imports` with the WIT imports
+//! and exports the provider.
 //!
 //! # Configuration keys (read through `config.get`)
 //!
@@ -26,13 +27,13 @@
 //! `connection/organization`, `connection/redirect-uri`. Sync progress is never stored: it lives
 //! in the host's cursor and state.
 
+pub mod bindings;
 pub mod client;
 pub mod config;
 pub mod decimal;
-pub mod host;
+pub mod imports;
 pub mod jsonapi;
 pub mod mapping;
-pub mod model;
 pub mod provider;
 pub mod sync;
 pub mod url;

@@ -1,14 +1,17 @@
-//! The provider's operations (provider.wit), on top of a [`Host`].
+//! The provider's operations (provider.wit), on top of its [`Imports`].
 
-use crate::client::{Api, Auth, KEY_ACCESS, KEY_REFRESH, storage_error};
+use crate::bindings::Result;
+use crate::bindings::http::Method;
+use crate::bindings::log::Level;
+use crate::bindings::provider::{ConnectStart, Connection, ProviderInfo, SyncBatch, SyncRequest};
+use crate::bindings::types::{
+    Account, Institution, InstitutionFilter, NoAccountsError, ProviderError,
+};
+use crate::client::{Api, Auth, KEY_ACCESS, KEY_REFRESH, storage_error, storage_failure};
 use crate::config::{CONFIG_KEYS, Config};
-use crate::host::{Host, Level, Method};
+use crate::imports::Imports;
 use crate::jsonapi::{Resource, Single};
 use crate::mapping;
-use crate::model::{
-    Account, ConnectStart, Connection, Institution, InstitutionFilter, NoAccountsError,
-    ProviderError, ProviderInfo, Result, SyncBatch, SyncRequest,
-};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -43,7 +46,7 @@ struct PendingConnect {
 
 /// The Ponto provider for one call.
 pub struct Provider<'h> {
-    host: &'h dyn Host,
+    host: &'h dyn Imports,
 }
 
 /// Who the provider is.
@@ -140,7 +143,7 @@ fn keep_reauthorization(
     let key = format!("{KEY_REAUTHORIZATION}{account_id}");
     let stored = serde_json::to_string(&open)
         .map_err(|e| e.to_string())
-        .and_then(|v| api.host.storage_set(&key, &v).map_err(|e| format!("{e:?}")));
+        .and_then(|v| api.host.storage_set(&key, &v).map_err(storage_failure));
     if let Err(e) = stored {
         api.log(
             Level::Warn,
@@ -205,7 +208,7 @@ fn require_id(name: &str, value: &str) -> Result<()> {
 
 impl<'h> Provider<'h> {
     /// A provider over `host`.
-    pub fn new(host: &'h dyn Host) -> Self {
+    pub fn new(host: &'h dyn Imports) -> Self {
         Provider { host }
     }
 
@@ -523,7 +526,9 @@ impl<'h> Provider<'h> {
             // A token Ponto no longer knows is as good as revoked; anything else keeps the
             // secrets so that disconnect can be retried.
             let gone = matches!(
-                crate::jsonapi::ApiError::parse(&resp.body).code.as_deref(),
+                crate::jsonapi::ApiError::parse(resp.body.as_bytes())
+                    .code
+                    .as_deref(),
                 Some("invalid_grant" | "invalid_token")
             );
             if !(200..300).contains(&resp.status) && !gone {

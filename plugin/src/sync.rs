@@ -44,16 +44,20 @@
 //! chain. When the walk ends at the known id, the previous newest statement (kept in the state)
 //! is re-sent with the new lines of its period: its start stays, its end moves.
 
+use crate::bindings::Result;
+use crate::bindings::http::Method;
+use crate::bindings::log::Level;
+use crate::bindings::provider::{SyncBatch, SyncProgress, SyncRequest};
+use crate::bindings::types::{
+    ConsentError, InstitutionStatus, PendingLine, ProviderError, Statement, StatementLine, Warning,
+    WarningKind,
+};
 use crate::client::{Api, Auth};
 use crate::config::{Config, DateField, Grouping};
 use crate::decimal::Decimal;
-use crate::host::{Host, Level, Method};
+use crate::imports::Imports;
 use crate::jsonapi::{ApiError, Resource, Single, timestamp};
 use crate::mapping::{self, Mapped};
-use crate::model::{
-    ConsentError, InstitutionStatus, PendingLine, ProviderError, Result, Statement, StatementLine,
-    SyncBatch, SyncProgress, SyncRequest, Warning, WarningKind,
-};
 use crate::provider::{
     KEY_REDIRECT, fetch_institution, forget_reauthorization, open_reauthorization,
 };
@@ -1021,7 +1025,7 @@ fn refresh_from_bank(
             Some(("application/vnd.api+json", body.to_string().into_bytes())),
         )?;
         if (200..300).contains(&resp.status) {
-            let id = serde_json::from_slice::<Single>(&resp.body)
+            let id = serde_json::from_slice::<Single>(resp.body.as_bytes())
                 .ok()
                 .and_then(|d| Resource::parse(&d.data, "synchronization").ok())
                 .and_then(|r| r.id)
@@ -1031,7 +1035,7 @@ fn refresh_from_bank(
             created.push((subtype.to_string(), id));
             continue;
         }
-        let info = ApiError::parse(&resp.body);
+        let info = ApiError::parse(resp.body.as_bytes());
         match (resp.status, info.code.as_deref()) {
             (_, Some("accountRecentlySynchronized")) => recent = true,
             (404, _) => return Err(api.error_from(&resp, &format!("account {account_id}"))),
@@ -1041,9 +1045,10 @@ fn refresh_from_bank(
                 warnings.push(Warning::new(
                     WarningKind::Other,
                     format!(
-                        "Ponto could not start a refresh of the account's {} from the bank ({e}); \
+                        "Ponto could not start a refresh of the account's {} from the bank ({}); \
                          the data Ponto already holds was read.",
-                        refreshed(subtype)
+                        refreshed(subtype),
+                        e.describe()
                     ),
                 ));
             }
@@ -1157,7 +1162,10 @@ fn consent_error(
             |r| match open_reauthorization(api, account_id, &r, authorized_at) {
                 Ok(link) => Some(link),
                 Err(e) => {
-                    api.log(Level::Warn, &format!("no reauthorization link: {e}"));
+                    api.log(
+                        Level::Warn,
+                        &format!("no reauthorization link: {}", e.describe()),
+                    );
                     None
                 }
             },
@@ -1175,7 +1183,7 @@ fn start(
     api: &Api<'_>,
     request: &SyncRequest,
     batch: &mut Batch,
-) -> Result<(Cursor, crate::model::Account)> {
+) -> Result<(Cursor, crate::bindings::types::Account)> {
     let host = api.host;
     let prev: Option<SyncState> = match request.state.as_deref() {
         None => None,
@@ -1325,7 +1333,7 @@ fn start(
                     .unwrap_or_default()
             ),
         ));
-    } else if account.availability != crate::model::Availability::Available {
+    } else if account.availability != crate::bindings::types::Availability::Available {
         batch.warnings.push(Warning::new(
             WarningKind::Maintenance,
             "The bank is in maintenance: Ponto serves the data it holds, no fresh data comes in.",
@@ -1490,7 +1498,7 @@ fn start(
 }
 
 /// One sync batch (provider.wit `sync`).
-pub fn sync(host: &dyn Host, request: &SyncRequest) -> Result<SyncBatch> {
+pub fn sync(host: &dyn Imports, request: &SyncRequest) -> Result<SyncBatch> {
     if request.account_id.trim().is_empty() {
         return Err(ProviderError::argument("account-id", "is empty"));
     }

@@ -1,6 +1,8 @@
 //! Scenario tests of the provider over the fake host.
 
-use crate::model::*;
+use crate::bindings::Result;
+use crate::bindings::provider::{ConnectStart, SyncBatch, SyncProgress, SyncRequest};
+use crate::bindings::types::*;
 use crate::provider::{Provider, info};
 use crate::testing::*;
 use serde_json::json;
@@ -10,7 +12,7 @@ fn tx_path(extra: &str) -> String {
     format!("/accounts/{ACC}/transactions?page[limit]={extra}")
 }
 
-fn setup_account(f: &Fake, balance: &str, expires: &str, status: &str) {
+fn setup_account(f: &FakeImports, balance: &str, expires: &str, status: &str) {
     let b: serde_json::Value = serde_json::from_str(balance).unwrap();
     f.on_json(
         "GET",
@@ -42,7 +44,7 @@ fn req(cursor: Option<String>, state: Option<String>, max: u32) -> SyncRequest {
 }
 
 /// Runs a sync to the end; returns every batch.
-fn run(f: &Fake, state: Option<String>, max: u32) -> Vec<SyncBatch> {
+fn run(f: &FakeImports, state: Option<String>, max: u32) -> Vec<SyncBatch> {
     let p = Provider::new(f);
     let mut out = Vec::new();
     let mut cursor = None;
@@ -84,7 +86,7 @@ fn info_lists_every_config_key() {
 
 #[test]
 fn institutions_all_pages_filtered_with_defaults() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     let first = "/financial-institutions?page[limit]=100&filter[name][contains]=bank";
     let next = format!("{BASE}/financial-institutions?page[after]=i2&page[limit]=100");
     f.on_json(
@@ -132,7 +134,7 @@ fn institutions_all_pages_filtered_with_defaults() {
 
 #[test]
 fn next_link_to_another_host_is_malformed() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.on_json(
         "GET",
         "/financial-institutions?page[limit]=100",
@@ -160,7 +162,7 @@ fn next_link_to_another_host_is_malformed() {
     assert!(matches!(bad, Err(ProviderError::InvalidArgument(a)) if a.name == "filter.country"));
 }
 
-fn connect_routes(f: &Fake) {
+fn connect_routes(f: &FakeImports) {
     f.on_json(
         "GET",
         &format!("/financial-institutions/{INST}"),
@@ -195,7 +197,7 @@ fn connect_routes(f: &Fake) {
     );
 }
 
-fn begin(f: &Fake) -> ConnectStart {
+fn begin(f: &FakeImports) -> ConnectStart {
     Provider::new(f)
         .begin_connect(INST, "https://erp.example.test/cb")
         .unwrap()
@@ -203,7 +205,7 @@ fn begin(f: &Fake) -> ConnectStart {
 
 #[test]
 fn begin_connect_builds_a_pkce_authorization_url() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     connect_routes(&f);
     let start = begin(&f);
     let q: std::collections::BTreeMap<_, _> = crate::url::query_pairs(&start.authorization_url)
@@ -233,7 +235,7 @@ fn begin_connect_builds_a_pkce_authorization_url() {
 
 #[test]
 fn begin_connect_names_bad_arguments_and_missing_config() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     connect_routes(&f);
     let p = Provider::new(&f);
     let name = |r: Result<ConnectStart>| match r {
@@ -266,7 +268,7 @@ fn begin_connect_names_bad_arguments_and_missing_config() {
     );
 }
 
-fn accounts_pages(f: &Fake) {
+fn accounts_pages(f: &FakeImports) {
     let next = format!("{BASE}/accounts?page[after]={ACC2}&page[limit]=100");
     f.on_json(
         "GET",
@@ -296,7 +298,7 @@ fn accounts_pages(f: &Fake) {
 
 #[test]
 fn complete_connect_keeps_the_chosen_institutions_accounts() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     connect_routes(&f);
     accounts_pages(&f);
     let start = begin(&f);
@@ -315,7 +317,7 @@ fn complete_connect_keeps_the_chosen_institutions_accounts() {
         .find(|r| r.url.ends_with("/oauth2/token"))
         .cloned()
         .unwrap();
-    let form: std::collections::BTreeMap<_, _> = form_urlencoded::parse(&token_req.body)
+    let form: std::collections::BTreeMap<_, _> = form_urlencoded::parse(token_req.body.as_bytes())
         .into_owned()
         .collect();
     assert_eq!(form["grant_type"], "authorization_code");
@@ -323,7 +325,7 @@ fn complete_connect_keeps_the_chosen_institutions_accounts() {
     assert_eq!(form["redirect_uri"], "https://erp.example.test/cb");
     assert!(form.contains_key("code_verifier"));
     assert_eq!(
-        Fake::header(&token_req, "authorization").unwrap(),
+        FakeImports::header(&token_req, "authorization").unwrap(),
         "Basic Y2xpZW50LTE6c2VjcmV0LTE="
     );
     let s = f.store.borrow();
@@ -346,7 +348,7 @@ fn complete_connect_keeps_the_chosen_institutions_accounts() {
 fn complete_connect_reports_the_organisation_that_gave_the_consent() {
     // An update of credentials signed in as another organisation: the connection names the new
     // one (the ERP refuses or re-links; it restores this storage when it refuses).
-    let f = Fake::new();
+    let f = FakeImports::new();
     connect_routes(&f);
     accounts_pages(&f);
     f.store
@@ -361,7 +363,7 @@ fn complete_connect_reports_the_organisation_that_gave_the_consent() {
 
 #[test]
 fn complete_connect_with_no_account_at_the_institution_names_the_others() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     connect_routes(&f);
     f.on_json(
         "GET",
@@ -389,7 +391,7 @@ fn complete_connect_with_no_account_at_the_institution_names_the_others() {
 
 #[test]
 fn callback_state_and_refusal() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     connect_routes(&f);
     let start = begin(&f);
     let p = Provider::new(&f);
@@ -416,7 +418,7 @@ fn callback_state_and_refusal() {
 
 #[test]
 fn used_authorization_code_is_reconnect_required() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     connect_routes(&f);
     f.on(
         "POST",
@@ -446,7 +448,7 @@ fn used_authorization_code_is_reconnect_required() {
 
 #[test]
 fn expired_access_token_is_refreshed_and_rotation_stored_before_use() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.now
         .set(f.now.get() + chrono::Duration::minutes(59) + chrono::Duration::seconds(30));
@@ -462,7 +464,7 @@ fn expired_access_token_is_refreshed_and_rotation_stored_before_use() {
     let calls = f.calls();
     assert_eq!(calls[0], "POST /oauth2/token");
     let form: std::collections::BTreeMap<_, _> =
-        form_urlencoded::parse(&f.requests.borrow()[0].body)
+        form_urlencoded::parse(f.requests.borrow()[0].body.as_bytes())
             .into_owned()
             .collect();
     assert_eq!(form["grant_type"], "refresh_token");
@@ -471,7 +473,7 @@ fn expired_access_token_is_refreshed_and_rotation_stored_before_use() {
     let at_use = &f.store_at_request.borrow()[1];
     assert_eq!(at_use["oauth/refresh-token"], "refresh-1");
     assert_eq!(
-        Fake::header(&f.requests.borrow()[1], "authorization").unwrap(),
+        FakeImports::header(&f.requests.borrow()[1], "authorization").unwrap(),
         "Bearer access-1"
     );
     assert_eq!(
@@ -482,7 +484,7 @@ fn expired_access_token_is_refreshed_and_rotation_stored_before_use() {
 
 #[test]
 fn used_refresh_token_is_reconnect_required_without_retry_loop() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.store.borrow_mut().remove("oauth/access-token");
     f.on(
@@ -508,7 +510,7 @@ fn used_refresh_token_is_reconnect_required_without_retry_loop() {
 
 #[test]
 fn lost_rotation_race_uses_the_winners_access_token() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.store.borrow_mut().remove("oauth/access-token");
     accounts_pages(&f);
@@ -550,7 +552,7 @@ fn lost_rotation_race_uses_the_winners_access_token() {
 
 #[test]
 fn invalid_access_token_triggers_one_refresh_and_one_retry() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     connect_routes(&f);
     f.on(
@@ -606,7 +608,7 @@ fn invalid_access_token_triggers_one_refresh_and_one_retry() {
 
 #[test]
 fn rate_limits_and_server_errors() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     connect_routes(&f);
     let ok = resp(
@@ -676,7 +678,7 @@ fn rate_limits_and_server_errors() {
 // ---- sync ---------------------------------------------------------------------------------------
 
 /// Five transactions over three Brussels days, newest first, two per page.
-fn three_days(f: &Fake) {
+fn three_days(f: &FakeImports) {
     let p2 = format!("{BASE}{}", tx_path("2&page[after]=t2"));
     let p3 = format!("{BASE}{}", tx_path("2&page[after]=t4"));
     f.on_json(
@@ -725,7 +727,7 @@ fn three_days(f: &Fake) {
 
 #[test]
 fn first_sync_in_batches_derives_balances_backwards() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "2");
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -771,7 +773,7 @@ fn first_sync_in_batches_derives_balances_backwards() {
 
 #[test]
 fn incremental_sync_stops_after_a_page_older_than_the_overlap() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "2");
     f.set_config("overlap-days", "1");
@@ -794,7 +796,7 @@ fn incremental_sync_stops_after_a_page_older_than_the_overlap() {
     );
 
     // With a stop date after every line of page 2, page 3 is never fetched.
-    let f2 = Fake::new();
+    let f2 = FakeImports::new();
     f2.connected();
     f2.set_config("page-size", "2");
     setup_account(&f2, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -807,7 +809,7 @@ fn incremental_sync_stops_after_a_page_older_than_the_overlap() {
     assert!(!f2.calls().iter().any(|c| c.contains("page[after]=t4")));
 }
 
-fn three_days_one_page(f: &Fake) {
+fn three_days_one_page(f: &FakeImports) {
     f.on_json(
         "GET",
         &tx_path("10"),
@@ -826,7 +828,7 @@ fn three_days_one_page(f: &Fake) {
 
 #[test]
 fn a_transaction_in_another_currency_is_kept_and_flagged() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     let mut usd = tx("t2", "12.50", &day("2026-11-24"), &day("2026-11-24"));
@@ -856,7 +858,7 @@ fn a_transaction_in_another_currency_is_kept_and_flagged() {
 
 #[test]
 fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "2");
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -865,7 +867,7 @@ fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
     let state = done_state(&first);
 
     // Later: a booking back-dated to the 23rd arrives, the balance moves with it.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "-517.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -894,7 +896,7 @@ fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
     );
 
     // A balance change no line explains (a booking older than the overlap, or a silent fee).
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "-500.00", "2027-05-25T13:02:18.103Z", "stable");
@@ -912,7 +914,7 @@ fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
 
 #[test]
 fn same_sync_twice_gives_the_same_lines_and_statements() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "2");
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -933,7 +935,7 @@ fn week_and_month_grouping() {
         ("week", vec!["2026-W48", "2026-W47"]),
         ("month", vec!["2026-11"]),
     ] {
-        let f = Fake::new();
+        let f = FakeImports::new();
         f.connected();
         f.set_config("page-size", "2");
         f.set_config("statement-grouping", grouping);
@@ -958,7 +960,7 @@ fn week_and_month_grouping() {
 
 #[test]
 fn value_date_out_of_order_joins_the_open_statement() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("date-field", "value");
     setup_account(&f, "100", "2027-05-25T13:02:18.103Z", "stable");
@@ -994,7 +996,7 @@ fn value_date_out_of_order_joins_the_open_statement() {
 
 #[test]
 fn malformed_transaction_rejects_the_batch() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "1", "2027-05-25T13:02:18.103Z", "stable");
     let mut bad = tx("t9", "1", &day("2026-11-24"), &day("2026-11-24"));
@@ -1021,7 +1023,7 @@ fn malformed_transaction_rejects_the_batch() {
 
 #[test]
 fn bad_sync_arguments_are_named() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     let p = Provider::new(&f);
     let name = |r: Result<SyncBatch>| match r {
@@ -1042,7 +1044,7 @@ fn bad_sync_arguments_are_named() {
 
 #[test]
 fn expired_consent_is_an_error_for_that_account_with_a_link() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "1", "2026-11-20T13:02:18.103Z", "stable");
     f.on(
@@ -1067,7 +1069,7 @@ fn expired_consent_is_an_error_for_that_account_with_a_link() {
         other => panic!("{other:?}"),
     }
     let body: serde_json::Value =
-        serde_json::from_slice(&f.requests.borrow().last().unwrap().body).unwrap();
+        serde_json::from_slice(f.requests.borrow().last().unwrap().body.as_bytes()).unwrap();
     assert_eq!(
         body["data"]["attributes"]["redirectUri"],
         "https://erp.example.test/cb"
@@ -1076,7 +1078,7 @@ fn expired_consent_is_an_error_for_that_account_with_a_link() {
 
 #[test]
 fn consent_ending_soon_beta_and_maintenance_are_warnings() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "1", "2026-12-01T13:02:18.103Z", "beta");
     f.on_json("GET", &tx_path("10"), page(vec![], None));
@@ -1086,7 +1088,7 @@ fn consent_ending_soon_beta_and_maintenance_are_warnings() {
     assert!(kinds.contains(&WarningKind::BetaInstitution), "{kinds:?}");
     assert_eq!(b.account.unwrap().consent_days_left, Some(6));
     // Errors at a beta institution carry the advice to contact Ponto.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "1", "2027-12-01T13:02:18.103Z", "experimental");
     f.on(
@@ -1104,7 +1106,7 @@ fn consent_ending_soon_beta_and_maintenance_are_warnings() {
 fn an_institution_without_status_is_unknown_and_not_warned_about() {
     // Issue 11 item 14: no status is no claim of trouble; the institution is `unknown`, with no
     // beta/experimental warning and no "contact Ponto" advice on errors.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "1", "2027-12-01T13:02:18.103Z", "stable");
     let mut inst = institution(INST, "Super Sandbox Bank", Some("BE"), "x", None);
@@ -1144,7 +1146,7 @@ fn sync_resource(id: &str, status: &str, errors: serde_json::Value) -> serde_jso
 
 #[test]
 fn user_present_sync_refreshes_polls_and_applies_updated_transactions() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "10", "2027-05-25T13:02:18.103Z", "stable");
     f.on(
@@ -1196,7 +1198,8 @@ fn user_present_sync_refreshes_polls_and_applies_updated_transactions() {
     assert_eq!(b.updated_lines.len(), 1);
     assert_eq!(b.updated_lines[0].transaction_id, "old");
     assert_eq!(*f.sleeps.borrow(), vec![Duration::from_millis(1000)]);
-    let posted: serde_json::Value = serde_json::from_slice(&f.requests.borrow()[0].body).unwrap();
+    let posted: serde_json::Value =
+        serde_json::from_slice(f.requests.borrow()[0].body.as_bytes()).unwrap();
     assert_eq!(
         posted["data"]["attributes"]["customerIpAddress"],
         "203.0.113.7"
@@ -1206,7 +1209,7 @@ fn user_present_sync_refreshes_polls_and_applies_updated_transactions() {
 
 #[test]
 fn unfinished_or_invalid_bank_refresh() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("sync-poll-attempts", "2");
     setup_account(&f, "10", "2027-05-25T13:02:18.103Z", "stable");
@@ -1249,7 +1252,7 @@ fn unfinished_or_invalid_bank_refresh() {
 
 #[test]
 fn missing_balance_gives_lines_without_faked_statements() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "null", "2027-05-25T13:02:18.103Z", "stable");
     f.on_json(
@@ -1268,7 +1271,7 @@ fn missing_balance_gives_lines_without_faked_statements() {
 
 #[test]
 fn mapped_page_snapshot() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     let mut structured = tx(
@@ -1296,7 +1299,7 @@ fn mapped_page_snapshot() {
 
 #[test]
 fn disconnect_revokes_then_forgets() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.store
         .borrow_mut()
@@ -1311,12 +1314,15 @@ fn disconnect_revokes_then_forgets() {
     Provider::new(&f).disconnect().unwrap();
     assert!(f.store.borrow().is_empty());
     let r = f.requests.borrow().last().cloned().unwrap();
-    assert_eq!(String::from_utf8(r.body).unwrap(), "token=refresh-0");
+    assert_eq!(
+        String::from_utf8(r.body.into_bytes()).unwrap(),
+        "token=refresh-0"
+    );
 }
 
 #[test]
 fn request_reauthorization_returns_pontos_link() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.on(
         "POST",
@@ -1345,7 +1351,7 @@ fn request_reauthorization_returns_pontos_link() {
 // ---- incremental sync: known-id stop, balance checksum, pending rule ---------------------------
 
 /// The account as Ponto shows it after synchronization `sync` (id, subtype).
-fn account_after(f: &Fake, balance: &str, sync: (&str, &str)) {
+fn account_after(f: &FakeImports, balance: &str, sync: (&str, &str)) {
     let b: serde_json::Value = serde_json::from_str(balance).unwrap();
     let mut a = account(ACC, INST, b, "2027-05-25T13:02:18.103Z");
     a["meta"]["latestSynchronization"]["id"] = json!(sync.0);
@@ -1358,7 +1364,7 @@ fn pending_path() -> String {
 }
 
 /// A first sync of `three_days_one_page` (balance -527.34, page size 10); returns its state.
-fn first_sync_one_page(f: &Fake) -> String {
+fn first_sync_one_page(f: &FakeImports) -> String {
     f.connected();
     f.set_config("page-size", "10");
     setup_account(f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -1370,7 +1376,7 @@ fn first_sync_one_page(f: &Fake) -> String {
 }
 
 /// Three new bookings (+12.50 in all) above `three_days_one_page`'s newest line.
-fn three_new_on_top(f: &Fake) {
+fn three_new_on_top(f: &FakeImports) {
     f.on_json(
         "GET",
         &tx_path("10"),
@@ -1396,7 +1402,7 @@ fn state_json(s: &str) -> serde_json::Value {
 
 #[test]
 fn incremental_sync_ends_at_the_known_line_in_two_requests() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     let state = first_sync_one_page(&f);
     account_after(&f, "-514.84", ("5d88f702", "accountDetails"));
     three_new_on_top(&f);
@@ -1506,7 +1512,7 @@ fn incremental_sync_ends_at_the_known_line_in_two_requests() {
 
 #[test]
 fn overlap_walk_hours_zero_walks_the_overlap_every_time() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.set_config("overlap-walk-hours", "0");
     let state = first_sync_one_page(&f);
     account_after(&f, "-514.84", ("5d88f702", "accountDetails"));
@@ -1523,7 +1529,7 @@ fn overlap_walk_hours_zero_walks_the_overlap_every_time() {
 
 #[test]
 fn a_back_dated_booking_below_the_known_line_is_caught_by_the_balance_check() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     let state = first_sync_one_page(&f);
     // One new line on top and one back-dated to the 23rd, below the known line t1, on a later
     // page: the balance moved by both, so the walk must go past t1.
@@ -1603,7 +1609,7 @@ fn a_back_dated_booking_below_the_known_line_is_caught_by_the_balance_check() {
 
 #[test]
 fn a_new_line_in_an_older_period_than_the_newest_statement_walks_the_overlap() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     let state = first_sync_one_page(&f);
     // Above t1 (24th) comes a line booked on the 23rd: the 23rd's statement must be rebuilt
     // from all its lines, so the walk cannot end at t1 even though the balance adds up.
@@ -1635,7 +1641,7 @@ fn a_new_line_in_an_older_period_than_the_newest_statement_walks_the_overlap() {
 
 #[test]
 fn a_state_without_the_new_fields_still_syncs_and_is_upgraded() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -1676,15 +1682,15 @@ fn a_state_without_the_new_fields_still_syncs_and_is_upgraded() {
 
 #[test]
 fn pending_is_read_only_when_something_could_have_changed_it() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     let state = first_sync_one_page(&f);
-    let pending_calls = |f: &Fake| {
+    let pending_calls = |f: &FakeImports| {
         f.calls()
             .iter()
             .filter(|c| c.contains("pending-transactions"))
             .count()
     };
-    let sync = |f: &Fake, state: &str, sync: (&str, &str)| {
+    let sync = |f: &FakeImports, state: &str, sync: (&str, &str)| {
         f.requests.borrow_mut().clear();
         account_after(f, "-527.34", sync);
         three_days_one_page(f);
@@ -1806,7 +1812,7 @@ fn line_ids(batches: &[SyncBatch]) -> Vec<String> {
 #[test]
 fn a_duplicate_id_across_batches_is_counted_once_and_named() {
     // Item 7: t1 again on the next page (the next batch) with another amount.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "2");
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -1863,7 +1869,7 @@ fn a_duplicate_id_across_batches_is_counted_once_and_named() {
         .unwrap();
     assert_eq!(oldest.balance_start, "-1480.10");
     // A plain repeat (same amount, Ponto's paging shifting) is dropped without a word.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "-100", "2027-05-25T13:02:18.103Z", "stable");
@@ -1887,7 +1893,7 @@ fn a_duplicate_id_across_batches_is_counted_once_and_named() {
 #[test]
 fn implausible_dates_neither_stop_incremental_sync_nor_merge_statements() {
     // Item 8: one line dated 9999-12-31 (first of the newest-first list) and one 0001-01-01.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "-515.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -1988,7 +1994,7 @@ fn implausible_dates_neither_stop_incremental_sync_nor_merge_statements() {
 #[test]
 fn a_stored_far_future_watermark_no_longer_blocks_the_account() {
     // Item 8: a state an older version wrote with the watermark 9999-12-31.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -2004,7 +2010,7 @@ fn a_stored_far_future_watermark_no_longer_blocks_the_account() {
 #[test]
 fn a_booked_line_without_execution_date_is_stored_with_the_rest_of_its_page() {
     // Item 9: absent or null executionDate made every sync of the account fail.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
@@ -2050,7 +2056,7 @@ fn a_booked_line_without_execution_date_is_stored_with_the_rest_of_its_page() {
     assert_statements_match_stored_lines(&batches);
 }
 
-fn reauthorization_route(f: &Fake, ids: &[&str]) {
+fn reauthorization_route(f: &FakeImports, ids: &[&str]) {
     f.on(
         "POST",
         &format!("/accounts/{ACC}/reauthorization-requests"),
@@ -2066,14 +2072,14 @@ fn reauthorization_route(f: &Fake, ids: &[&str]) {
     );
 }
 
-fn reauthorization_posts(f: &Fake) -> usize {
+fn reauthorization_posts(f: &FakeImports) -> usize {
     f.calls()
         .iter()
         .filter(|c| c.starts_with("POST") && c.contains("reauthorization-requests"))
         .count()
 }
 
-fn expired_link(f: &Fake) -> String {
+fn expired_link(f: &FakeImports) -> String {
     match Provider::new(f).sync(&req(None, None, 10)) {
         Err(ProviderError::AuthorizationExpired(c)) => c.reauthorization_url.unwrap(),
         other => panic!("{other:?}"),
@@ -2083,7 +2089,7 @@ fn expired_link(f: &Fake) -> String {
 #[test]
 fn expired_consent_reuses_the_open_reauthorization_request() {
     // Item 12: every sync after the expected end created one more request at Ponto.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "1", "2026-11-20T13:02:18.103Z", "stable");
     reauthorization_route(&f, &["rr1", "rr2"]);
@@ -2117,7 +2123,7 @@ fn expired_consent_reuses_the_open_reauthorization_request() {
 fn a_consent_ponto_could_not_use_ends_the_sync_whatever_the_expected_date() {
     // Item 12: Ponto's account data (its last synchronization refused for the consent) counts,
     // not only the expected end date.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     let mut a = account(ACC, INST, json!(1), "2027-05-25T13:02:18.103Z");
     a["meta"]["latestSynchronization"]["attributes"]["status"] = json!("error");
@@ -2141,7 +2147,7 @@ fn a_consent_ponto_could_not_use_ends_the_sync_whatever_the_expected_date() {
 #[test]
 fn provider_warnings_read_as_sentences() {
     // Item 15: runs of spaces, "a experimental … is in beta", raw timestamps.
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     setup_account(&f, "1", "2026-12-01T23:30:00.000Z", "experimental");
@@ -2174,7 +2180,7 @@ fn provider_warnings_read_as_sentences() {
     );
     // A refresh Ponto refuses or that fails names what it refreshes in words, not
     // "a accountDetails refresh".
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     setup_account(&f, "10", "2027-05-25T13:02:18.103Z", "stable");
     f.on(
@@ -2218,7 +2224,7 @@ fn provider_warnings_read_as_sentences() {
 #[test]
 fn a_sync_statement_is_named_in_the_institutions_time() {
     // Item 15: "Ponto sync 2026-11-25T12:00:00.000Z".
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     f.set_config("page-size", "10");
     f.set_config("statement-grouping", "sync");

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::native::{NativeHost, NativeProviderHost, Stopwatch, Transport, loopback_http};
-use super::proxy::Proxy;
+use super::native::{NativeImports, NativeProviderHost, Stopwatch, Transport};
+use super::proxy::{Proxy, loopback_http};
 use super::wasm::WasmHost;
 use super::{ChildResult, Metric, Target};
 use host_harness::bindings::http as wh;
@@ -277,7 +277,7 @@ fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
         .recording
         .store(false, std::sync::atomic::Ordering::Relaxed);
     // The native provider connects through the proxy too, for its own tokens.
-    let native = NativeHost::new(
+    let native = NativeImports::new(
         Transport::Http(Box::new(std::cell::RefCell::new(loopback_http()?))),
         settings.provider_config.clone(),
     );
@@ -301,8 +301,8 @@ fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
     })
 }
 
-fn replay_host(r: &Replay) -> NativeHost {
-    let mut h = NativeHost::new(
+fn replay_host(r: &Replay) -> NativeImports {
+    let mut h = NativeImports::new(
         Transport::Replay(r.proxy.cache.clone()),
         r.settings.provider_config.clone(),
     );
@@ -387,7 +387,7 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         let t = Stopwatch::start();
         let n_native = drain(
             |req| {
-                let request = ponto_provider::model::SyncRequest {
+                let request = ponto_provider::bindings::provider::SyncRequest {
                     account_id: req.account_id.clone(),
                     cursor: req.cursor.clone(),
                     state: req.state.clone(),
@@ -396,8 +396,8 @@ fn figure23(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
                     max_lines: req.max_lines,
                 };
                 ponto_provider::sync::sync(&host, &request)
-                    .map(super::native::batch)
-                    .map_err(|e| io(format!("native sync: {e}")))
+                    .map(|batch| super::native::convert(&batch))
+                    .map_err(|e| io(format!("native sync: {}", e.describe())))
             },
             &r.account_id,
             max_lines,
