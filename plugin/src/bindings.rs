@@ -1,7 +1,7 @@
 //! The contract's types, generated from `wit/` by wit-bindgen for every target: the provider's
 //! logic builds and returns them directly, so each WIT record has this one Rust definition on
 //! the provider's side. Off wasm32 the import functions are stubs that are never called (native
-//! tests and the bench reach the host through [`crate::imports::Imports`]); `export!` is in
+//! tests and the bench reach the host through the `Imports` trait); `export!` is in
 //! `component` (wasm32 only).
 
 wit_bindgen::generate!({

@@ -9,17 +9,13 @@ use crate::bindings::types::{ProviderError, RateLimit, UpstreamError};
 use crate::config::Config;
 use crate::imports::Imports;
 use crate::jsonapi::{ApiError, Collection, FastItem, Links, Lite, When, timestamp};
+use crate::keys::{KEY_ACCESS, KEY_REFRESH};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::cell::RefCell;
 use std::time::Duration;
-
-/// Storage key of the rotating refresh token.
-pub const KEY_REFRESH: &str = "oauth/refresh-token";
-/// Storage key of the access token and its expiry (JSON).
-pub const KEY_ACCESS: &str = "oauth/access-token";
 
 /// Waits between 5xx retries: capped exponential backoff.
 const BACKOFF_MS: [u64; 3] = [500, 1000, 2000];

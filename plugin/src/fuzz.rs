@@ -19,12 +19,13 @@
 use crate::bindings::http::{Body, Response};
 use crate::bindings::provider::{SyncProgress, SyncRequest};
 use crate::bindings::types::{InstitutionFilter, ProviderError};
-use crate::client::{Api, KEY_REFRESH};
+use crate::client::Api;
 use crate::config::{Config, DateField};
 use crate::decimal::Decimal;
 use crate::jsonapi::{ApiError, Collection, Resource, Single, When};
+use crate::keys::{KEY_PENDING, KEY_REFRESH};
 use crate::mapping;
-use crate::provider::{KEY_PENDING, Provider};
+use crate::provider::Provider;
 use crate::testing::{ACC, BASE, FakeImports, INST};
 use chrono::{Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use proptest::prelude::*;

@@ -30,9 +30,11 @@
 pub mod bindings;
 pub mod client;
 pub mod config;
+pub mod connection;
 pub mod decimal;
 pub mod imports;
 pub mod jsonapi;
+pub mod keys;
 pub mod mapping;
 pub mod provider;
 pub mod sync;

@@ -54,13 +54,12 @@ use crate::bindings::types::{
 };
 use crate::client::{Api, Auth};
 use crate::config::{Config, DateField, Grouping};
+use crate::connection::{fetch_institution, forget_reauthorization, open_reauthorization};
 use crate::decimal::Decimal;
 use crate::imports::Imports;
 use crate::jsonapi::{ApiError, Resource, Single, timestamp};
+use crate::keys::KEY_REDIRECT;
 use crate::mapping::{self, Mapped};
-use crate::provider::{
-    KEY_REDIRECT, fetch_institution, forget_reauthorization, open_reauthorization,
-};
 use chrono::{Datelike, Days, NaiveDate};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
