@@ -44,10 +44,4 @@ pub mod url;
 mod component;
 
 #[cfg(test)]
-mod testing;
-
-#[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod fuzz;

@@ -1,4 +1,4 @@
-//! A fake host for native tests: routed HTTP answers in Ponto's shapes, an in-memory store, a
+//! The provider's imports, faked for native tests: routed HTTP answers in Ponto's shapes, an in-memory store, a
 //! fixed clock, recorded sleeps, requests and logs.
 
 use crate::bindings::http::{Body, HttpError, Method, Request, Response};

@@ -16,6 +16,7 @@
 //!
 //! Both print `fuzz cases: N, panics: P` (and fail unless P and the property failures are 0).
 
+use super::fake_imports::{ACC, BASE, FakeImports, INST};
 use crate::bindings::http::{Body, Response};
 use crate::bindings::provider::{SyncProgress, SyncRequest};
 use crate::bindings::types::{InstitutionFilter, ProviderError};
@@ -26,7 +27,6 @@ use crate::jsonapi::{ApiError, Collection, Resource, Single, When};
 use crate::keys::{KEY_PENDING, KEY_REFRESH};
 use crate::mapping;
 use crate::provider::Provider;
-use crate::testing::{ACC, BASE, FakeImports, INST};
 use chrono::{Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{
