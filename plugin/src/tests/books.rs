@@ -3,8 +3,8 @@
 
 use super::fake_imports::*;
 use super::{
-    done_state, pending_path, req, run, setup_account, state_json, sync_resource,
-    three_days_one_page, tx_path,
+    connected_account, done_state, pending_path, req, run, setup_account, state_json,
+    sync_resource, three_days_one_page, tx_pages, tx_path,
 };
 use crate::bindings::provider::SyncBatch;
 use crate::bindings::types::*;
@@ -63,41 +63,22 @@ fn line_ids(batches: &[SyncBatch]) -> Vec<String> {
 #[test]
 fn a_duplicate_id_across_batches_is_counted_once_and_named() {
     // Item 7: t1 again on the next page (the next batch) with another amount.
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "2");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
-    let p2 = format!("{BASE}{}", tx_path("2&page[after]=t2"));
-    let p3 = format!("{BASE}{}", tx_path("2&page[after]=t1"));
-    f.on_json(
-        "GET",
-        &tx_path("2"),
-        page(
+    tx_pages(
+        &f,
+        2,
+        vec![
             vec![
                 tx("t1", "-100.0", &day("2026-11-24"), &day("2026-11-24")),
                 tx("t2", "2.76", &day("2026-11-24"), &day("2026-11-23")),
             ],
-            Some(&p2),
-        ),
-    );
-    f.on_json(
-        "GET",
-        &tx_path("2&page[after]=t2"),
-        page(
             vec![
                 tx("t3", "1000", &day("2026-11-23"), &day("2026-11-23")),
                 tx("t1", "-987700", &day("2026-11-20"), &day("2026-11-20")),
             ],
-            Some(&p3),
-        ),
-    );
-    f.on_json(
-        "GET",
-        &tx_path("2&page[after]=t1"),
-        page(
             vec![tx("t5", "50", &day("2026-11-20"), &day("2026-11-19"))],
-            None,
-        ),
+        ],
     );
     f.on_json("GET", &pending_path(), page(vec![], None));
     let batches = run(&f, None, 2);
@@ -120,10 +101,8 @@ fn a_duplicate_id_across_batches_is_counted_once_and_named() {
         .unwrap();
     assert_eq!(oldest.balance_start, "-1480.10");
     // A plain repeat (same amount, Ponto's paging shifting) is dropped without a word.
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-100");
     f.set_config("page-size", "10");
-    setup_account(&f, "-100", "2027-05-25T13:02:18.103Z", "stable");
     f.on_json(
         "GET",
         &tx_path("10"),
@@ -144,10 +123,8 @@ fn a_duplicate_id_across_batches_is_counted_once_and_named() {
 #[test]
 fn implausible_dates_neither_stop_incremental_sync_nor_merge_statements() {
     // Item 8: one line dated 9999-12-31 (first of the newest-first list) and one 0001-01-01.
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-515.34");
     f.set_config("page-size", "10");
-    setup_account(&f, "-515.34", "2027-05-25T13:02:18.103Z", "stable");
     let mut far_future = tx(
         "future",
         "5",
@@ -245,10 +222,8 @@ fn implausible_dates_neither_stop_incremental_sync_nor_merge_statements() {
 #[test]
 fn a_stored_far_future_watermark_no_longer_blocks_the_account() {
     // Item 8: a state an older version wrote with the watermark 9999-12-31.
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "10");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     three_days_one_page(&f);
     f.on_json("GET", &pending_path(), page(vec![], None));
     let state = json!({"watermark": "9999-12-31",
@@ -261,10 +236,8 @@ fn a_stored_far_future_watermark_no_longer_blocks_the_account() {
 #[test]
 fn a_booked_line_without_execution_date_is_stored_with_the_rest_of_its_page() {
     // Item 9: absent or null executionDate made every sync of the account fail.
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "10");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     let mut absent = tx("t2", "2.76", &day("2026-11-24"), &day("2026-11-23"));
     absent["attributes"]
         .as_object_mut()
@@ -431,9 +404,7 @@ fn provider_warnings_read_as_sentences() {
     );
     // A refresh Ponto refuses or that fails names what it refreshes in words, not
     // "a accountDetails refresh".
-    let f = FakeImports::new();
-    f.connected();
-    setup_account(&f, "10", "2027-05-25T13:02:18.103Z", "stable");
+    let f = connected_account("10");
     f.on(
         "POST",
         "/synchronizations",
@@ -475,11 +446,9 @@ fn provider_warnings_read_as_sentences() {
 #[test]
 fn a_sync_statement_is_named_in_the_institutions_time() {
     // Item 15: "Ponto sync 2026-11-25T12:00:00.000Z".
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "10");
     f.set_config("statement-grouping", "sync");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     three_days_one_page(&f);
     f.on_json("GET", &pending_path(), page(vec![], None));
     let batches = run(&f, None, 100);

@@ -1,5 +1,5 @@
-//! The provider's imports, faked for native tests: routed HTTP answers in Ponto's shapes, an in-memory store, a
-//! fixed clock, recorded sleeps, requests and logs.
+//! The provider's imports, faked for native tests: routed HTTP answers in Ponto's shapes, an
+//! in-memory store, a fixed clock, recorded sleeps, requests and logs.
 
 use crate::bindings::http::{Body, HttpError, Method, Request, Response};
 use crate::bindings::log::Level;

@@ -2,7 +2,8 @@
 
 use super::fake_imports::*;
 use super::{
-    done_state, pending_path, req, run, setup_account, state_json, three_days_one_page, tx_path,
+    connected_account, done_state, pending_path, req, run, setup_account, state_json,
+    three_days_one_page, tx_pages, tx_path,
 };
 use crate::bindings::types::*;
 use crate::provider::Provider;
@@ -187,49 +188,24 @@ fn a_back_dated_booking_below_the_known_line_is_caught_by_the_balance_check() {
     // page: the balance moved by both, so the walk must go past t1.
     f.set_config("page-size", "2");
     account_after(&f, "-507.34", ("5d88f702", "accountDetails"));
-    let p2 = format!("{BASE}{}", tx_path("2&page[after]=t1"));
-    let p3 = format!("{BASE}{}", tx_path("2&page[after]=late"));
-    let p4 = format!("{BASE}{}", tx_path("2&page[after]=t4"));
-    f.on_json(
-        "GET",
-        &tx_path("2"),
-        page(
+    tx_pages(
+        &f,
+        2,
+        vec![
             vec![
                 tx("n1", "10", &day("2026-11-25"), &day("2026-11-25")),
                 tx("t1", "-100.0", &day("2026-11-24"), &day("2026-11-24")),
             ],
-            Some(&p2),
-        ),
-    );
-    f.on_json(
-        "GET",
-        &tx_path("2&page[after]=t1"),
-        page(
             vec![
                 tx("t2", "2.76", &day("2026-11-24"), &day("2026-11-23")),
                 tx("late", "10", &day("2026-11-23"), &day("2026-11-23")),
             ],
-            Some(&p3),
-        ),
-    );
-    f.on_json(
-        "GET",
-        &tx_path("2&page[after]=late"),
-        page(
             vec![
                 tx("t3", "1000", &day("2026-11-23"), &day("2026-11-23")),
                 tx("t4", "-0.01", &day("2026-11-20"), &day("2026-11-20")),
             ],
-            Some(&p4),
-        ),
-    );
-    f.on_json(
-        "GET",
-        &tx_path("2&page[after]=t4"),
-        page(
             vec![tx("t5", "50", &day("2026-11-20"), &day("2026-11-19"))],
-            None,
-        ),
+        ],
     );
     let b = run(&f, Some(state), 100);
     let ids: Vec<_> = b
@@ -293,10 +269,8 @@ fn a_new_line_in_an_older_period_than_the_newest_statement_walks_the_overlap() {
 
 #[test]
 fn a_state_without_the_new_fields_still_syncs_and_is_upgraded() {
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "10");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     three_days_one_page(&f);
     f.on_json("GET", &pending_path(), page(vec![], None));
     // As the previous version wrote it after a sync on the 24th.

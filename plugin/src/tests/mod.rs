@@ -170,3 +170,29 @@ fn accounts_pages(f: &FakeImports) {
         ),
     );
 }
+
+/// Routes a walk of `/transactions` pages of `size` lines, newest first, each page linked to
+/// the next by `page[after]=` its last id, as Ponto links them.
+fn tx_pages(f: &FakeImports, size: u32, pages: Vec<Vec<serde_json::Value>>) {
+    let mut path = tx_path(&size.to_string());
+    let count = pages.len();
+    for (i, lines) in pages.into_iter().enumerate() {
+        let last = lines
+            .last()
+            .and_then(|t| t["id"].as_str())
+            .unwrap_or_default();
+        let next_path = tx_path(&format!("{size}&page[after]={last}"));
+        let next = (i + 1 < count).then(|| format!("{BASE}{next_path}"));
+        f.on_json("GET", &path, page(lines, next.as_deref()));
+        path = next_path;
+    }
+}
+
+/// A connected fake whose account `ACC` holds `balance`, with a consent until 2027 at a stable
+/// institution.
+fn connected_account(balance: &str) -> FakeImports {
+    let f = FakeImports::new();
+    f.connected();
+    setup_account(&f, balance, "2027-05-25T13:02:18.103Z", "stable");
+    f
+}

@@ -1,7 +1,10 @@
 //! Syncs: batches, statements and balances, grouping, consent, the bank refresh.
 
 use super::fake_imports::*;
-use super::{done_state, req, run, setup_account, sync_resource, three_days_one_page, tx_path};
+use super::{
+    connected_account, done_state, req, run, setup_account, sync_resource, three_days_one_page,
+    tx_pages, tx_path,
+};
 use crate::bindings::Result;
 use crate::bindings::provider::{SyncBatch, SyncProgress};
 use crate::bindings::types::*;
@@ -13,37 +16,20 @@ use std::time::Duration;
 
 /// Five transactions over three Brussels days, newest first, two per page.
 fn three_days(f: &FakeImports) {
-    let p2 = format!("{BASE}{}", tx_path("2&page[after]=t2"));
-    let p3 = format!("{BASE}{}", tx_path("2&page[after]=t4"));
-    f.on_json(
-        "GET",
-        &tx_path("2"),
-        page(
+    tx_pages(
+        f,
+        2,
+        vec![
             vec![
                 tx("t1", "-100.0", &day("2026-11-24"), &day("2026-11-24")),
                 tx("t2", "2.76", &day("2026-11-24"), &day("2026-11-23")),
             ],
-            Some(&p2),
-        ),
-    );
-    f.on_json(
-        "GET",
-        &tx_path("2&page[after]=t2"),
-        page(
             vec![
                 tx("t3", "1000", &day("2026-11-23"), &day("2026-11-23")),
                 tx("t4", "-0.01", &day("2026-11-20"), &day("2026-11-20")),
             ],
-            Some(&p3),
-        ),
-    );
-    f.on_json(
-        "GET",
-        &tx_path("2&page[after]=t4"),
-        page(
             vec![tx("t5", "50", &day("2026-11-20"), &day("2026-11-19"))],
-            None,
-        ),
+        ],
     );
     f.on_json(
         "GET",
@@ -61,10 +47,8 @@ fn three_days(f: &FakeImports) {
 
 #[test]
 fn first_sync_in_batches_derives_balances_backwards() {
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "2");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     three_days(&f);
     let batches = run(&f, None, 2);
     insta::assert_json_snapshot!("first_sync_batches", batches, {
@@ -107,11 +91,9 @@ fn first_sync_in_batches_derives_balances_backwards() {
 
 #[test]
 fn incremental_sync_stops_after_a_page_older_than_the_overlap() {
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "2");
     f.set_config("overlap-days", "1");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     three_days(&f);
     let state = json!({"watermark": "2026-11-24",
         "anchor": {"date": "2026-11-23", "balance": "-1430.10"}, "synced_at": "2026-11-24T20:00:00.000Z"});
@@ -145,9 +127,7 @@ fn incremental_sync_stops_after_a_page_older_than_the_overlap() {
 
 #[test]
 fn a_transaction_in_another_currency_is_kept_and_flagged() {
-    let f = FakeImports::new();
-    f.connected();
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
+    let f = connected_account("-527.34");
     let mut usd = tx("t2", "12.50", &day("2026-11-24"), &day("2026-11-24"));
     usd["attributes"]["currency"] = json!("USD");
     f.on_json(
@@ -175,19 +155,15 @@ fn a_transaction_in_another_currency_is_kept_and_flagged() {
 
 #[test]
 fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "2");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     three_days(&f);
     let first = run(&f, None, 100);
     let state = done_state(&first);
 
     // Later: a booking back-dated to the 23rd arrives, the balance moves with it.
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-517.34");
     f.set_config("page-size", "10");
-    setup_account(&f, "-517.34", "2027-05-25T13:02:18.103Z", "stable");
     let all = vec![
         tx("t1", "-100.0", &day("2026-11-24"), &day("2026-11-24")),
         tx("t2", "2.76", &day("2026-11-24"), &day("2026-11-23")),
@@ -213,10 +189,8 @@ fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
     );
 
     // A balance change no line explains (a booking older than the overlap, or a silent fee).
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-500.00");
     f.set_config("page-size", "10");
-    setup_account(&f, "-500.00", "2027-05-25T13:02:18.103Z", "stable");
     three_days_one_page(&f);
     let gap = run(&f, Some(state), 100);
     let w: Vec<_> = gap[0]
@@ -231,10 +205,8 @@ fn back_dated_booking_in_the_overlap_is_caught_and_a_gap_is_reported() {
 
 #[test]
 fn same_sync_twice_gives_the_same_lines_and_statements() {
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("-527.34");
     f.set_config("page-size", "2");
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
     three_days(&f);
     let a = run(&f, None, 3);
     let b = run(&f, None, 3);
@@ -252,11 +224,9 @@ fn week_and_month_grouping() {
         ("week", vec!["2026-W48", "2026-W47"]),
         ("month", vec!["2026-11"]),
     ] {
-        let f = FakeImports::new();
-        f.connected();
+        let f = connected_account("-527.34");
         f.set_config("page-size", "2");
         f.set_config("statement-grouping", grouping);
-        setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
         three_days(&f);
         let batches = run(&f, None, 100);
         let mut seen: Vec<String> = Vec::new();
@@ -277,10 +247,8 @@ fn week_and_month_grouping() {
 
 #[test]
 fn value_date_out_of_order_joins_the_open_statement() {
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("100");
     f.set_config("date-field", "value");
-    setup_account(&f, "100", "2027-05-25T13:02:18.103Z", "stable");
     f.on_json(
         "GET",
         &tx_path("100"),
@@ -313,9 +281,7 @@ fn value_date_out_of_order_joins_the_open_statement() {
 
 #[test]
 fn malformed_transaction_rejects_the_batch() {
-    let f = FakeImports::new();
-    f.connected();
-    setup_account(&f, "1", "2027-05-25T13:02:18.103Z", "stable");
+    let f = connected_account("1");
     let mut bad = tx("t9", "1", &day("2026-11-24"), &day("2026-11-24"));
     bad["attributes"]
         .as_object_mut()
@@ -455,9 +421,7 @@ fn an_institution_without_status_is_unknown_and_not_warned_about() {
 
 #[test]
 fn user_present_sync_refreshes_polls_and_applies_updated_transactions() {
-    let f = FakeImports::new();
-    f.connected();
-    setup_account(&f, "10", "2027-05-25T13:02:18.103Z", "stable");
+    let f = connected_account("10");
     f.on(
         "POST",
         "/synchronizations",
@@ -518,10 +482,8 @@ fn user_present_sync_refreshes_polls_and_applies_updated_transactions() {
 
 #[test]
 fn unfinished_or_invalid_bank_refresh() {
-    let f = FakeImports::new();
-    f.connected();
+    let f = connected_account("10");
     f.set_config("sync-poll-attempts", "2");
-    setup_account(&f, "10", "2027-05-25T13:02:18.103Z", "stable");
     f.on(
         "POST",
         "/synchronizations",
@@ -561,9 +523,7 @@ fn unfinished_or_invalid_bank_refresh() {
 
 #[test]
 fn missing_balance_gives_lines_without_faked_statements() {
-    let f = FakeImports::new();
-    f.connected();
-    setup_account(&f, "null", "2027-05-25T13:02:18.103Z", "stable");
+    let f = connected_account("null");
     f.on_json(
         "GET",
         &tx_path("100"),
@@ -580,9 +540,7 @@ fn missing_balance_gives_lines_without_faked_statements() {
 
 #[test]
 fn mapped_page_snapshot() {
-    let f = FakeImports::new();
-    f.connected();
-    setup_account(&f, "-527.34", "2027-05-25T13:02:18.103Z", "stable");
+    let f = connected_account("-527.34");
     let mut structured = tx(
         "3e883ad5",
         "2.76",
