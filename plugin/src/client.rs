@@ -239,7 +239,9 @@ fn transport_error(e: HttpError) -> ProviderError {
             "Ponto's answer was larger than the host's cap of {cap} bytes; lower `page-size`"
         ),
         HttpError::InvalidRequest(m) => format!("the request was not valid: {m}"),
-        HttpError::Transport(m) => format!("could not reach Ponto: {m}"),
+        // Only the cause: the `transport` case already says the request got no answer, and the
+        // ERP's rendering opens with "could not reach Ponto".
+        HttpError::Transport(m) => m,
     })
 }
 
