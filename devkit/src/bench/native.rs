@@ -293,60 +293,33 @@ impl Provider for NativeProvider {
 mod tests {
     use super::*;
     use ponto_provider::bindings::provider as pp;
-
-    fn line(id: &str) -> pt::StatementLine {
-        pt::StatementLine {
-            transaction_id: id.into(),
-            statement_key: "2026-11-24".into(),
-            booking_date: "2026-11-24".into(),
-            value_date: Some("2026-11-23".into()),
-            amount: "-100.25".into(),
-            currency: "EUR".into(),
-            payment_reference: "+++090/9337/55493+++".into(),
-            structured_reference: true,
-            description: None,
-            partner_name: Some("Partner".into()),
-            partner_account: Some("BE68539007547034".into()),
-            end_to_end_id: None,
-            bank_transaction_code: Some("PMNT-RCDT-ESCT".into()),
-            mandate_id: None,
-            creditor_id: None,
-            card_reference: None,
-            raw_json: r#"{"id":"x","attributes":{"amount":-100.25}}"#.into(),
-        }
-    }
+    use serde_json::json;
 
     /// Both sides' serde forms agree, so a batch crosses whole: every field, case and option.
+    /// (Written as JSON so that a field added to the WIT needs no edit here.)
     #[test]
     fn a_batch_converts_field_for_field() {
-        let batch = pp::SyncBatch {
-            account: None,
-            lines: vec![line("t1"), line("t2")],
-            updated_lines: vec![line("t0")],
-            statements: vec![pt::Statement {
-                key: "2026-11-24".into(),
-                name: "2026-11-24".into(),
-                date_from: "2026-11-24".into(),
-                date_to: "2026-11-24".into(),
-                balance_start: "0".into(),
-                balance_end: "-200.50".into(),
-            }],
-            pending: Some(vec![pt::PendingLine {
-                transaction_id: "p1".into(),
-                date: "2026-11-25".into(),
-                amount: "3".into(),
-                currency: "EUR".into(),
-                payment_reference: "card".into(),
-                partner_name: None,
-                raw_json: "{}".into(),
-            }]),
-            warnings: vec![
-                pt::Warning::new(pt::WarningKind::BalanceGap, "gap"),
-                pt::Warning::new(pt::WarningKind::Other, "other"),
-            ],
-            transactions_read: 3,
-            progress: pp::SyncProgress::Done("state".into()),
+        let line = |id: &str| {
+            json!({"transaction_id": id, "statement_key": "2026-11-24",
+                "booking_date": "2026-11-24", "value_date": "2026-11-23", "amount": "-100.25",
+                "currency": "EUR", "payment_reference": "+++090/9337/55493+++",
+                "structured_reference": true, "partner_name": "Partner",
+                "bank_transaction_code": "PMNT-RCDT-ESCT", "raw_json": r#"{"id":"x"}"#})
         };
+        let batch: pp::SyncBatch = serde_json::from_value(json!({
+            "account": null,
+            "lines": [line("t1"), line("t2")],
+            "updated_lines": [line("t0")],
+            "statements": [{"key": "2026-11-24", "name": "2026-11-24", "date_from": "2026-11-24",
+                "date_to": "2026-11-24", "balance_start": "0", "balance_end": "-200.50"}],
+            "pending": [{"transaction_id": "p1", "date": "2026-11-25", "amount": "3",
+                "currency": "EUR", "payment_reference": "card", "raw_json": "{}"}],
+            "warnings": [{"kind": "BalanceGap", "message": "gap"},
+                {"kind": "Other", "message": "other"}],
+            "transactions_read": 3,
+            "progress": {"Done": "state"},
+        }))
+        .unwrap();
         let erp: wp::SyncBatch = convert(&batch);
         assert_eq!(
             serde_json::to_value(&erp).unwrap(),
