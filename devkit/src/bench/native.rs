@@ -34,8 +34,19 @@ pub enum Transport {
 /// forms agree field for field. This is what the canonical ABI does for the component; postcard
 /// (compact, no field names) keeps it to one copy out and one copy in, as the ABI does.
 pub fn convert<A: Serialize, B: DeserializeOwned>(value: &A) -> B {
-    let bytes = postcard::to_allocvec(value).expect("a contract value serialises");
-    postcard::from_bytes(&bytes).expect("both sides' types come from the same WIT")
+    thread_local! {
+        // One buffer per thread, kept between calls: a batch is ~100 kB.
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        let mut bytes = postcard::to_extend(value, std::mem::take(buffer))
+            .expect("a contract value serialises");
+        let converted =
+            postcard::from_bytes(&bytes).expect("both sides' types come from the same WIT");
+        bytes.clear();
+        *buffer = bytes;
+        converted
+    })
 }
 
 /// Send one request through a capability, in the plugin's own types.
