@@ -7,6 +7,7 @@ use crate::bindings::http::{Body, HttpError, Request, Response};
 use crate::bindings::log::Level;
 use crate::bindings::storage::StorageError;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What the provider needs from its host.
@@ -73,5 +74,35 @@ impl Body {
             Body::Text(text) => text.into_bytes(),
             Body::Binary(bytes) => bytes,
         }
+    }
+}
+
+/// The WIT `storage` rules over a map in memory, for the provider run natively (tests and the
+/// bench): keys by prefix, sorted, and the compare-and-swap that rotates single-use tokens.
+pub trait MemoryStorage {
+    /// Keys starting with `prefix`, sorted.
+    fn list_keys(&self, prefix: &str) -> Vec<String>;
+    /// Replaces `key` by `new` (none removes it) only if it holds `expected` (none: absent);
+    /// whether it did.
+    fn compare_and_swap(&mut self, key: &str, expected: Option<&str>, new: Option<&str>) -> bool;
+}
+
+impl MemoryStorage for BTreeMap<String, String> {
+    fn list_keys(&self, prefix: &str) -> Vec<String> {
+        self.keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    fn compare_and_swap(&mut self, key: &str, expected: Option<&str>, new: Option<&str>) -> bool {
+        if self.get(key).map(String::as_str) != expected {
+            return false;
+        }
+        match new {
+            Some(v) => self.insert(key.to_owned(), v.to_owned()),
+            None => self.remove(key),
+        };
+        true
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ponto_provider::bindings::{http as ph, log::Level, storage::StorageError, types as pt};
-use ponto_provider::imports::Imports;
+use ponto_provider::imports::{Imports, MemoryStorage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -159,12 +159,7 @@ impl Imports for NativeImports {
         Ok(())
     }
     fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        Ok(self
-            .store()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
+        Ok(self.store().list_keys(prefix))
     }
     fn storage_compare_and_swap(
         &self,
@@ -172,15 +167,7 @@ impl Imports for NativeImports {
         expected: Option<&str>,
         new: Option<&str>,
     ) -> Result<bool, StorageError> {
-        let mut s = self.store();
-        if s.get(key).map(String::as_str) != expected {
-            return Ok(false);
-        }
-        match new {
-            Some(v) => s.insert(key.to_owned(), v.to_owned()),
-            None => s.remove(key),
-        };
-        Ok(true)
+        Ok(self.store().compare_and_swap(key, expected, new))
     }
     fn config(&self, key: &str) -> Option<String> {
         self.config.get(key).cloned()

@@ -6,7 +6,7 @@ use crate::bindings::log::Level;
 use crate::bindings::provider::SyncRequest;
 use crate::bindings::storage::StorageError;
 use crate::bindings::types::InstitutionFilter;
-use crate::imports::Imports;
+use crate::imports::{Imports, MemoryStorage};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
@@ -203,13 +203,7 @@ impl Imports for FakeImports {
         Ok(())
     }
     fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        Ok(self
-            .store
-            .borrow()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
+        Ok(self.store.borrow().list_keys(prefix))
     }
     fn storage_compare_and_swap(
         &self,
@@ -221,15 +215,7 @@ impl Imports for FakeImports {
             self.store.borrow_mut().insert(k, v);
             return Ok(false);
         }
-        let mut s = self.store.borrow_mut();
-        if s.get(key).map(String::as_str) != expected {
-            return Ok(false);
-        }
-        match new {
-            Some(v) => s.insert(key.into(), v.into()),
-            None => s.remove(key),
-        };
-        Ok(true)
+        Ok(self.store.borrow_mut().compare_and_swap(key, expected, new))
     }
     fn config(&self, key: &str) -> Option<String> {
         self.config.borrow().get(key).cloned()
