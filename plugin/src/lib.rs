@@ -20,12 +20,13 @@
 //! | `sync-poll-attempts` | `10` | how often a bank refresh is polled before reading what is there |
 //! | `sync-poll-interval-ms` | `1000` | wait between polls |
 //!
-//! # Storage keys (scoped by the host to the connection)
+//! # Storage keys (scoped by the host to the connection; all in [`keys`])
 //!
 //! `oauth/refresh-token` (rotated by compare-and-swap), `oauth/access-token` (token + expiry),
 //! `connect/pending` (PKCE verifier, state, institution, redirect URI), `connection/institution`,
-//! `connection/organization`, `connection/redirect-uri`. Sync progress is never stored: it lives
-//! in the host's cursor and state.
+//! `connection/organization`, `connection/redirect-uri`, `consent/reauthorization/{account id}`
+//! (an open reauthorization request). Sync progress is never stored: it lives in the host's
+//! cursor and state.
 
 pub mod bindings;
 pub mod client;
