@@ -2,21 +2,20 @@
 //! JSON:API paging under the same-origin rule, and OAuth2 tokens with rotation by
 //! compare-and-swap.
 
+use crate::bindings::Result;
+use crate::bindings::http::{Body, HttpError, Method, Request, Response};
+use crate::bindings::log::Level;
+use crate::bindings::types::{ProviderError, RateLimit, UpstreamError};
 use crate::config::Config;
-use crate::host::{Host, HttpError, Level, Method, Request, Response};
+use crate::imports::Imports;
 use crate::jsonapi::{ApiError, Collection, FastItem, Links, Lite, When, timestamp};
-use crate::model::{ProviderError, RateLimit, Result, UpstreamError};
+use crate::keys::{KEY_ACCESS, KEY_REFRESH};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::cell::RefCell;
 use std::time::Duration;
-
-/// Storage key of the rotating refresh token.
-pub const KEY_REFRESH: &str = "oauth/refresh-token";
-/// Storage key of the access token and its expiry (JSON).
-pub const KEY_ACCESS: &str = "oauth/access-token";
 
 /// Waits between 5xx retries: capped exponential backoff.
 const BACKOFF_MS: [u64; 3] = [500, 1000, 2000];
@@ -185,20 +184,48 @@ impl<'a> Page<'a> {
 
 /// The Ponto client for one provider call.
 pub struct Api<'h> {
-    pub host: &'h dyn Host,
+    pub host: &'h dyn Imports,
     pub config: Config,
     access: RefCell<Option<String>>,
     /// Advice added to upstream errors (set once the institution is known to be beta).
     pub advice: RefCell<Option<String>>,
 }
 
-/// Maps a host storage failure.
-pub fn storage_error(e: crate::host::StorageError) -> ProviderError {
+/// A host storage failure as the log names it.
+pub fn storage_failure(e: crate::bindings::storage::StorageError) -> String {
     match e {
-        crate::host::StorageError::QuotaExceeded => {
+        crate::bindings::storage::StorageError::QuotaExceeded(_) => "QuotaExceeded".into(),
+        crate::bindings::storage::StorageError::Unavailable(m) => format!("Unavailable({m:?})"),
+    }
+}
+
+/// Maps a host storage failure.
+pub fn storage_error(e: crate::bindings::storage::StorageError) -> ProviderError {
+    match e {
+        crate::bindings::storage::StorageError::QuotaExceeded(_) => {
             ProviderError::Storage("the connection's storage quota is used up".into())
         }
-        crate::host::StorageError::Unavailable(m) => ProviderError::Storage(m),
+        crate::bindings::storage::StorageError::Unavailable(m) => ProviderError::Storage(m),
+    }
+}
+
+/// How a failed attempt is named in the retry log line.
+fn retry_reason(e: &HttpError) -> String {
+    match e {
+        HttpError::Timeout => "Timeout".into(),
+        HttpError::Transport(m) => format!("Transport({m:?})"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The method as the debug log line names it.
+fn method_word(m: Method) -> &'static str {
+    match m {
+        Method::Get => "Get",
+        Method::Post => "Post",
+        Method::Put => "Put",
+        Method::Patch => "Patch",
+        Method::Delete => "Delete",
     }
 }
 
@@ -212,7 +239,9 @@ fn transport_error(e: HttpError) -> ProviderError {
             "Ponto's answer was larger than the host's cap of {cap} bytes; lower `page-size`"
         ),
         HttpError::InvalidRequest(m) => format!("the request was not valid: {m}"),
-        HttpError::Transport(m) => format!("could not reach Ponto: {m}"),
+        // Only the cause: the `transport` case already says the request got no answer, and the
+        // ERP's rendering opens with "could not reach Ponto".
+        HttpError::Transport(m) => m,
     })
 }
 
@@ -223,7 +252,7 @@ fn retry_after(resp: &Response) -> Option<u32> {
 
 impl<'h> Api<'h> {
     /// A client for one call.
-    pub fn new(host: &'h dyn Host, config: Config) -> Self {
+    pub fn new(host: &'h dyn Imports, config: Config) -> Self {
         Api {
             host,
             config,
@@ -281,7 +310,10 @@ impl<'h> Api<'h> {
                 Err(e @ (HttpError::Timeout | HttpError::Transport(_)))
                     if retry_5xx && request.method == Method::Get && n5xx < BACKOFF_MS.len() =>
                 {
-                    self.log(Level::Warn, &format!("{path}: {e:?}, retrying"));
+                    self.log(
+                        Level::Warn,
+                        &format!("{path}: {}, retrying", retry_reason(&e)),
+                    );
                     self.host.sleep(Duration::from_millis(BACKOFF_MS[n5xx]));
                     n5xx += 1;
                     continue;
@@ -318,7 +350,7 @@ impl<'h> Api<'h> {
             }
             self.log(
                 Level::Debug,
-                &format!("{:?} {path}: {}", request.method, resp.status),
+                &format!("{} {path}: {}", method_word(request.method), resp.status),
             );
             return Ok(resp);
         }
@@ -349,7 +381,7 @@ impl<'h> Api<'h> {
             method,
             url: url.to_string(),
             headers,
-            body: bytes,
+            body: Body::from_bytes(bytes),
             timeout_ms: Some(TIMEOUT_MS),
         }
     }
@@ -396,7 +428,7 @@ impl<'h> Api<'h> {
 
     /// Translates a non-success response into a provider error. `what` names the resource.
     pub fn error_from(&self, resp: &Response, what: &str) -> ProviderError {
-        let info = ApiError::parse(&resp.body);
+        let info = ApiError::parse(resp.body.as_bytes());
         let request_id = resp
             .header("ibanity-request-id")
             .map(str::to_string)
@@ -438,7 +470,7 @@ impl<'h> Api<'h> {
     /// A 2xx response's body, or the translated error.
     pub fn expect_ok(&self, resp: Response, what: &str) -> Result<Vec<u8>> {
         if (200..300).contains(&resp.status) {
-            Ok(resp.body)
+            Ok(resp.body.into_bytes())
         } else {
             Err(self.error_from(&resp, what))
         }

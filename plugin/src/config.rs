@@ -1,8 +1,9 @@
 //! Settings read through the host's `config` capability. Every value is validated when read, and a
 //! bad one is an `invalid-argument` naming the key.
 
-use crate::host::Host;
-use crate::model::{ProviderError, Result};
+use crate::bindings::Result;
+use crate::bindings::types::ProviderError;
+use crate::imports::Imports;
 use serde::{Deserialize, Serialize};
 
 /// Every key the provider reads (provider-info `config-keys`).
@@ -60,7 +61,7 @@ pub struct Config {
     pub poll_interval_ms: u32,
 }
 
-fn number(host: &dyn Host, key: &str, default: u32, min: u32, max: u32) -> Result<u32> {
+fn number(host: &dyn Imports, key: &str, default: u32, min: u32, max: u32) -> Result<u32> {
     match host.config(key) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<u32>() {
@@ -73,7 +74,7 @@ fn number(host: &dyn Host, key: &str, default: u32, min: u32, max: u32) -> Resul
     }
 }
 
-fn base_url(host: &dyn Host, key: &str, default: &str) -> Result<String> {
+fn base_url(host: &dyn Imports, key: &str, default: &str) -> Result<String> {
     let v = host.config(key).unwrap_or_else(|| default.to_string());
     let v = v.trim().trim_end_matches('/').to_string();
     if crate::url::origin(&v).is_none() {
@@ -87,7 +88,7 @@ fn base_url(host: &dyn Host, key: &str, default: &str) -> Result<String> {
 
 impl Config {
     /// Reads and validates every setting.
-    pub fn load(host: &dyn Host) -> Result<Config> {
+    pub fn load(host: &dyn Imports) -> Result<Config> {
         let date_field = match host.config("date-field").as_deref().map(str::trim) {
             None | Some("execution") => DateField::Execution,
             Some("value") => DateField::Value,

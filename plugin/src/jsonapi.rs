@@ -1,8 +1,9 @@
 //! Ponto's JSON:API envelopes, read leniently: unknown members are ignored, known optional ones of
 //! an unexpected type are treated as absent, and amounts keep their exact JSON text.
 
+use crate::bindings::Result;
+use crate::bindings::types::ProviderError;
 use crate::decimal::Decimal;
-use crate::model::{ProviderError, Result};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;

@@ -1,8 +1,9 @@
 //! The Ponto bank-sync provider: Ponto Connect behind the `erp:bank-sync` WIT contract.
 //!
-//! The Ponto logic is plain Rust over the [`host::Host`] trait, so it compiles and tests natively;
-//! the wit-bindgen adapter (`component`, wasm32 only) converts records and implements `Host` with
-//! the WIT imports.
+//! The Ponto logic is plain Rust over the [`imports::Imports`] trait and the contract's types
+//! generated from the WIT ([`bindings`], for every target), so it compiles and tests natively;
+//! the wit-bindgen adapter (`component`, wasm32 only) implements `Imports` with the WIT imports
+//! and exports the provider.
 //!
 //! # Configuration keys (read through `config.get`)
 //!
@@ -19,20 +20,23 @@
 //! | `sync-poll-attempts` | `10` | how often a bank refresh is polled before reading what is there |
 //! | `sync-poll-interval-ms` | `1000` | wait between polls |
 //!
-//! # Storage keys (scoped by the host to the connection)
+//! # Storage keys (scoped by the host to the connection; all in [`keys`])
 //!
 //! `oauth/refresh-token` (rotated by compare-and-swap), `oauth/access-token` (token + expiry),
 //! `connect/pending` (PKCE verifier, state, institution, redirect URI), `connection/institution`,
-//! `connection/organization`, `connection/redirect-uri`. Sync progress is never stored: it lives
-//! in the host's cursor and state.
+//! `connection/organization`, `connection/redirect-uri`, `consent/reauthorization/{account id}`
+//! (an open reauthorization request). Sync progress is never stored: it lives in the host's
+//! cursor and state.
 
+pub mod bindings;
 pub mod client;
 pub mod config;
+pub mod connection;
 pub mod decimal;
-pub mod host;
+pub mod imports;
 pub mod jsonapi;
+pub mod keys;
 pub mod mapping;
-pub mod model;
 pub mod provider;
 pub mod sync;
 pub mod url;
@@ -41,10 +45,4 @@ pub mod url;
 mod component;
 
 #[cfg(test)]
-mod testing;
-
-#[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod fuzz;

@@ -1,12 +1,13 @@
 //! Ponto resources to contract records: institutions, accounts, transactions, pending ones.
 
+use crate::bindings::Result;
+use crate::bindings::types::{
+    Account, Availability, Balance, Institution, InstitutionStatus, Maintenance, PendingLine,
+    ProviderError, StatementLine, Warning, WarningKind,
+};
 use crate::config::DateField;
 use crate::decimal::{Decimal, MAX_AMOUNT_DIGITS};
 use crate::jsonapi::{Fields, Lite, Resource, When, date_text, timestamp};
-use crate::model::{
-    Account, Availability, Balance, Institution, InstitutionStatus, Maintenance, PendingLine,
-    ProviderError, Result, StatementLine, Warning, WarningKind,
-};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::value::RawValue;

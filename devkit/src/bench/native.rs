@@ -1,5 +1,5 @@
 //! The provider's Ponto logic run natively (the `ponto-provider` crate compiled for the host),
-//! for figures 2 and 3: a [`NativeHost`] gives it HTTP (the host's own `http` capability, or
+//! for figures 2 and 3: [`NativeImports`] gives it HTTP (the host's own `http` capability, or
 //! pages replayed from memory), an in-memory store and its settings; [`NativeProviderHost`]
 //! puts it behind the ERP's [`ProviderHost`] so the ERP's own sync orchestration drives it.
 
@@ -9,13 +9,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ponto_provider::host::{self as ph, Host};
-use ponto_provider::model as m;
+use ponto_provider::bindings::{http as ph, log::Level, storage::StorageError, types as pt};
+use ponto_provider::imports::{Imports, MemoryStorage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::proxy::Cache;
 use host_harness::bindings::http::Host as _;
-use host_harness::bindings::{http as wh, provider as wp, types as wt};
-use host_harness::capabilities::http::{HttpCapability, HttpPolicy};
+use host_harness::bindings::{provider as wp, types as wt};
+use host_harness::capabilities::http::HttpCapability;
 use host_harness::erp::errors::{Context, ErpError};
 use host_harness::erp::provider::{Provider, ProviderHost};
 
@@ -27,42 +29,31 @@ pub enum Transport {
     Replay(Arc<Cache>),
 }
 
-/// A loopback-only HTTP capability (the policy the component gets for a sandbox).
-pub fn loopback_http() -> Result<HttpCapability, ErpError> {
-    let policy = HttpPolicy {
-        allowed: vec!["http://127.0.0.1:*".parse().map_err(ErpError::DevTool)?],
-        ..HttpPolicy::default()
-    };
-    HttpCapability::new(policy, "bench", "bench").map_err(|e| ErpError::DevTool(format!("{e:#}")))
+/// A value of one side's generated contract type as the other side's: the provider's
+/// (wit-bindgen) types and the ERP's (wasmtime) types come from the same WIT, so their serde
+/// forms agree field for field. This is what the canonical ABI does for the component; postcard
+/// (compact, no field names) keeps it to one copy out and one copy in, as the ABI does.
+pub fn convert<A: Serialize, B: DeserializeOwned>(value: &A) -> B {
+    thread_local! {
+        // One buffer per thread, kept between calls: a batch is ~100 kB.
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        let mut bytes = postcard::to_extend(value, std::mem::take(buffer))
+            .expect("a contract value serialises");
+        let converted =
+            postcard::from_bytes(&bytes).expect("both sides' types come from the same WIT");
+        bytes.clear();
+        *buffer = bytes;
+        converted
+    })
 }
 
 /// Send one request through a capability, in the plugin's own types.
 pub fn send_via(cap: &mut HttpCapability, r: &ph::Request) -> Result<ph::Response, ph::HttpError> {
-    let request = wh::Request {
-        method: match r.method {
-            ph::Method::Get => wh::Method::Get,
-            ph::Method::Post => wh::Method::Post,
-            ph::Method::Delete => wh::Method::Delete,
-        },
-        url: r.url.clone(),
-        headers: r.headers.clone(),
-        body: wh::Body::from_bytes(r.body.clone()),
-        timeout_ms: r.timeout_ms,
-    };
-    match cap.send(request) {
-        Ok(resp) => Ok(ph::Response {
-            status: resp.status,
-            headers: resp.headers,
-            body: resp.body.as_bytes().to_vec(),
-        }),
-        Err(e) => Err(match e {
-            wh::HttpError::Denied(s) => ph::HttpError::Denied(s),
-            wh::HttpError::Timeout => ph::HttpError::Timeout,
-            wh::HttpError::TooLarge(n) => ph::HttpError::TooLarge(n),
-            wh::HttpError::InvalidRequest(s) => ph::HttpError::InvalidRequest(s),
-            wh::HttpError::Transport(s) => ph::HttpError::Transport(s),
-        }),
-    }
+    cap.send(convert(r))
+        .map(|response| convert(&response))
+        .map_err(|e| convert(&e))
 }
 
 /// CPU time of the calling thread, from Linux's schedstat (on-CPU nanoseconds, no unsafe code).
@@ -97,9 +88,9 @@ impl Stopwatch {
     }
 }
 
-/// The plugin's host, natively. Storage lives in memory (it is shared between the sessions of
-/// one bench host, as the component's SQLite store is between its sessions).
-pub struct NativeHost {
+/// The provider's imports, natively. Storage lives in memory (it is shared between the sessions
+/// of one bench host, as the component's SQLite store is between its sessions).
+pub struct NativeImports {
     pub transport: Transport,
     pub storage: Arc<std::sync::Mutex<BTreeMap<String, String>>>,
     pub config: BTreeMap<String, String>,
@@ -108,7 +99,7 @@ pub struct NativeHost {
     pub requests: Cell<u64>,
 }
 
-impl NativeHost {
+impl NativeImports {
     pub fn new(transport: Transport, config: BTreeMap<String, String>) -> Self {
         Self {
             transport,
@@ -124,7 +115,7 @@ impl NativeHost {
     }
 }
 
-impl Host for NativeHost {
+impl Imports for NativeImports {
     fn send(&self, request: &ph::Request) -> Result<ph::Response, ph::HttpError> {
         let t = Stopwatch::start();
         let r = match &self.transport {
@@ -133,6 +124,8 @@ impl Host for NativeHost {
                 let method = match request.method {
                     ph::Method::Get => "GET",
                     ph::Method::Post => "POST",
+                    ph::Method::Put => "PUT",
+                    ph::Method::Patch => "PATCH",
                     ph::Method::Delete => "DELETE",
                 };
                 cache
@@ -140,7 +133,7 @@ impl Host for NativeHost {
                     .map(|c| ph::Response {
                         status: c.status,
                         headers: c.headers.clone(),
-                        body: c.body.clone(),
+                        body: ph::Body::from_bytes(c.body.clone()),
                     })
                     .ok_or_else(|| {
                         ph::HttpError::Transport(format!(
@@ -154,45 +147,32 @@ impl Host for NativeHost {
         self.requests.set(self.requests.get() + 1);
         r
     }
-    fn storage_get(&self, key: &str) -> Result<Option<String>, ph::StorageError> {
+    fn storage_get(&self, key: &str) -> Result<Option<String>, StorageError> {
         Ok(self.store().get(key).cloned())
     }
-    fn storage_set(&self, key: &str, value: &str) -> Result<(), ph::StorageError> {
+    fn storage_set(&self, key: &str, value: &str) -> Result<(), StorageError> {
         self.store().insert(key.to_owned(), value.to_owned());
         Ok(())
     }
-    fn storage_delete(&self, key: &str) -> Result<(), ph::StorageError> {
+    fn storage_delete(&self, key: &str) -> Result<(), StorageError> {
         self.store().remove(key);
         Ok(())
     }
-    fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, ph::StorageError> {
-        Ok(self
-            .store()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
+    fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self.store().list_keys(prefix))
     }
     fn storage_compare_and_swap(
         &self,
         key: &str,
         expected: Option<&str>,
         new: Option<&str>,
-    ) -> Result<bool, ph::StorageError> {
-        let mut s = self.store();
-        if s.get(key).map(String::as_str) != expected {
-            return Ok(false);
-        }
-        match new {
-            Some(v) => s.insert(key.to_owned(), v.to_owned()),
-            None => s.remove(key),
-        };
-        Ok(true)
+    ) -> Result<bool, StorageError> {
+        Ok(self.store().compare_and_swap(key, expected, new))
     }
     fn config(&self, key: &str) -> Option<String> {
         self.config.get(key).cloned()
     }
-    fn log(&self, _level: ph::Level, _message: &str) {}
+    fn log(&self, _level: Level, _message: &str) {}
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now()
     }
@@ -216,18 +196,18 @@ impl Host for NativeHost {
     }
 }
 
-fn native_error(e: m::ProviderError) -> ErpError {
-    ErpError::DevTool(format!("the native provider failed: {e}"))
+fn native_error(e: pt::ProviderError) -> ErpError {
+    ErpError::DevTool(format!("the native provider failed: {}", e.describe()))
 }
 
 /// The ERP's [`ProviderHost`] over the native provider: every session shares one host (on one
 /// thread: figure 3 is sequential).
 pub struct NativeProviderHost {
-    pub host: Rc<NativeHost>,
+    pub host: Rc<NativeImports>,
 }
 
 struct NativeProvider {
-    host: Rc<NativeHost>,
+    host: Rc<NativeImports>,
 }
 
 impl ProviderHost for NativeProviderHost {
@@ -247,72 +227,50 @@ impl NativeProvider {
     }
 }
 
+// Arguments go in and results come out through [`convert`], as the canonical ABI carries them
+// for the component.
 impl Provider for NativeProvider {
     fn list_institutions(
         &mut self,
         filter: &wt::InstitutionFilter,
     ) -> Result<Vec<wt::Institution>, ErpError> {
-        let f = m::InstitutionFilter {
-            country: filter.country.clone(),
-            name_contains: filter.name_contains.clone(),
-        };
-        Ok(self
+        let list = self
             .p()
-            .list_institutions(&f)
-            .map_err(native_error)?
-            .into_iter()
-            .map(institution)
-            .collect())
+            .list_institutions(&convert(filter))
+            .map_err(native_error)?;
+        Ok(convert(&list))
     }
     fn begin_connect(
         &mut self,
         institution_id: &str,
         redirect_uri: &str,
     ) -> Result<wp::ConnectStart, ErpError> {
-        let s = self
+        let start = self
             .p()
             .begin_connect(institution_id, redirect_uri)
             .map_err(native_error)?;
-        Ok(wp::ConnectStart {
-            authorization_url: s.authorization_url,
-            state: s.state,
-        })
+        Ok(convert(&start))
     }
     fn complete_connect(&mut self, callback_url: &str) -> Result<wp::Connection, ErpError> {
-        let c = self
+        let connection = self
             .p()
             .complete_connect(callback_url)
             .map_err(native_error)?;
-        Ok(wp::Connection {
-            organization_id: c.organization_id,
-            organization_name: c.organization_name,
-            institution: institution(c.institution),
-            accounts: c.accounts.into_iter().map(account).collect(),
-            authorized_account_count: c.authorized_account_count,
-        })
+        Ok(convert(&connection))
     }
     fn list_accounts(
         &mut self,
         institution_id: Option<&str>,
     ) -> Result<Vec<wt::Account>, ErpError> {
-        Ok(self
+        let accounts = self
             .p()
             .list_accounts(institution_id)
-            .map_err(native_error)?
-            .into_iter()
-            .map(account)
-            .collect())
+            .map_err(native_error)?;
+        Ok(convert(&accounts))
     }
     fn sync(&mut self, r: &wp::SyncRequest) -> Result<wp::SyncBatch, ErpError> {
-        let request = m::SyncRequest {
-            account_id: r.account_id.clone(),
-            cursor: r.cursor.clone(),
-            state: r.state.clone(),
-            customer_ip: r.customer_ip.clone(),
-            since: r.since.clone(),
-            max_lines: r.max_lines,
-        };
-        self.p().sync(&request).map(batch).map_err(native_error)
+        let batch = self.p().sync(&convert(r)).map_err(native_error)?;
+        Ok(convert(&batch))
     }
     fn request_reauthorization(
         &mut self,
@@ -329,139 +287,43 @@ impl Provider for NativeProvider {
     fn set_context(&mut self, _context: Context) {}
 }
 
-// ---- the plugin's records into the host's WIT records (what the canonical ABI does for the
-// component) -----------------------------------------------------------------------------------
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ponto_provider::bindings::provider as pp;
+    use serde_json::json;
 
-fn institution(i: m::Institution) -> wt::Institution {
-    wt::Institution {
-        id: i.id,
-        name: i.name,
-        country: i.country,
-        bic: i.bic,
-        status: match i.status {
-            m::InstitutionStatus::Stable => wt::InstitutionStatus::Stable,
-            m::InstitutionStatus::Beta => wt::InstitutionStatus::Beta,
-            m::InstitutionStatus::Experimental => wt::InstitutionStatus::Experimental,
-            m::InstitutionStatus::Unknown => wt::InstitutionStatus::Unknown,
-        },
-        deprecated: i.deprecated,
-        time_zone: i.time_zone,
-        maintenance: i.maintenance.map(|x| wt::Maintenance {
-            kind: x.kind,
-            starts_at: x.starts_at,
-            ends_at: x.ends_at,
-        }),
-        provider_name: i.provider_name,
-    }
-}
-
-fn balance(b: m::Balance) -> wt::Balance {
-    wt::Balance {
-        amount: b.amount,
-        reference_date: b.reference_date,
-    }
-}
-
-fn account(a: m::Account) -> wt::Account {
-    wt::Account {
-        id: a.id,
-        institution_id: a.institution_id,
-        reference: a.reference,
-        reference_type: a.reference_type,
-        description: a.description,
-        product: a.product,
-        holder_name: a.holder_name,
-        currency: a.currency,
-        current_balance: a.current_balance.map(balance),
-        available_balance: a.available_balance.map(balance),
-        authorized_at: a.authorized_at,
-        consent_expires_at: a.consent_expires_at,
-        consent_days_left: a.consent_days_left,
-        availability: match a.availability {
-            m::Availability::Available => wt::Availability::Available,
-            m::Availability::Readonly => wt::Availability::Readonly,
-            m::Availability::Unavailable => wt::Availability::Unavailable,
-        },
-        deprecated: a.deprecated,
-        synchronized_at: a.synchronized_at,
-    }
-}
-
-fn line(l: m::StatementLine) -> wt::StatementLine {
-    wt::StatementLine {
-        transaction_id: l.transaction_id,
-        statement_key: l.statement_key,
-        booking_date: l.booking_date,
-        value_date: l.value_date,
-        amount: l.amount,
-        currency: l.currency,
-        payment_reference: l.payment_reference,
-        structured_reference: l.structured_reference,
-        description: l.description,
-        partner_name: l.partner_name,
-        partner_account: l.partner_account,
-        end_to_end_id: l.end_to_end_id,
-        bank_transaction_code: l.bank_transaction_code,
-        mandate_id: l.mandate_id,
-        creditor_id: l.creditor_id,
-        card_reference: l.card_reference,
-        raw_json: l.raw_json,
-    }
-}
-
-pub fn batch(b: m::SyncBatch) -> wp::SyncBatch {
-    wp::SyncBatch {
-        account: b.account.map(account),
-        lines: b.lines.into_iter().map(line).collect(),
-        updated_lines: b.updated_lines.into_iter().map(line).collect(),
-        statements: b
-            .statements
-            .into_iter()
-            .map(|s| wt::Statement {
-                key: s.key,
-                name: s.name,
-                date_from: s.date_from,
-                date_to: s.date_to,
-                balance_start: s.balance_start,
-                balance_end: s.balance_end,
-            })
-            .collect(),
-        pending: b.pending.map(|p| {
-            p.into_iter()
-                .map(|p| wt::PendingLine {
-                    transaction_id: p.transaction_id,
-                    date: p.date,
-                    amount: p.amount,
-                    currency: p.currency,
-                    payment_reference: p.payment_reference,
-                    partner_name: p.partner_name,
-                    raw_json: p.raw_json,
-                })
-                .collect()
-        }),
-        warnings: b
-            .warnings
-            .into_iter()
-            .map(|w| wt::Warning {
-                kind: match w.kind {
-                    m::WarningKind::BalanceGap => wt::WarningKind::BalanceGap,
-                    m::WarningKind::ConsentExpiring => wt::WarningKind::ConsentExpiring,
-                    m::WarningKind::Maintenance => wt::WarningKind::Maintenance,
-                    m::WarningKind::Deprecated => wt::WarningKind::Deprecated,
-                    m::WarningKind::RecentlySynchronized => wt::WarningKind::RecentlySynchronized,
-                    m::WarningKind::SynchronizationPending => {
-                        wt::WarningKind::SynchronizationPending
-                    }
-                    m::WarningKind::BetaInstitution => wt::WarningKind::BetaInstitution,
-                    m::WarningKind::Other => wt::WarningKind::Other,
-                },
-                message: w.message,
-            })
-            .collect(),
-        transactions_read: b.transactions_read,
-        progress: match b.progress {
-            m::SyncProgress::More(c) => wp::SyncProgress::More(c),
-            m::SyncProgress::Done(s) => wp::SyncProgress::Done(s),
-        },
+    /// Both sides' serde forms agree, so a batch crosses whole: every field, case and option.
+    /// (Written as JSON so that a field added to the WIT needs no edit here.)
+    #[test]
+    fn a_batch_converts_field_for_field() {
+        let line = |id: &str| {
+            json!({"transaction_id": id, "statement_key": "2026-11-24",
+                "booking_date": "2026-11-24", "value_date": "2026-11-23", "amount": "-100.25",
+                "currency": "EUR", "payment_reference": "+++090/9337/55493+++",
+                "structured_reference": true, "partner_name": "Partner",
+                "bank_transaction_code": "PMNT-RCDT-ESCT", "raw_json": r#"{"id":"x"}"#})
+        };
+        let batch: pp::SyncBatch = serde_json::from_value(json!({
+            "account": null,
+            "lines": [line("t1"), line("t2")],
+            "updated_lines": [line("t0")],
+            "statements": [{"key": "2026-11-24", "name": "2026-11-24", "date_from": "2026-11-24",
+                "date_to": "2026-11-24", "balance_start": "0", "balance_end": "-200.50"}],
+            "pending": [{"transaction_id": "p1", "date": "2026-11-25", "amount": "3",
+                "currency": "EUR", "payment_reference": "card", "raw_json": "{}"}],
+            "warnings": [{"kind": "BalanceGap", "message": "gap"},
+                {"kind": "Other", "message": "other"}],
+            "transactions_read": 3,
+            "progress": {"Done": "state"},
+        }))
+        .unwrap();
+        let erp: wp::SyncBatch = convert(&batch);
+        assert_eq!(
+            serde_json::to_value(&erp).unwrap(),
+            serde_json::to_value(&batch).unwrap()
+        );
+        assert!(matches!(erp.warnings[1].kind, wt::WarningKind::Other));
+        assert!(matches!(erp.progress, wp::SyncProgress::Done(ref s) if s == "state"));
     }
 }

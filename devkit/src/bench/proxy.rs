@@ -12,8 +12,17 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use host_harness::bindings::http as wh;
 use host_harness::bindings::http::Host as _;
-use host_harness::capabilities::http::HttpCapability;
+use host_harness::capabilities::http::{HttpCapability, HttpPolicy};
 use host_harness::erp::errors::ErpError;
+
+/// A loopback-only HTTP capability (the policy the component gets for a sandbox).
+pub fn loopback_http() -> Result<HttpCapability, ErpError> {
+    let policy = HttpPolicy {
+        allowed: vec!["http://127.0.0.1:*".parse().map_err(ErpError::DevTool)?],
+        ..HttpPolicy::default()
+    };
+    HttpCapability::new(policy, "bench", "bench").map_err(|e| ErpError::DevTool(format!("{e:#}")))
+}
 
 /// One recorded response.
 pub struct Cached {
@@ -103,7 +112,7 @@ impl Proxy {
             cache: cache.clone(),
             recording: recording.clone(),
             log: log.clone(),
-            http: Mutex::new(super::native::loopback_http()?),
+            http: Mutex::new(loopback_http()?),
         });
         // The accept loop lives as long as the process (a bench child): no shutdown needed.
         std::thread::Builder::new()

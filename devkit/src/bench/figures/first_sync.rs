@@ -3,7 +3,7 @@
 use super::{
     ChildSpec, MIB, connect_link, fresh_db, measured_sync, metrics, remove_db, secs, settings_for,
 };
-use crate::bench::native::loopback_http;
+use crate::bench::proxy::loopback_http;
 use crate::bench::wasm::WasmHost;
 use crate::bench::{ChildResult, Target};
 use host_harness::erp::errors::ErpError;

@@ -5,8 +5,8 @@ use super::{
     ChildSpec, SandboxRef, connect_link, fresh_db, io, measured_sync, metrics, remove_db,
     settings_for, sync_one,
 };
-use crate::bench::native::loopback_http;
 use crate::bench::proxy::Proxy;
+use crate::bench::proxy::loopback_http;
 use crate::bench::wasm::WasmHost;
 use crate::bench::{ChildResult, Target};
 use host_harness::bindings::http as wh;

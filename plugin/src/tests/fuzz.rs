@@ -16,15 +16,17 @@
 //!
 //! Both print `fuzz cases: N, panics: P` (and fail unless P and the property failures are 0).
 
-use crate::client::{Api, KEY_REFRESH};
+use super::fake_imports::{ACC, BASE, FakeImports, INST};
+use crate::bindings::http::{Body, Response};
+use crate::bindings::provider::{SyncProgress, SyncRequest};
+use crate::bindings::types::{InstitutionFilter, ProviderError};
+use crate::client::Api;
 use crate::config::{Config, DateField};
 use crate::decimal::Decimal;
-use crate::host::Response;
 use crate::jsonapi::{ApiError, Collection, Resource, Single, When};
+use crate::keys::{KEY_PENDING, KEY_REFRESH};
 use crate::mapping;
-use crate::model::{InstitutionFilter, ProviderError, SyncProgress, SyncRequest};
-use crate::provider::{KEY_PENDING, Provider};
-use crate::testing::{ACC, BASE, Fake, INST};
+use crate::provider::Provider;
 use chrono::{Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{
@@ -685,7 +687,7 @@ fn envelopes_and_urls(t: &mut Tally, n: u32) {
         proptest::collection::vec(any::<u8>(), 0..256),
         (0..count, damage()).prop_map(move |(i, d)| apply(&docs[i], &d)),
     ];
-    let f = Fake::new();
+    let f = FakeImports::new();
     let api = Api::new(&f, Config::load(&f).unwrap());
     target(
         t,
@@ -711,7 +713,7 @@ fn envelopes_and_urls(t: &mut Tally, n: u32) {
             let resp = Response {
                 status,
                 headers: vec![("retry-after".into(), String::from_utf8_lossy(&body).into())],
-                body,
+                body: Body::from_bytes(body),
             };
             check_error(&api.error_from(&resp, "token"))?;
             check_error(&api.error_from(&resp, "accounts"))?;
@@ -832,14 +834,14 @@ fn mappings(t: &mut Tally, n: u32) {
     });
 }
 
-fn answer(status: u16, body: Vec<u8>) -> Result<Response, crate::host::HttpError> {
+fn answer(status: u16, body: Vec<u8>) -> Result<Response, crate::bindings::http::HttpError> {
     Ok(Response {
         status,
         headers: vec![
             ("content-type".into(), "application/vnd.api+json".into()),
             ("ibanity-request-id".into(), "fuzz-request".into()),
         ],
-        body,
+        body: Body::from_bytes(body),
     })
 }
 
@@ -876,7 +878,7 @@ fn tokens(t: &mut Tally, n: u32) {
         n,
         strategy,
         |(i, d, status, stored)| {
-            let f = Fake::new();
+            let f = FakeImports::new();
             f.connected();
             match &stored {
                 Some(s) => f
@@ -951,7 +953,7 @@ fn connects(t: &mut Tally, n: u32) {
         n,
         strategy,
         |((well_formed, code, extra), (dt, st), du, da, di)| {
-            let f = Fake::new();
+            let f = FakeImports::new();
             f.on(
                 "GET",
                 &format!("/financial-institutions/{INST}"),
@@ -1011,7 +1013,7 @@ fn connects(t: &mut Tally, n: u32) {
     let mut pages = docs("institutions-page.json");
     pages["links"] = serde_json::json!({});
     target(t, "institution list", n / 4, damage(), |d| {
-        let f = Fake::new();
+        let f = FakeImports::new();
         f.on(
             "GET",
             "/financial-institutions?page[limit]=100",
@@ -1121,7 +1123,7 @@ fn syncs(t: &mut Tally, n: u32) {
             },
         );
     target(t, "sync paging", n, strategy, |c| {
-        let f = Fake::new();
+        let f = FakeImports::new();
         f.connected();
         f.set_config("page-size", &c.page_size.to_string());
         f.set_config(
@@ -1300,7 +1302,7 @@ fn fuzz_long() {
 /// The recorded pages, undamaged, map exactly: every transaction once, amounts as written.
 #[test]
 fn corpus_pages_sync_exactly() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     let mut account: Value = serde_json::from_str(corpus_file("account-0.json")).unwrap();
     account["data"]["id"] = Value::from(ACC);
@@ -1379,7 +1381,7 @@ fn corpus_dates_parse() {
 /// of handing the host the same lines forever; the lines already handed over stay exact.
 #[test]
 fn paging_loop_in_sync_is_malformed() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     f.connected();
     let mut account: Value = serde_json::from_str(corpus_file("account-0.json")).unwrap();
     account["data"]["id"] = Value::from(ACC);
@@ -1447,7 +1449,7 @@ fn paging_loop_in_sync_is_malformed() {
 /// Institution pages A → B → A: a typed error after two requests, not 10,000.
 #[test]
 fn paging_loop_in_a_listing_is_malformed() {
-    let f = Fake::new();
+    let f = FakeImports::new();
     let mut page: Value = serde_json::from_str(corpus_file("institutions-page.json")).unwrap();
     let a = "/financial-institutions?page[limit]=100";
     let b = "/financial-institutions?page[after]=x&page[limit]=100";
