@@ -580,7 +580,7 @@ impl<'h> Api<'h> {
     // ---- tokens -------------------------------------------------------------------------------
 
     fn get_key(&self, key: &str) -> Result<Option<String>> {
-        self.host.storage_get(key).map_err(storage_error)
+        self.host.storage().get(key).map_err(storage_error)
     }
 
     fn stored_access(&self) -> Result<Option<StoredAccess>> {
@@ -617,7 +617,8 @@ impl<'h> Api<'h> {
         let value =
             serde_json::json!({"token": token.access_token, "expiresAt": timestamp(expires)});
         self.host
-            .storage_set(KEY_ACCESS, &value.to_string())
+            .storage()
+            .set(KEY_ACCESS, &value.to_string())
             .map_err(storage_error)?;
         *self.access.borrow_mut() = Some(token.access_token.clone());
         Ok(())
@@ -655,7 +656,8 @@ impl<'h> Api<'h> {
                     // it would force the user to connect again.
                     let swapped = self
                         .host
-                        .storage_compare_and_swap(KEY_REFRESH, Some(&old), Some(new))
+                        .storage()
+                        .compare_and_swap(KEY_REFRESH, Some(&old), Some(new))
                         .map_err(storage_error)?;
                     if !swapped {
                         self.log(

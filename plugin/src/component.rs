@@ -7,7 +7,7 @@ use crate::bindings::provider::{
 };
 use crate::bindings::types::{Account, Institution, InstitutionFilter, ProviderError};
 use crate::bindings::{config, http, log, storage};
-use crate::imports::Imports;
+use crate::imports::{Imports, Storage};
 use crate::provider::{self, Provider};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -18,29 +18,36 @@ crate::bindings::export!(Component with_types_in crate::bindings);
 /// The provider's imports: the WIT imports, and WASI for the clock, randomness and sleep.
 struct WitImports;
 
-impl Imports for WitImports {
-    fn send(&self, request: &http::Request) -> Result<http::Response, http::HttpError> {
-        http::send(request)
-    }
-    fn storage_get(&self, key: &str) -> Result<Option<String>, storage::StorageError> {
+/// The WIT `storage` import, scoped by the host to this connection.
+impl Storage for WitImports {
+    fn get(&self, key: &str) -> Result<Option<String>, storage::StorageError> {
         storage::get(key)
     }
-    fn storage_set(&self, key: &str, value: &str) -> Result<(), storage::StorageError> {
+    fn set(&self, key: &str, value: &str) -> Result<(), storage::StorageError> {
         storage::set(key, value)
     }
-    fn storage_delete(&self, key: &str) -> Result<(), storage::StorageError> {
+    fn delete(&self, key: &str) -> Result<(), storage::StorageError> {
         storage::delete(key)
     }
-    fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, storage::StorageError> {
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, storage::StorageError> {
         storage::list_keys(prefix)
     }
-    fn storage_compare_and_swap(
+    fn compare_and_swap(
         &self,
         key: &str,
         expected: Option<&str>,
         new: Option<&str>,
     ) -> Result<bool, storage::StorageError> {
         storage::compare_and_swap(key, expected, new)
+    }
+}
+
+impl Imports for WitImports {
+    fn send(&self, request: &http::Request) -> Result<http::Response, http::HttpError> {
+        http::send(request)
+    }
+    fn storage(&self) -> &dyn Storage {
+        self
     }
     fn config(&self, key: &str) -> Option<String> {
         config::get(key)

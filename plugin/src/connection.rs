@@ -60,7 +60,8 @@ pub fn open_reauthorization(
     let key = format!("{KEY_REAUTHORIZATION}{account_id}");
     let kept: Option<OpenReauthorization> = api
         .host
-        .storage_get(&key)
+        .storage()
+        .get(&key)
         .ok()
         .flatten()
         .and_then(|v| serde_json::from_str(&v).ok());
@@ -94,7 +95,7 @@ pub fn keep_reauthorization(
     let key = format!("{KEY_REAUTHORIZATION}{account_id}");
     let stored = serde_json::to_string(&open)
         .map_err(|e| e.to_string())
-        .and_then(|v| api.host.storage_set(&key, &v).map_err(storage_failure));
+        .and_then(|v| api.host.storage().set(&key, &v).map_err(storage_failure));
     if let Err(e) = stored {
         api.log(
             Level::Warn,
@@ -106,8 +107,8 @@ pub fn keep_reauthorization(
 /// Forgets the account's open reauthorization request once its consent is valid again.
 pub fn forget_reauthorization(api: &Api<'_>, account_id: &str) {
     let key = format!("{KEY_REAUTHORIZATION}{account_id}");
-    if api.host.storage_get(&key).ok().flatten().is_some() {
-        let _ = api.host.storage_delete(&key);
+    if api.host.storage().get(&key).ok().flatten().is_some() {
+        let _ = api.host.storage().delete(&key);
     }
 }
 

@@ -79,11 +79,11 @@ impl<'h> Provider<'h> {
     }
 
     fn get(&self, key: &str) -> Result<Option<String>> {
-        self.host.storage_get(key).map_err(storage_error)
+        self.host.storage().get(key).map_err(storage_error)
     }
 
     fn set(&self, key: &str, value: &str) -> Result<()> {
-        self.host.storage_set(key, value).map_err(storage_error)
+        self.host.storage().set(key, value).map_err(storage_error)
     }
 
     /// Institutions, all pages, filtered by country and name.
@@ -217,7 +217,8 @@ impl<'h> Provider<'h> {
             ));
         }
         self.host
-            .storage_delete(KEY_PENDING)
+            .storage()
+            .delete(KEY_PENDING)
             .map_err(storage_error)?;
         if let Some(error) = params.get("error") {
             let why = params.get("error_description").cloned().unwrap_or_default();
@@ -397,13 +398,13 @@ impl<'h> Provider<'h> {
                 return Err(api.error_from(&resp, "revoke"));
             }
         }
-        let keys = self.host.storage_list_keys("").map_err(storage_error)?;
+        let keys = self.host.storage().list_keys("").map_err(storage_error)?;
         for key in keys
             .iter()
             .map(String::as_str)
             .chain([KEY_ACCESS, KEY_REFRESH])
         {
-            self.host.storage_delete(key).map_err(storage_error)?;
+            self.host.storage().delete(key).map_err(storage_error)?;
         }
         Ok(())
     }

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ponto_provider::bindings::{http as ph, log::Level, storage::StorageError, types as pt};
-use ponto_provider::imports::{Imports, MemoryStorage};
+use ponto_provider::bindings::{http as ph, log::Level, types as pt};
+use ponto_provider::imports::{Imports, MemoryStorage, Storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -92,7 +92,8 @@ impl Stopwatch {
 /// of one bench host, as the component's SQLite store is between its sessions).
 pub struct NativeImports {
     pub transport: Transport,
-    pub storage: Arc<std::sync::Mutex<BTreeMap<String, String>>>,
+    /// Shared by the hosts of one figure, as one connection's store is.
+    pub storage: MemoryStorage,
     pub config: BTreeMap<String, String>,
     /// Time spent in `send` (this thread's CPU time, see [`Stopwatch`]), and how many requests.
     pub http_time: Cell<Duration>,
@@ -109,10 +110,6 @@ impl NativeImports {
             requests: Cell::new(0),
         }
     }
-
-    fn store(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.storage.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl Imports for NativeImports {
@@ -121,13 +118,7 @@ impl Imports for NativeImports {
         let r = match &self.transport {
             Transport::Http(cap) => send_via(&mut cap.borrow_mut(), request),
             Transport::Replay(cache) => {
-                let method = match request.method {
-                    ph::Method::Get => "GET",
-                    ph::Method::Post => "POST",
-                    ph::Method::Put => "PUT",
-                    ph::Method::Patch => "PATCH",
-                    ph::Method::Delete => "DELETE",
-                };
+                let method = request.method.as_str();
                 cache
                     .get(method, &request.url)
                     .map(|c| ph::Response {
@@ -147,27 +138,8 @@ impl Imports for NativeImports {
         self.requests.set(self.requests.get() + 1);
         r
     }
-    fn storage_get(&self, key: &str) -> Result<Option<String>, StorageError> {
-        Ok(self.store().get(key).cloned())
-    }
-    fn storage_set(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        self.store().insert(key.to_owned(), value.to_owned());
-        Ok(())
-    }
-    fn storage_delete(&self, key: &str) -> Result<(), StorageError> {
-        self.store().remove(key);
-        Ok(())
-    }
-    fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        Ok(self.store().list_keys(prefix))
-    }
-    fn storage_compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&str>,
-        new: Option<&str>,
-    ) -> Result<bool, StorageError> {
-        Ok(self.store().compare_and_swap(key, expected, new))
+    fn storage(&self) -> &dyn Storage {
+        &self.storage
     }
     fn config(&self, key: &str) -> Option<String> {
         self.config.get(key).cloned()

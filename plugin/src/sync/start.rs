@@ -184,7 +184,7 @@ pub(super) fn consent_error(
     expired_at: Option<String>,
     authorized_at: Option<&str>,
 ) -> ProviderError {
-    let redirect = api.host.storage_get(KEY_REDIRECT).ok().flatten();
+    let redirect = api.host.storage().get(KEY_REDIRECT).ok().flatten();
     let reauthorization_url =
         redirect.and_then(
             |r| match open_reauthorization(api, account_id, &r, authorized_at) {

@@ -330,7 +330,7 @@ fn expired_consent_reuses_the_open_reauthorization_request() {
     run(&f, None, 10);
     assert!(
         !f.store
-            .borrow()
+            .map()
             .keys()
             .any(|k| k.starts_with("consent/reauthorization/"))
     );

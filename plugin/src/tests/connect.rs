@@ -130,7 +130,7 @@ fn begin_connect_builds_a_pkce_authorization_url() {
     assert_eq!(q["state"], start.state);
     assert_eq!(q["code_challenge_method"], "S256");
     let pending: serde_json::Value =
-        serde_json::from_str(&f.store.borrow()["connect/pending"]).unwrap();
+        serde_json::from_str(&f.store.map()["connect/pending"]).unwrap();
     use base64::Engine;
     use sha2::Digest;
     let verifier = pending["verifier"].as_str().unwrap();
@@ -170,7 +170,7 @@ fn begin_connect_names_bad_arguments_and_missing_config() {
         "overlap-days"
     );
     assert!(
-        f.store.borrow().get("connect/pending").is_none(),
+        f.store.map().get("connect/pending").is_none(),
         "bad input stores nothing"
     );
 }
@@ -207,7 +207,7 @@ fn complete_connect_keeps_the_chosen_institutions_accounts() {
         FakeImports::header(&token_req, "authorization").unwrap(),
         "Basic Y2xpZW50LTE6c2VjcmV0LTE="
     );
-    let s = f.store.borrow();
+    let s = f.store.map();
     assert_eq!(s["oauth/refresh-token"], "refresh-1");
     assert_eq!(s["connection/organization"], "org-1");
     assert_eq!(s["connection/institution"], INST);
@@ -231,13 +231,13 @@ fn complete_connect_reports_the_organisation_that_gave_the_consent() {
     connect_routes(&f);
     accounts_pages(&f);
     f.store
-        .borrow_mut()
+        .map()
         .insert("connection/organization".into(), "org-before".into());
     let start = begin(&f);
     let cb = format!("https://erp.example.test/cb?code=c&state={}", start.state);
     let c = Provider::new(&f).complete_connect(&cb).unwrap();
     assert_eq!(c.organization_id, "org-1");
-    assert_eq!(f.store.borrow()["connection/organization"], "org-1");
+    assert_eq!(f.store.map()["connection/organization"], "org-1");
 }
 
 #[test]
@@ -277,7 +277,7 @@ fn callback_state_and_refusal() {
     let forged = p.complete_connect("https://erp.example.test/cb?code=c&state=forged");
     assert!(matches!(forged, Err(ProviderError::StateMismatch(_))));
     assert!(
-        f.store.borrow().contains_key("connect/pending"),
+        f.store.map().contains_key("connect/pending"),
         "a forged callback cancels nothing"
     );
     let refused = p.complete_connect(&format!(
@@ -330,17 +330,17 @@ fn disconnect_revokes_then_forgets() {
     let f = FakeImports::new();
     f.connected();
     f.store
-        .borrow_mut()
+        .map()
         .insert("connection/organization".into(), "org-1".into());
     f.on("POST", "/oauth2/revoke", vec![resp(500, &json!({}))]);
     assert!(Provider::new(&f).disconnect().is_err());
     assert!(
-        f.store.borrow().contains_key("oauth/refresh-token"),
+        f.store.map().contains_key("oauth/refresh-token"),
         "kept for a retry"
     );
     f.on("POST", "/oauth2/revoke", vec![resp(200, &json!({}))]);
     Provider::new(&f).disconnect().unwrap();
-    assert!(f.store.borrow().is_empty());
+    assert!(f.store.map().is_empty());
     let r = f.requests.borrow().last().cloned().unwrap();
     assert_eq!(
         String::from_utf8(r.body.into_bytes()).unwrap(),

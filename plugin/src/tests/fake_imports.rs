@@ -1,12 +1,11 @@
 //! The provider's imports, faked for native tests: routed HTTP answers in Ponto's shapes, an
 //! in-memory store, a fixed clock, recorded sleeps, requests and logs.
 
-use crate::bindings::http::{Body, HttpError, Method, Request, Response};
+use crate::bindings::http::{Body, HttpError, Request, Response};
 use crate::bindings::log::Level;
 use crate::bindings::provider::SyncRequest;
-use crate::bindings::storage::StorageError;
 use crate::bindings::types::InstitutionFilter;
-use crate::imports::{Imports, MemoryStorage};
+use crate::imports::{Imports, MemoryStorage, Storage};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
@@ -25,26 +24,14 @@ type Answer = Result<Response, HttpError>;
 pub struct FakeImports {
     routes: RefCell<BTreeMap<(String, String), VecDeque<Answer>>>,
     pub requests: RefCell<Vec<Request>>,
-    pub store: RefCell<BTreeMap<String, String>>,
+    pub store: MemoryStorage,
     pub config: RefCell<BTreeMap<String, String>>,
     pub now: Cell<DateTime<Utc>>,
     pub sleeps: RefCell<Vec<Duration>>,
     pub logs: RefCell<Vec<String>>,
-    /// Makes the next compare-and-swap fail, as if another process had rotated first.
-    pub cas_conflict: RefCell<Option<(String, String)>>,
     /// Snapshot of the store at each request, to check ordering of writes.
     pub store_at_request: RefCell<Vec<BTreeMap<String, String>>>,
     counter: Cell<u8>,
-}
-
-fn method_name(m: Method) -> &'static str {
-    match m {
-        Method::Get => "GET",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-    }
 }
 
 // The generated records derive no `Default` (a WIT record has none, and the derive is
@@ -100,12 +87,11 @@ impl FakeImports {
         let f = FakeImports {
             routes: RefCell::new(BTreeMap::new()),
             requests: RefCell::new(Vec::new()),
-            store: RefCell::new(BTreeMap::new()),
+            store: MemoryStorage::default(),
             config: RefCell::new(BTreeMap::new()),
             now: Cell::new(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
             sleeps: RefCell::new(Vec::new()),
             logs: RefCell::new(Vec::new()),
-            cas_conflict: RefCell::new(None),
             store_at_request: RefCell::new(Vec::new()),
             counter: Cell::new(0),
         };
@@ -139,7 +125,7 @@ impl FakeImports {
     /// A connected store: tokens valid for an hour.
     pub fn connected(&self) {
         let exp = crate::jsonapi::timestamp(self.now.get() + chrono::Duration::hours(1));
-        let mut s = self.store.borrow_mut();
+        let mut s = self.store.map();
         s.insert("oauth/refresh-token".into(), "refresh-0".into());
         s.insert(
             "oauth/access-token".into(),
@@ -159,7 +145,7 @@ impl FakeImports {
             .map(|r| {
                 format!(
                     "{} {}",
-                    method_name(r.method),
+                    r.method.as_str(),
                     r.url.strip_prefix(BASE).unwrap_or(&r.url)
                 )
             })
@@ -179,8 +165,8 @@ impl Imports for FakeImports {
         self.requests.borrow_mut().push(request.clone());
         self.store_at_request
             .borrow_mut()
-            .push(self.store.borrow().clone());
-        let key = (method_name(request.method).to_string(), request.url.clone());
+            .push(self.store.map().clone());
+        let key = (request.method.as_str().to_string(), request.url.clone());
         let mut routes = self.routes.borrow_mut();
         match routes.get_mut(&key) {
             Some(q) if q.len() > 1 => q.pop_front().unwrap(),
@@ -191,31 +177,8 @@ impl Imports for FakeImports {
             ),
         }
     }
-    fn storage_get(&self, key: &str) -> Result<Option<String>, StorageError> {
-        Ok(self.store.borrow().get(key).cloned())
-    }
-    fn storage_set(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        self.store.borrow_mut().insert(key.into(), value.into());
-        Ok(())
-    }
-    fn storage_delete(&self, key: &str) -> Result<(), StorageError> {
-        self.store.borrow_mut().remove(key);
-        Ok(())
-    }
-    fn storage_list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        Ok(self.store.borrow().list_keys(prefix))
-    }
-    fn storage_compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&str>,
-        new: Option<&str>,
-    ) -> Result<bool, StorageError> {
-        if let Some((k, v)) = self.cas_conflict.borrow_mut().take() {
-            self.store.borrow_mut().insert(k, v);
-            return Ok(false);
-        }
-        Ok(self.store.borrow_mut().compare_and_swap(key, expected, new))
+    fn storage(&self) -> &dyn Storage {
+        &self.store
     }
     fn config(&self, key: &str) -> Option<String> {
         self.config.borrow().get(key).cloned()

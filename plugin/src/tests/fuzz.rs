@@ -881,11 +881,8 @@ fn tokens(t: &mut Tally, n: u32) {
             let f = FakeImports::new();
             f.connected();
             match &stored {
-                Some(s) => f
-                    .store
-                    .borrow_mut()
-                    .insert("oauth/access-token".into(), s.clone()),
-                None => f.store.borrow_mut().remove("oauth/access-token"),
+                Some(s) => f.store.map().insert("oauth/access-token".into(), s.clone()),
+                None => f.store.map().remove("oauth/access-token"),
             };
             let body = apply(&seeds[i], &d);
             // Read as leniently as the plugin does (other members skipped unread), so that a `1e400`
@@ -903,7 +900,7 @@ fn tokens(t: &mut Tally, n: u32) {
             match api.access_token() {
                 Ok(tok) => {
                     // A rotated refresh token is the one Ponto sent, stored before use.
-                    let stored = f.store.borrow().get(KEY_REFRESH).cloned();
+                    let stored = f.store.map().get(KEY_REFRESH).cloned();
                     if stored.as_deref() != Some("refresh-0") {
                         let sent = answered
                             .as_ref()
@@ -921,7 +918,7 @@ fn tokens(t: &mut Tally, n: u32) {
                 Err(e) => {
                     check_error(&e)?;
                     // Bad input changes nothing stored.
-                    let kept = f.store.borrow().get(KEY_REFRESH).cloned();
+                    let kept = f.store.map().get(KEY_REFRESH).cloned();
                     prop_assert_eq!(kept.as_deref(), Some("refresh-0"));
                 }
             }
@@ -964,7 +961,7 @@ fn connects(t: &mut Tally, n: u32) {
                 .map_err(|e| TestCaseError::fail(e.to_string()));
             let Ok(start) = begun else {
                 // A damaged institution can refuse begin-connect: typed, nothing stored.
-                prop_assert!(!f.store.borrow().contains_key(KEY_PENDING));
+                prop_assert!(!f.store.map().contains_key(KEY_PENDING));
                 return Ok(());
             };
             f.on(
@@ -995,14 +992,14 @@ fn connects(t: &mut Tally, n: u32) {
             match Provider::new(&f).complete_connect(&url) {
                 Ok(c) => {
                     prop_assert!(c.accounts.iter().all(|a| a.institution_id == INST));
-                    prop_assert!(f.store.borrow().contains_key(KEY_REFRESH));
+                    prop_assert!(f.store.map().contains_key(KEY_REFRESH));
                 }
                 Err(e) => {
                     check_error(&e)?;
                     if matches!(e, ProviderError::StateMismatch(_)) {
                         // A forged callback does not cancel the genuine attempt.
-                        prop_assert!(f.store.borrow().contains_key(KEY_PENDING));
-                        prop_assert!(!f.store.borrow().contains_key(KEY_REFRESH));
+                        prop_assert!(f.store.map().contains_key(KEY_PENDING));
+                        prop_assert!(!f.store.map().contains_key(KEY_REFRESH));
                     }
                 }
             }

@@ -47,7 +47,7 @@ fn expired_access_token_is_refreshed_and_rotation_stored_before_use() {
 fn used_refresh_token_is_reconnect_required_without_retry_loop() {
     let f = FakeImports::new();
     f.connected();
-    f.store.borrow_mut().remove("oauth/access-token");
+    f.store.map().remove("oauth/access-token");
     f.on(
         "POST",
         "/oauth2/token",
@@ -63,7 +63,7 @@ fn used_refresh_token_is_reconnect_required_without_retry_loop() {
     );
     assert_eq!(f.calls(), vec!["POST /oauth2/token"]);
     assert_eq!(
-        f.store.borrow()["oauth/refresh-token"],
+        f.store.map()["oauth/refresh-token"],
         "refresh-0",
         "nothing changed"
     );
@@ -73,7 +73,7 @@ fn used_refresh_token_is_reconnect_required_without_retry_loop() {
 fn lost_rotation_race_uses_the_winners_access_token() {
     let f = FakeImports::new();
     f.connected();
-    f.store.borrow_mut().remove("oauth/access-token");
+    f.store.map().remove("oauth/access-token");
     accounts_pages(&f);
     connect_routes(&f);
     f.on(
@@ -83,28 +83,29 @@ fn lost_rotation_race_uses_the_winners_access_token() {
     );
     // The other process stored its tokens before our compare-and-swap.
     let exp = crate::jsonapi::timestamp(f.now.get() + chrono::Duration::hours(1));
-    f.store.borrow_mut().insert(
+    f.store.map().insert(
         "oauth/access-token".into(),
         json!({"token": "access-theirs", "expiresAt": exp}).to_string(),
     );
     f.store
-        .borrow_mut()
+        .map()
         .insert("oauth/access-token".into(), "garbage".into());
-    *f.cas_conflict.borrow_mut() = Some(("oauth/refresh-token".into(), "refresh-theirs".into()));
+    f.store
+        .interfere_before_next_swap("oauth/refresh-token", "refresh-theirs");
     // Their access token lands in the store at the same time.
     let theirs = json!({"token": "access-theirs", "expiresAt": exp}).to_string();
     f.store
-        .borrow_mut()
+        .map()
         .insert("oauth/access-token".into(), theirs.clone());
     // Stored access is valid: no refresh at all. Force one by expiring it.
-    f.store.borrow_mut().insert(
+    f.store.map().insert(
         "oauth/access-token".into(),
         json!({"token": "access-old", "expiresAt": "2020-01-01T00:00:00Z"}).to_string(),
     );
     let api = crate::client::Api::new(&f, crate::config::Config::load(&f).unwrap());
     let t = api.access_token().unwrap();
     // CAS failed: the stored refresh token is the winner's, never overwritten by ours.
-    assert_eq!(f.store.borrow()["oauth/refresh-token"], "refresh-theirs");
+    assert_eq!(f.store.map()["oauth/refresh-token"], "refresh-theirs");
     assert_eq!(
         t, "access-mine",
         "the expired stored token is not used; ours is still valid"

@@ -1,7 +1,6 @@
 //! Figures 2 and 3: the provider's sync logic natively vs in the component over pages replayed
 //! from memory, and the in-process baseline (native provider, the ERP's own SQLite path).
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ struct Replay {
     wasm: WasmHost,
     connection_id: String,
     account_id: String,
-    native_storage: std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>,
+    native_storage: ponto_provider::imports::MemoryStorage,
     connection: host_harness::runtime::types::Connection,
 }
 
