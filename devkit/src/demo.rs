@@ -6,7 +6,7 @@ use std::time::Instant;
 use host_harness::cli::render::{clean, count};
 use host_harness::erp::connect::{self, CATALOGUE_CONNECTION, CallbackMode};
 use host_harness::erp::errors::ErpError;
-use host_harness::erp::provider::{PluginHost, ProviderHost};
+use host_harness::erp::provider::{ComponentFactory, ProviderFactory};
 use host_harness::erp::settings::Settings;
 use host_harness::erp::store::Db;
 use host_harness::erp::sync::{self, SyncOptions};
@@ -76,7 +76,7 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
         env.db_path.display()
     );
     install_provider(&env.db_path)?;
-    let host = PluginHost::installed(&env.settings, &env.db_path, None)?;
+    let host = ComponentFactory::installed(&env.settings, &env.db_path, None)?;
     println!(
         "Provider plugin {} {} loaded{}",
         host.runtime().manifest().name,

@@ -200,12 +200,12 @@ fn the_sandbox_banner_gives_the_credentials_and_an_environment_block_that_works(
     );
     // The block configures the provider: its institutions are the sandbox's, and the consent
     // filler turns its consent page into a callback URL.
-    use host_harness::erp::provider::{PluginHost, ProviderHost};
+    use host_harness::erp::provider::{ComponentFactory, ProviderFactory};
     let env: std::collections::BTreeMap<String, String> = env.into_iter().collect();
     let settings =
         erp_devkit::with_ponto(host_harness::erp::Settings::load_with_env(None, &env).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let host = PluginHost::load(&settings, &dir.path().join("erp.sqlite")).unwrap();
+    let host = ComponentFactory::load(&settings, &dir.path().join("erp.sqlite")).unwrap();
     let mut provider = host.session("banner-test").unwrap();
     let institutions = provider
         .list_institutions(&host_harness::runtime::types::InstitutionFilter {

@@ -44,7 +44,7 @@ fn no_account_at_the_chosen_institution_says_what_to_do_and_stores_nothing() {
         .map(|a| a.institution_id.clone())
         .collect();
     let mut provider =
-        host_harness::erp::provider::ProviderHost::session(&env.host, "catalogue").unwrap();
+        host_harness::erp::provider::ProviderFactory::session(&env.host, "catalogue").unwrap();
     let institutions = provider
         .list_institutions(&host_harness::runtime::types::InstitutionFilter {
             country: None,
@@ -314,7 +314,7 @@ fn fetch_accounts_lists_the_institutions_accounts_and_keeps_links() {
     let link = env.connect(&institution).unwrap().link_id;
     let connection = env.db.link(link).unwrap().connection_id;
     let mut provider =
-        host_harness::erp::provider::ProviderHost::session(&env.host, &connection).unwrap();
+        host_harness::erp::provider::ProviderFactory::session(&env.host, &connection).unwrap();
     let listed = provider.list_accounts(Some(&institution)).unwrap();
     let merged = env.db.merge_accounts(link, &listed).unwrap();
     assert!(

@@ -1,7 +1,7 @@
 //! The provider's Ponto logic run natively (the `ponto-provider` crate compiled for the host),
 //! for figures 2 and 3: [`NativeImports`] gives it HTTP (the host's own `http` capability, or
-//! pages replayed from memory), an in-memory store and its settings; [`NativeProviderHost`]
-//! puts it behind the ERP's [`ProviderHost`] so the ERP's own sync orchestration drives it.
+//! pages replayed from memory), an in-memory store and its settings; [`NativeFactory`]
+//! puts it behind the ERP's [`ProviderFactory`] so the ERP's own sync orchestration drives it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ use host_harness::bindings::http::Host as _;
 use host_harness::bindings::{provider as wp, types as wt};
 use host_harness::capabilities::http::HttpCapability;
 use host_harness::erp::errors::{Context, ErpError};
-use host_harness::erp::provider::{Provider, ProviderHost};
+use host_harness::erp::provider::{Provider, ProviderFactory};
 
 /// Where the native provider's requests go.
 pub enum Transport {
@@ -172,9 +172,9 @@ fn native_error(e: pt::ProviderError) -> ErpError {
     ErpError::DevTool(format!("the native provider failed: {}", e.describe()))
 }
 
-/// The ERP's [`ProviderHost`] over the native provider: every session shares one host (on one
+/// The ERP's [`ProviderFactory`] over the native provider: every session shares one host (on one
 /// thread: figure 3 is sequential).
-pub struct NativeProviderHost {
+pub struct NativeFactory {
     pub host: Rc<NativeImports>,
 }
 
@@ -182,7 +182,7 @@ struct NativeProvider {
     host: Rc<NativeImports>,
 }
 
-impl ProviderHost for NativeProviderHost {
+impl ProviderFactory for NativeFactory {
     fn provider_id(&self) -> String {
         "ponto".into()
     }

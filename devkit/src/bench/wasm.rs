@@ -1,4 +1,4 @@
-//! The ERP's provider host for benchmarks: the ERP's own [`PluginHost`] (same component, same
+//! The ERP's provider host for benchmarks: the ERP's own [`ComponentFactory`] (same component, same
 //! grants), with each provider wrapped to record what the figures need: the plugin's peak linear
 //! memory and the time spent inside `sync` calls.
 
@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use host_harness::erp::errors::{Context, ErpError};
-use host_harness::erp::provider::{PluginHost, Provider, ProviderHost};
+use host_harness::erp::provider::{ComponentFactory, Provider, ProviderFactory};
 use host_harness::erp::settings::Settings;
 use host_harness::runtime::Session;
 use host_harness::runtime::types::{
     Account, ConnectStart, Connection, Institution, InstitutionFilter, SyncBatch, SyncRequest,
 };
 
-/// What the sessions of a [`WasmHost`] measured, summed over sessions.
+/// What the sessions of a [`MeasuredFactory`] measured, summed over sessions.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WasmStats {
     /// Largest linear memory any session reached.
@@ -24,15 +24,16 @@ pub struct WasmStats {
     pub sync_calls: u64,
 }
 
-pub struct WasmHost {
-    inner: PluginHost,
+/// The ERP's [`ComponentFactory`] with each session's memory and `sync` time measured.
+pub struct MeasuredFactory {
+    inner: ComponentFactory,
     stats: Arc<Mutex<WasmStats>>,
 }
 
-impl WasmHost {
+impl MeasuredFactory {
     pub fn load(settings: &Settings, db_path: &Path) -> Result<Self, ErpError> {
         Ok(Self {
-            inner: PluginHost::load(settings, db_path)?,
+            inner: ComponentFactory::load(settings, db_path)?,
             stats: Default::default(),
         })
     }
@@ -51,7 +52,7 @@ impl WasmHost {
     }
 }
 
-impl ProviderHost for WasmHost {
+impl ProviderFactory for MeasuredFactory {
     fn provider_id(&self) -> String {
         self.inner.provider_id()
     }

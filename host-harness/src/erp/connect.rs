@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use super::errors::{Context, ErpError};
-use super::provider::ProviderHost;
+use super::provider::ProviderFactory;
 use super::store::{ConnectAttempt, Db, OnlineAccount, has_table};
 use crate::runtime::types::{Institution, InstitutionFilter};
 
@@ -42,8 +42,11 @@ pub fn new_connection_id() -> String {
 }
 
 /// Find an institution by id, exact name, or a unique part of its name.
-pub fn resolve_institution(host: &dyn ProviderHost, query: &str) -> Result<Institution, ErpError> {
-    let mut provider = host.session(CATALOGUE_CONNECTION)?;
+pub fn resolve_institution(
+    providers: &dyn ProviderFactory,
+    query: &str,
+) -> Result<Institution, ErpError> {
+    let mut provider = providers.session(CATALOGUE_CONNECTION)?;
     let all = provider.list_institutions(&InstitutionFilter {
         country: None,
         name_contains: None,
@@ -100,7 +103,7 @@ pub struct ConnectOutcome {
 /// the user).
 pub fn connect(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     institution_id: &str,
     existing: Option<i64>,
     mode: CallbackMode,
@@ -113,7 +116,7 @@ pub fn connect(
     let attempt = |db: &mut Db| {
         connect_inner(
             db,
-            host,
+            providers,
             institution_id,
             existing,
             &connection_id,
@@ -127,28 +130,28 @@ pub fn connect(
         if result.is_err() {
             // A connection that never became a link leaves nothing behind (its PKCE secrets,
             // tokens).
-            let _ = db.forget_plugin_storage(&host.provider_id(), &connection_id);
+            let _ = db.forget_plugin_storage(&providers.provider_id(), &connection_id);
         }
         return result;
     }
-    keeping_storage_on_failure(db, host, &connection_id, attempt)
+    keeping_storage_on_failure(db, providers, &connection_id, attempt)
 }
 
 /// The guide's "Update Credentials": the consent flow again on link `link`. Another Ponto
 /// organisation than the link's is refused unless `allow_other_organisation`.
 pub fn update_credentials(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     link: i64,
     allow_other_organisation: bool,
     mode: CallbackMode,
     on_url: &mut dyn FnMut(&str),
 ) -> Result<ConnectOutcome, ErpError> {
     let l = db.link(link)?;
-    keeping_storage_on_failure(db, host, &l.connection_id, |db| {
+    keeping_storage_on_failure(db, providers, &l.connection_id, |db| {
         connect_inner(
             db,
-            host,
+            providers,
             &l.institution_id,
             Some(link),
             &l.connection_id,
@@ -164,11 +167,11 @@ pub fn update_credentials(
 /// failed update changes nothing.
 fn keeping_storage_on_failure<T>(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     connection_id: &str,
     f: impl FnOnce(&mut Db) -> Result<T, ErpError>,
 ) -> Result<T, ErpError> {
-    let plugin = host.provider_id();
+    let plugin = providers.provider_id();
     let before = plugin_storage_rows(db, &plugin, connection_id)?;
     let result = f(db);
     if result.is_err() {
@@ -224,7 +227,7 @@ fn restore_plugin_storage(
 #[allow(clippy::too_many_arguments)]
 fn connect_inner(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     institution_id: &str,
     existing: Option<i64>,
     connection_id: &str,
@@ -232,7 +235,7 @@ fn connect_inner(
     mode: CallbackMode,
     on_url: &mut dyn FnMut(&str),
 ) -> Result<ConnectOutcome, ErpError> {
-    let mut provider = host.session(connection_id)?;
+    let mut provider = providers.session(connection_id)?;
     provider.set_context(Context {
         link: existing,
         account: None,
@@ -262,7 +265,7 @@ fn connect_inner(
     let connection = provider.complete_connect(&callback)?;
     finish_connection(
         db,
-        host,
+        providers,
         existing,
         connection_id,
         allow_other_organisation,
@@ -272,7 +275,7 @@ fn connect_inner(
 
 fn finish_connection(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     existing: Option<i64>,
     connection_id: &str,
     allow_other_organisation: bool,
@@ -283,8 +286,12 @@ fn finish_connection(
     {
         check_same_organisation(db, link, &connection)?;
     }
-    let (link_id, saved) =
-        db.save_connection(existing, connection_id, &host.provider_id(), &connection)?;
+    let (link_id, saved) = db.save_connection(
+        existing,
+        connection_id,
+        &providers.provider_id(),
+        &connection,
+    )?;
     let all = db.accounts(Some(link_id))?;
     let accounts = saved
         .into_iter()
@@ -338,7 +345,7 @@ fn check_same_organisation(
 /// `erp connect begin`: start a connection and remember it until `finish`.
 pub fn begin(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     institution_id: &str,
     existing: Option<i64>,
     redirect_uri: &str,
@@ -352,7 +359,7 @@ pub fn begin(
         Some(id) => db.link(id)?.connection_id,
         None => new_connection_id(),
     };
-    let mut provider = host.session(&connection_id)?;
+    let mut provider = providers.session(&connection_id)?;
     let start = provider.begin_connect(institution_id, redirect_uri)?;
     db.save_attempt(&ConnectAttempt {
         connection_id,
@@ -367,7 +374,7 @@ pub fn begin(
 /// `erp connect finish`: complete the attempt the callback's `state` names.
 pub fn finish(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     callback_url: &str,
     allow_other_organisation: bool,
 ) -> Result<ConnectOutcome, ErpError> {
@@ -393,7 +400,7 @@ pub fn finish(
         )
     })?;
     let complete = |db: &mut Db| {
-        let mut provider = host.session(&attempt.connection_id)?;
+        let mut provider = providers.session(&attempt.connection_id)?;
         provider.set_context(Context {
             link: attempt.link_id,
             account: None,
@@ -402,7 +409,7 @@ pub fn finish(
         let connection = provider.complete_connect(callback_url)?;
         finish_connection(
             db,
-            host,
+            providers,
             attempt.link_id,
             &attempt.connection_id,
             allow_other_organisation,
@@ -410,7 +417,7 @@ pub fn finish(
         )
     };
     match attempt.link_id {
-        Some(_) => keeping_storage_on_failure(db, host, &attempt.connection_id, complete),
+        Some(_) => keeping_storage_on_failure(db, providers, &attempt.connection_id, complete),
         None => complete(db),
     }
 }

@@ -42,15 +42,17 @@ pub trait Provider {
     }
 }
 
-/// Starts provider jobs, one per connection (a crashed job is replaced by a fresh one).
-pub trait ProviderHost {
+/// Makes the provider sessions the ERP runs, one per connection job (a crashed job is replaced
+/// by a fresh session). The real one runs a component; tests and the bench give their own.
+pub trait ProviderFactory {
     /// The provider's id (`ponto`), which scopes its storage.
     fn provider_id(&self) -> String;
     fn session(&self, connection_id: &str) -> Result<Box<dyn Provider>, ErpError>;
 }
 
-/// The real host: the plugin component in wasmtime.
-pub struct PluginHost {
+/// The real [`ProviderFactory`]: a provider component, installed or given as a file, run in
+/// wasmtime with the settings, grants and storage key of this ERP.
+pub struct ComponentFactory {
     runtime: Runtime,
     settings: Settings,
     /// What the plugin reads through `config.get` (see [`Settings::provider_config_for`]).
@@ -65,7 +67,7 @@ pub struct PluginHost {
     declared_keys: Option<Vec<String>>,
 }
 
-impl PluginHost {
+impl ComponentFactory {
     /// The provider an operator installed in the database at `db_path`: `provider`, or the only
     /// one. Its artifact is read from the plugin directory and checked against its recorded
     /// digest; it runs with the origins granted at install (capped by `[host] granted-origins`
@@ -237,7 +239,7 @@ impl PluginHost {
     }
 }
 
-impl ProviderHost for PluginHost {
+impl ProviderFactory for ComponentFactory {
     fn provider_id(&self) -> String {
         self.runtime.manifest().id.clone()
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::clock::now;
 use super::errors::{Context, ErpError};
 use super::names::{AccountStatus, LinkState, warning_kind_name};
-use super::provider::{Provider, ProviderHost};
+use super::provider::{Provider, ProviderFactory};
 use super::store::{BatchOutcome, Db, Link, OnlineAccount};
 use crate::runtime::types::{SyncBatch, SyncProgress, SyncRequest};
 
@@ -129,25 +129,25 @@ pub fn plan(db: &Db, opts: &SyncOptions) -> Result<Vec<(Link, Option<i64>)>, Erp
 
 pub fn run(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     opts: &SyncOptions,
     observer: &mut dyn Observer,
 ) -> Result<SyncReport, ErpError> {
     let plan = plan(db, opts)?;
-    run_in_order(db, host, plan, opts, observer)
+    run_in_order(db, providers, plan, opts, observer)
 }
 
 /// The links of a plan one after the other, on this thread.
 fn run_in_order(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     plan: Vec<(Link, Option<i64>)>,
     opts: &SyncOptions,
     observer: &mut dyn Observer,
 ) -> Result<SyncReport, ErpError> {
     let mut report = SyncReport::default();
     for (link, only) in plan {
-        run_link(db, host, &link, only, opts, observer)?.merge_into(&mut report);
+        run_link(db, providers, &link, only, opts, observer)?.merge_into(&mut report);
     }
     Ok(report)
 }
@@ -171,7 +171,7 @@ pub fn default_jobs() -> usize {
 /// links and is returned once the workers have finished, the first in plan order.
 pub fn run_jobs(
     db: &mut Db,
-    host: &(dyn ProviderHost + Sync),
+    providers: &(dyn ProviderFactory + Sync),
     opts: &SyncOptions,
     jobs: usize,
     observer: &mut (dyn Observer + Send),
@@ -179,7 +179,7 @@ pub fn run_jobs(
     let plan = plan(db, opts)?;
     let workers = jobs.clamp(1, MAX_JOBS).min(plan.len());
     if workers <= 1 {
-        return run_in_order(db, host, plan, opts, observer);
+        return run_in_order(db, providers, plan, opts, observer);
     }
     let path = db.path().to_owned();
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -207,7 +207,7 @@ pub fn run_jobs(
                         let Some((link, only)) = plan.get(i) else {
                             break;
                         };
-                        let r = run_link(&mut db, host, link, *only, opts, &mut observer);
+                        let r = run_link(&mut db, providers, link, *only, opts, &mut observer);
                         if r.is_err() {
                             stop.store(true, SeqCst);
                         }
@@ -303,7 +303,7 @@ impl LinkReport {
 /// One link under its lock; a link another process holds is skipped, not an error.
 fn run_link(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     link: &Link,
     only: Option<i64>,
     opts: &SyncOptions,
@@ -322,7 +322,7 @@ fn run_link(
         Err(e) => return Err(e),
     }
     let mut report = SyncReport::default();
-    let result = sync_link(db, host, link, only, opts, observer, &mut report);
+    let result = sync_link(db, providers, link, only, opts, observer, &mut report);
     let released = db.release_lock(link.id);
     result?;
     released?;
@@ -332,7 +332,7 @@ fn run_link(
 
 fn sync_link(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    providers: &dyn ProviderFactory,
     link: &Link,
     only: Option<i64>,
     opts: &SyncOptions,
@@ -358,7 +358,7 @@ fn sync_link(
         };
         let result = (|| -> Result<(), ErpError> {
             if session.is_none() {
-                session = Some(host.session(&link.connection_id)?);
+                session = Some(providers.session(&link.connection_id)?);
             }
             let provider = session.as_mut().expect("set above");
             provider.set_context(Context {

@@ -24,7 +24,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::bindings::{self, BankProvider, BankProviderPre};
 use crate::capabilities::{
-    self, HostState,
+    self, InstanceState,
     config::ConfigCapability,
     http::{AllowedOrigin, HttpCapability, HttpPolicy},
     log::{LogCapability, Throttle},
@@ -172,7 +172,7 @@ pub struct Runtime {
     path: PathBuf,
     manifest: Manifest,
     options: RuntimeOptions,
-    pre: BankProviderPre<HostState>,
+    pre: BankProviderPre<InstanceState>,
     component: Component,
     /// The component came from the compile cache.
     pub from_cache: bool,
@@ -259,8 +259,8 @@ pub fn component_interface(component: &Component) -> (Vec<String>, Vec<String>) 
 
 /// The process-wide linker: the same host functions serve every plugin, so they are registered
 /// once (this is a measurable part of a cached load).
-fn linker() -> Result<&'static Linker<HostState>, String> {
-    static LINKER: OnceLock<Result<Linker<HostState>, String>> = OnceLock::new();
+fn linker() -> Result<&'static Linker<InstanceState>, String> {
+    static LINKER: OnceLock<Result<Linker<InstanceState>, String>> = OnceLock::new();
     LINKER
         .get_or_init(|| {
             let mut linker = Linker::new(engine());
@@ -279,12 +279,12 @@ impl HasData for IoTable {
 
 /// The WASI p2 interfaces Rust's std uses on wasm32-wasip2, and neither files nor sockets: a
 /// plugin that imports them is refused at load.
-fn add_wasi_without_network(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
+fn add_wasi_without_network(l: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
     use wasmtime_wasi::p2::bindings::sync::{cli, clocks, io, random};
     use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
-    type S = HostState;
+    type S = InstanceState;
     io::error::add_to_linker::<S, IoTable>(l, |t| &mut t.table)?;
     io::poll::add_to_linker::<S, IoTable>(l, |t| &mut t.table)?;
     io::streams::add_to_linker::<S, IoTable>(l, |t| &mut t.table)?;
@@ -432,7 +432,7 @@ impl Runtime {
                 at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
             ));
         }
-        let state = HostState {
+        let state = InstanceState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits: limits::Limiter::new(self.options.max_memory_bytes),
@@ -525,7 +525,7 @@ impl SessionGrants {
 
 /// One job: one Store, one instance. A trap poisons it; start another session to go on.
 pub struct Session {
-    store: Store<HostState>,
+    store: Store<InstanceState>,
     bindings: BankProvider,
     stderr: MemoryOutputPipe,
     timeout: Duration,
@@ -538,7 +538,7 @@ type ProviderResult<T> = Result<Result<T, types::ProviderError>, CallError>;
 impl Session {
     fn call<T>(
         &mut self,
-        f: impl FnOnce(&bindings::provider::Guest, &mut Store<HostState>) -> wasmtime::Result<T>,
+        f: impl FnOnce(&bindings::provider::Guest, &mut Store<InstanceState>) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
         if self.poisoned {
             return Err(CallError::Poisoned);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::fixtures::{account, batch, institution, line, page_index, statement, temp_db};
 use crate::erp::errors::{Context, ErpError};
-use crate::erp::provider::{Provider, ProviderHost};
+use crate::erp::provider::{Provider, ProviderFactory};
 use crate::erp::store::{Db, process_identity};
 use crate::erp::sync::{self, Quiet, SyncOptions};
 use crate::runtime::types::*;
@@ -23,11 +23,11 @@ pub struct Script {
 }
 
 #[derive(Clone, Default)]
-pub struct FakeHost(pub Rc<RefCell<Script>>);
+pub struct FakeFactory(pub Rc<RefCell<Script>>);
 
 struct FakeProvider(Rc<RefCell<Script>>, Context);
 
-impl ProviderHost for FakeHost {
+impl ProviderFactory for FakeFactory {
     fn provider_id(&self) -> String {
         "fake".into()
     }
@@ -135,7 +135,7 @@ fn opts() -> SyncOptions {
 fn sync_commits_lines_statements_and_state_and_twice_adds_nothing() {
     let (_dir, mut db) = temp_db();
     let link = connect(&mut db, &[("a", "BE68539007547034")]);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), two_batches());
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert_eq!(report.new_lines(), 5);
@@ -175,7 +175,7 @@ fn an_interrupted_sync_resumes_from_its_committed_cursor() {
     assert_eq!(resume.cursor, None);
     db.apply_batch(&acc, resume.run_id, acc.link_id, &pages[0])
         .unwrap();
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), pages);
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert_eq!(
@@ -203,7 +203,7 @@ fn one_failing_account_does_not_stop_the_others() {
         &mut db,
         &[("a", "BE68539007547034"), ("b", "BE71096123456769")],
     );
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     {
         let mut s = host.0.borrow_mut();
         s.fail.insert(
@@ -242,7 +242,7 @@ fn a_batch_with_a_bad_amount_stores_nothing() {
     connect(&mut db, &[("a", "BE68539007547034")]);
     let mut pages = two_batches();
     pages[0].lines[1].amount = "1e3".into();
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), pages);
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(
@@ -356,7 +356,7 @@ fn a_live_lock_refuses_a_dead_one_is_taken_over() {
     let e = db.acquire_lock(link).unwrap_err();
     assert!(matches!(e, ErpError::Locked { pid: 1, .. }), "{e}");
     assert_eq!(e.exit_code(), 3);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(report.accounts.is_empty() && report.locked.is_some());
     // The same pid recycled by another process (different start time) is a dead holder.
@@ -379,7 +379,7 @@ fn a_live_lock_refuses_a_dead_one_is_taken_over() {
 fn bad_arguments_are_refused_before_anything_runs() {
     let (_dir, mut db) = temp_db();
     connect(&mut db, &[("a", "BE68539007547034")]);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     let tomorrow = crate::erp::clock::now().date_naive() + chrono::TimeDelta::days(1);
     let e = sync::run(
         &mut db,
@@ -417,7 +417,7 @@ fn bad_arguments_are_refused_before_anything_runs() {
 fn due_links_wait_for_their_next_refresh() {
     let (_dir, mut db) = temp_db();
     connect(&mut db, &[("a", "BE68539007547034")]);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), two_batches());
     let due = SyncOptions {
         due: true,
@@ -477,7 +477,7 @@ fn an_amount_the_books_cannot_sum_is_refused_naming_the_transaction() {
     connect(&mut db, &[("a", "BE68539007547034")]);
     let mut pages = two_batches();
     pages[0].lines[1].amount = "50000000000000000000000000000".into();
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), pages);
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     let error = report.accounts[0].error.as_deref().unwrap();
@@ -493,7 +493,7 @@ fn statements_of_amounts_past_the_bound_do_not_panic() {
     // Issue 11 item 10: lines stored before the bound existed still make a readable report.
     let (_dir, mut db) = temp_db();
     connect(&mut db, &[("a", "BE68539007547034")]);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), two_batches());
     sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     db.conn()
@@ -519,7 +519,7 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
     pages[1]
         .statements
         .push(statement("2026-11-24", "988710.00", "1000.00"));
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), pages);
     let report = sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(!report.failed());
@@ -535,7 +535,7 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
     // Balanced statements stay quiet.
     let (_dir, mut db) = temp_db();
     connect(&mut db, &[("a", "BE68539007547034")]);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().pages.insert("a".into(), two_batches());
     sync::run(&mut db, &host, &opts(), &mut Quiet).unwrap();
     assert!(db.latest_warnings().unwrap().is_empty());
@@ -546,7 +546,7 @@ fn a_statement_its_stored_lines_do_not_explain_is_a_warning_on_the_account() {
 fn a_disconnect_during_a_sync_is_not_undone_when_it_ends() {
     let (dir, mut db) = temp_db();
     let link = connect(&mut db, &[("a", "BE68539007547034")]);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     {
         let mut s = host.0.borrow_mut();
         // The user disconnects from another terminal while the sync runs; the provider then
@@ -578,7 +578,7 @@ fn a_disconnect_during_a_sync_is_not_undone_when_it_ends() {
 fn a_failed_sync_is_retried_sooner_with_backoff() {
     let (_dir, mut db) = temp_db();
     let link = connect(&mut db, &[("a", "BE68539007547034")]);
-    let host = FakeHost::default();
+    let host = FakeFactory::default();
     host.0.borrow_mut().fail.insert(
         "a".into(),
         ProviderError::Transport("connection refused".into()),

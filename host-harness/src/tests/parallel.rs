@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::fixtures::{account, batch, institution, line, page_index, statement, temp_db};
 use crate::erp::errors::{Context, ErpError};
-use crate::erp::provider::{Provider, ProviderHost};
+use crate::erp::provider::{Provider, ProviderFactory};
 use crate::erp::store::Db;
 use crate::erp::sync::{self, Quiet, SyncOptions};
 use crate::runtime::types::*;
@@ -15,7 +15,7 @@ use crate::runtime::types::*;
 /// A thread-safe scripted provider: per account, its batches by cursor `page-N`; records the
 /// threads that opened sessions.
 #[derive(Clone, Default)]
-struct SharedHost {
+struct SharedFactory {
     pages: Arc<BTreeMap<String, Vec<SyncBatch>>>,
     threads: Arc<Mutex<BTreeSet<String>>>,
     /// When set, a session waits (up to 5 s) until this many threads have opened one, so that
@@ -25,7 +25,7 @@ struct SharedHost {
 
 struct SharedProvider(Arc<BTreeMap<String, Vec<SyncBatch>>>);
 
-impl ProviderHost for SharedHost {
+impl ProviderFactory for SharedFactory {
     fn provider_id(&self) -> String {
         "fake".into()
     }
@@ -125,8 +125,8 @@ fn two_links(db: &mut Db) -> Vec<i64> {
         .collect()
 }
 
-fn host() -> SharedHost {
-    SharedHost {
+fn host() -> SharedFactory {
+    SharedFactory {
         pages: Arc::new(
             ["a", "b"]
                 .iter()
@@ -200,7 +200,7 @@ fn two_links_in_parallel_store_what_one_by_one_stores() {
 
     let (_d2, mut par) = temp_db();
     two_links(&mut par);
-    let h = SharedHost {
+    let h = SharedFactory {
         rendezvous: Some(2),
         ..host()
     };
@@ -277,9 +277,9 @@ fn a_refused_batch_is_reported_before_what_the_provider_said_after_it() {
     let mut pages = batches("a");
     pages[1].lines[0].amount = "1e3".into();
     pages.truncate(2);
-    let h = SharedHost {
+    let h = SharedFactory {
         pages: Arc::new([("a".to_owned(), pages), ("b".to_owned(), batches("b"))].into()),
-        ..SharedHost::default()
+        ..SharedFactory::default()
     };
     let report = sync::run(&mut db, &h, &opts(), &mut Quiet).unwrap();
     let a = &report.accounts[0];

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use host_harness::erp::connect::{self, CallbackMode, ConnectOutcome};
 use host_harness::erp::errors::ErpError;
-use host_harness::erp::provider::PluginHost;
+use host_harness::erp::provider::ComponentFactory;
 use host_harness::erp::settings::Settings;
 use host_harness::erp::store::{Db, StoredLine};
 use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
@@ -31,7 +31,7 @@ pub struct Env {
     pub settings: Settings,
     pub dir: tempfile::TempDir,
     pub db_path: PathBuf,
-    pub host: PluginHost,
+    pub host: ComponentFactory,
     pub db: Db,
 }
 
@@ -45,7 +45,8 @@ impl Env {
     pub fn with_settings(sandbox: Sandbox, settings: Settings) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db_path = dir.path().join("erp.sqlite");
-        let host = PluginHost::load(&settings, &db_path).expect("the provider component loads");
+        let host =
+            ComponentFactory::load(&settings, &db_path).expect("the provider component loads");
         let db = Db::open(&db_path).expect("the database opens");
         Self {
             sandbox,

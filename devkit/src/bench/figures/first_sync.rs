@@ -4,7 +4,7 @@ use super::{
     ChildSpec, MIB, connect_link, fresh_db, measured_sync, metrics, remove_db, secs, settings_for,
 };
 use crate::bench::proxy::loopback_http;
-use crate::bench::wasm::WasmHost;
+use crate::bench::wasm::MeasuredFactory;
 use crate::bench::{ChildResult, Target};
 use host_harness::erp::errors::ErpError;
 
@@ -29,7 +29,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let [secs_m, rate, lines, requests, in_plugin, in_erp, peak] = &mut m;
     for run in 0..spec.runs {
         let (path, mut db) = fresh_db(&spec.workdir, &format!("fig1-{run}.sqlite"))?;
-        let host = WasmHost::load(&settings, &path)?;
+        let host = MeasuredFactory::load(&settings, &path)?;
         let account = connect_link(&mut db, &host, sb)?;
         host.reset_stats();
         let sync = measured_sync(&mut http, sb, &mut db, &host, &account, &settings, None)?;

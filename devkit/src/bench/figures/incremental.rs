@@ -7,7 +7,7 @@ use super::{
 };
 use crate::bench::proxy::Proxy;
 use crate::bench::proxy::loopback_http;
-use crate::bench::wasm::WasmHost;
+use crate::bench::wasm::MeasuredFactory;
 use crate::bench::{ChildResult, Target};
 use host_harness::bindings::http as wh;
 use host_harness::bindings::http::Host as _;
@@ -20,7 +20,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     let settings = settings_for(spec, &sb.base_url)?;
     let mut http = loopback_http()?;
     let (path, mut db) = fresh_db(&spec.workdir, "fig5.sqlite")?;
-    let host = WasmHost::load(&settings, &path)?;
+    let host = MeasuredFactory::load(&settings, &path)?;
     let account = connect_link(&mut db, &host, sb)?;
     sync_one(&mut db, &host, &account, &settings, None)?;
     // The seeded history hides back-dated bookings until the first transactions
@@ -64,7 +64,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         .recording
         .store(false, std::sync::atomic::Ordering::Relaxed);
     let via_proxy = settings_for(spec, &proxy.origin)?;
-    let logged = WasmHost::load(&via_proxy, &path)?;
+    let logged = MeasuredFactory::load(&via_proxy, &path)?;
     for (what, ip) in [
         ("unattended after Ponto's own sync", None),
         ("user present", Some("127.0.0.1")),

@@ -6,15 +6,15 @@ use std::time::Instant;
 
 use super::{ChildSpec, connect_link, fresh_db, io, metrics, remove_db, secs, settings_for};
 use crate::bench::ChildResult;
-use crate::bench::wasm::WasmHost;
+use crate::bench::wasm::MeasuredFactory;
 use host_harness::erp::errors::ErpError;
-use host_harness::erp::provider::ProviderHost;
+use host_harness::erp::provider::ProviderFactory;
 use host_harness::erp::settings::Settings;
 use host_harness::erp::store::{Db, OnlineAccount};
 use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
 
 /// One link of figure 6: its host (own api-url), account and settings.
-type BenchLink = (WasmHost, OnlineAccount, Settings);
+type BenchLink = (MeasuredFactory, OnlineAccount, Settings);
 
 /// Connect every sandbox into a fresh database.
 fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<BenchLink>), ErpError> {
@@ -22,7 +22,7 @@ fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<BenchLink>)
     let mut links = Vec::new();
     for sb in &spec.sandboxes {
         let settings = settings_for(spec, &sb.base_url)?;
-        let host = WasmHost::load(&settings, &path)?;
+        let host = MeasuredFactory::load(&settings, &path)?;
         let account = connect_link(&mut db, &host, sb)?;
         links.push((host, account, settings));
     }
@@ -31,9 +31,9 @@ fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<BenchLink>)
 
 /// The ERP's host for figure 6: each link's sessions come from that link's own host (each
 /// sandbox has its own api-url), so one `sync` covers every link.
-struct PerLinkHost(BTreeMap<String, WasmHost>);
+struct PerLinkFactory(BTreeMap<String, MeasuredFactory>);
 
-impl ProviderHost for PerLinkHost {
+impl ProviderFactory for PerLinkFactory {
     fn provider_id(&self) -> String {
         "ponto".into()
     }
@@ -53,7 +53,7 @@ impl ProviderHost for PerLinkHost {
 fn connect_all_hosted(
     spec: &ChildSpec,
     name: &str,
-) -> Result<(PathBuf, Db, PerLinkHost, SyncOptions), ErpError> {
+) -> Result<(PathBuf, Db, PerLinkFactory, SyncOptions), ErpError> {
     let (path, links) = connect_all(spec, name)?;
     let db = Db::open(&path)?;
     let mut opts = SyncOptions::default();
@@ -71,7 +71,7 @@ fn connect_all_hosted(
             .map_err(|e| ErpError::db(&path, e))?;
         hosts.insert(db.link(account.link_id)?.connection_id, host);
     }
-    Ok((path, db, PerLinkHost(hosts), opts))
+    Ok((path, db, PerLinkFactory(hosts), opts))
 }
 
 /// Figure 6, many accounts: the ERP's own `sync` of every link, one by one (`--jobs 1`) vs

@@ -17,7 +17,7 @@ use host_harness::bindings::http::Host as _;
 use host_harness::capabilities::http::HttpCapability;
 use host_harness::erp::connect::{self, CallbackMode};
 use host_harness::erp::errors::ErpError;
-use host_harness::erp::provider::ProviderHost;
+use host_harness::erp::provider::ProviderFactory;
 use host_harness::erp::settings::Settings;
 use host_harness::erp::store::{Db, OnlineAccount};
 use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
@@ -96,7 +96,7 @@ fn remove_db(path: &Path) {
 /// Connect a link to the sandbox's first institution; the sandbox's main account in the ERP.
 fn connect_link(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    host: &dyn ProviderFactory,
     sb: &SandboxRef,
 ) -> Result<OnlineAccount, ErpError> {
     let outcome = connect::connect(
@@ -122,7 +122,7 @@ fn connect_link(
 
 fn sync_one(
     db: &mut Db,
-    host: &dyn ProviderHost,
+    host: &dyn ProviderFactory,
     account: &OnlineAccount,
     settings: &Settings,
     customer_ip: Option<&str>,
@@ -153,7 +153,7 @@ fn measured_sync(
     http: &mut HttpCapability,
     sb: &SandboxRef,
     db: &mut Db,
-    host: &dyn ProviderHost,
+    host: &dyn ProviderFactory,
     account: &OnlineAccount,
     settings: &Settings,
     customer_ip: Option<&str>,

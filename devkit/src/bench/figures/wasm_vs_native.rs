@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use super::{
     ChildSpec, connect_link, fresh_db, io, metrics, remove_db, secs, settings_for, sync_one,
 };
-use crate::bench::native::{NativeImports, NativeProviderHost, Stopwatch, Transport};
+use crate::bench::native::{NativeFactory, NativeImports, Stopwatch, Transport};
 use crate::bench::proxy::{Proxy, loopback_http};
-use crate::bench::wasm::WasmHost;
+use crate::bench::wasm::MeasuredFactory;
 use crate::bench::{ChildResult, Target};
 use host_harness::bindings::http as wh;
 use host_harness::bindings::http::Host as _;
 use host_harness::erp::errors::ErpError;
-use host_harness::erp::provider::ProviderHost;
+use host_harness::erp::provider::ProviderFactory;
 use host_harness::erp::settings::Settings;
 use host_harness::runtime::types::{SyncProgress, SyncRequest};
 
@@ -22,7 +22,7 @@ use host_harness::runtime::types::{SyncProgress, SyncRequest};
 struct Replay {
     proxy: Proxy,
     settings: Settings,
-    wasm: WasmHost,
+    wasm: MeasuredFactory,
     connection_id: String,
     account_id: String,
     native_storage: ponto_provider::imports::MemoryStorage,
@@ -34,7 +34,7 @@ fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
     let proxy = Proxy::start(&sb.base_url)?;
     let settings = settings_for(spec, &proxy.origin)?;
     let (path, mut db) = fresh_db(&spec.workdir, "fig23-component.sqlite")?;
-    let wasm = WasmHost::load(&settings, &path)?;
+    let wasm = MeasuredFactory::load(&settings, &path)?;
     let account = connect_link(&mut db, &wasm, sb)?;
     let connection_id = db.link(account.link_id)?.connection_id;
     // Warm-up: one whole sync through the proxy records every page.
@@ -48,7 +48,7 @@ fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
         settings.provider_config.clone(),
     );
     let storage = native.storage.clone();
-    let nph = NativeProviderHost {
+    let nph = NativeFactory {
         host: Rc::new(native),
     };
     let mut p = nph.session("native")?;
@@ -217,7 +217,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
             .into_iter()
             .find(|a| a.provider_account_id == r.account_id)
             .ok_or_else(|| io("the baseline account is missing"))?;
-        let nph = NativeProviderHost {
+        let nph = NativeFactory {
             host: Rc::new(replay_host(&r)),
         };
         let t = Instant::now();

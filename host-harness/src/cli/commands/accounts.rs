@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use super::{amount_or_dash, load_host};
+use super::{amount_or_dash, load_providers};
 use crate::cli::render::{self, Table, clean, count, opt, short_time};
 use crate::erp::errors::ErpError;
-use crate::erp::provider::ProviderHost;
+use crate::erp::provider::ProviderFactory;
 use crate::erp::settings::Settings;
 use crate::erp::store::{Db, OnlineAccount};
 
@@ -18,8 +18,8 @@ pub fn list(path: &Path, json: bool) -> Result<i32, ErpError> {
 pub fn fetch(settings: &Settings, path: &Path, link: i64) -> Result<i32, ErpError> {
     let mut db = Db::open_existing(path)?;
     let link = db.link(link)?;
-    let host = load_host(settings, path, Some(&link.provider))?;
-    let mut provider = host.session(&link.connection_id)?;
+    let providers = load_providers(settings, path, Some(&link.provider))?;
+    let mut provider = providers.session(&link.connection_id)?;
     provider.set_context(crate::erp::errors::Context {
         link: Some(link.id),
         account: None,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::institutions::print_institution_choice;
-use super::{amount_or_dash, load_host};
+use super::{amount_or_dash, load_providers};
 use crate::cli::args::{CallbackArgs, ConnectCmd, ConnectStep};
 use crate::cli::render::{Table, clean, count};
 use crate::erp::connect::{self, CallbackMode, ConnectOutcome};
@@ -26,13 +26,13 @@ pub fn run(settings: &Settings, path: &Path, cmd: ConnectCmd) -> Result<i32, Erp
                 (None, Some(l)) => Some(Db::open_existing(path)?.link(l)?.provider),
                 (None, None) => None,
             };
-            let host = load_host(settings, path, provider.as_deref())?;
+            let providers = load_providers(settings, path, provider.as_deref())?;
             let mut db = Db::open(path)?;
             let institution_id = match link {
                 Some(l) => db.link(l)?.institution_id,
-                None => connect::resolve_institution(&host, &institution)?.id,
+                None => connect::resolve_institution(&providers, &institution)?.id,
             };
-            let url = connect::begin(&mut db, &host, &institution_id, link, &redirect_uri)?;
+            let url = connect::begin(&mut db, &providers, &institution_id, link, &redirect_uri)?;
             println!("{}", clean(&url));
             eprintln!(
                 "Open the URL above, tick all the accounts you want (other banks' too), then run:"
@@ -47,21 +47,22 @@ pub fn run(settings: &Settings, path: &Path, cmd: ConnectCmd) -> Result<i32, Erp
             allow_other_organisation,
             provider,
         }) => {
-            let host = load_host(settings, path, provider.as_deref())?;
+            let providers = load_providers(settings, path, provider.as_deref())?;
             let mut db = Db::open(path)?;
-            let outcome = connect::finish(&mut db, &host, &callback_url, allow_other_organisation)?;
+            let outcome =
+                connect::finish(&mut db, &providers, &callback_url, allow_other_organisation)?;
             print_connected(&outcome);
             Ok(0)
         }
         None => {
-            let host = load_host(settings, path, cmd.provider.as_deref())?;
+            let providers = load_providers(settings, path, cmd.provider.as_deref())?;
             let query = cmd.institution.unwrap_or_default();
-            let institution = connect::resolve_institution(&host, &query)?;
+            let institution = connect::resolve_institution(&providers, &query)?;
             print_institution_choice(&institution);
             let mut db = Db::open(path)?;
             let outcome = connect::connect(
                 &mut db,
-                &host,
+                &providers,
                 &institution.id,
                 None,
                 callback_mode(&cmd.callback),
@@ -82,10 +83,10 @@ pub fn update_credentials(
 ) -> Result<i32, ErpError> {
     let mut db = Db::open_existing(path)?;
     let provider = db.link(link)?.provider;
-    let host = load_host(settings, path, Some(&provider))?;
+    let providers = load_providers(settings, path, Some(&provider))?;
     let outcome = connect::update_credentials(
         &mut db,
-        &host,
+        &providers,
         link,
         allow_other_organisation,
         callback_mode(&callback),

@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use super::load_host;
+use super::load_providers;
 use crate::cli::render::{self, Table, clean, count, opt};
 use crate::erp::connect::CATALOGUE_CONNECTION;
 use crate::erp::errors::ErpError;
 use crate::erp::names::institution_status_name;
-use crate::erp::provider::ProviderHost;
+use crate::erp::provider::ProviderFactory;
 use crate::erp::settings::Settings;
 use crate::runtime::types::InstitutionFilter;
 
@@ -19,8 +19,8 @@ pub fn run(
     search: Option<String>,
     json: bool,
 ) -> Result<i32, ErpError> {
-    let host = load_host(settings, path, provider.as_deref())?;
-    let mut provider = host.session(CATALOGUE_CONNECTION)?;
+    let providers = load_providers(settings, path, provider.as_deref())?;
+    let mut provider = providers.session(CATALOGUE_CONNECTION)?;
     let list = provider.list_institutions(&InstitutionFilter {
         country: country.map(|c| c.to_ascii_uppercase()),
         name_contains: search,

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use super::load_host;
+use super::load_providers;
 use crate::cli::args::OnOff;
 use crate::cli::render::clean;
 use crate::erp::errors::ErpError;
 use crate::erp::names::LinkState;
-use crate::erp::provider::ProviderHost;
+use crate::erp::provider::ProviderFactory;
 use crate::erp::settings::Settings;
 use crate::erp::store::Db;
 
@@ -43,8 +43,8 @@ pub fn reauthorize(
     let db = Db::open_existing(path)?;
     let account = db.account(account)?;
     let link = db.link(account.link_id)?;
-    let host = load_host(settings, path, Some(&link.provider))?;
-    let mut provider = host.session(&link.connection_id)?;
+    let providers = load_providers(settings, path, Some(&link.provider))?;
+    let mut provider = providers.session(&link.connection_id)?;
     provider.set_context(crate::erp::errors::Context {
         link: Some(link.id),
         account: Some(account.id),
@@ -55,7 +55,7 @@ pub fn reauthorize(
     eprintln!(
         "Open this link to renew the bank consent of {} ({}) at {}; then run `erp sync --account {}`.",
         clean(&account.reference),
-        clean(host.provider_name()),
+        clean(providers.provider_name()),
         clean(&link.institution_name),
         account.id
     );
@@ -74,8 +74,8 @@ pub fn disconnect(
         println!("Link {link} is already disconnected.");
         return Ok(0);
     }
-    let host = load_host(settings, path, Some(&l.provider))?;
-    let mut provider = host.session(&l.connection_id)?;
+    let providers = load_providers(settings, path, Some(&l.provider))?;
+    let mut provider = providers.session(&l.connection_id)?;
     provider.set_context(crate::erp::errors::Context {
         link: Some(link),
         account: None,
@@ -93,7 +93,7 @@ pub fn disconnect(
     }
     // The plugin's session ends first; then its stored tokens go with the link.
     drop(provider);
-    db.disconnect_link(link, &host.provider_id())?;
+    db.disconnect_link(link, &providers.provider_id())?;
     println!(
         "Link {link} ({}) is disconnected; its journals and statements stay.",
         clean(&l.institution_name)

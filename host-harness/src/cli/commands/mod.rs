@@ -14,30 +14,30 @@ use std::path::Path;
 
 use crate::cli::render;
 use crate::erp::errors::ErpError;
-use crate::erp::provider::{PluginHost, ProviderHost};
+use crate::erp::provider::{ComponentFactory, ProviderFactory};
 use crate::erp::settings::Settings;
 
 /// The installed provider `provider` (or the only one), with a warning for each setting it does
 /// not read and for a deprecated settings form.
-fn load_host(
+fn load_providers(
     settings: &Settings,
     db: &Path,
     provider: Option<&str>,
-) -> Result<PluginHost, ErpError> {
-    let host = PluginHost::installed(settings, db, provider)?;
-    if let Some(note) = &host.settings_note {
+) -> Result<ComponentFactory, ErpError> {
+    let providers = ComponentFactory::installed(settings, db, provider)?;
+    if let Some(note) = &providers.settings_note {
         eprintln!("erp: note: {}", render::clean(note));
     }
-    let id = host.provider_id();
-    for key in host.unknown_config_keys()? {
+    let id = providers.provider_id();
+    for key in providers.unknown_config_keys()? {
         eprintln!(
             "erp: warning: {} reads no setting `{}`: check its spelling in [provider.{}] of the config file",
-            render::clean(host.provider_name()),
+            render::clean(providers.provider_name()),
             render::clean(&key),
             render::clean(&id)
         );
     }
-    Ok(host)
+    Ok(providers)
 }
 
 /// An optional amount for people, `-` when absent.

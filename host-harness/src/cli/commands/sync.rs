@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::load_host;
+use super::load_providers;
 use crate::cli::args::SyncArgs;
 use crate::cli::render::{self, Table, clean, count};
 use crate::erp::errors::ErpError;
@@ -49,9 +49,9 @@ pub fn run(settings: &Settings, path: &Path, args: SyncArgs, json: bool) -> Resu
     providers.sort_unstable();
     providers.dedup();
     if let [one] = providers[..] {
-        let host = load_host(settings, path, Some(one))?;
+        let providers = load_providers(settings, path, Some(one))?;
         let jobs = jobs.map_or_else(sync::default_jobs, usize::from);
-        let report = sync::run_jobs(&mut db, &host, &opts, jobs, &mut Bars::new())?;
+        let report = sync::run_jobs(&mut db, &providers, &opts, jobs, &mut Bars::new())?;
         return finish_sync(report, json);
     }
     // Links of several providers: each link with its provider's plugin, one by one.
@@ -61,7 +61,7 @@ pub fn run(settings: &Settings, path: &Path, args: SyncArgs, json: bool) -> Resu
         if !hosts.contains_key(&link.provider) {
             hosts.insert(
                 link.provider.clone(),
-                load_host(settings, path, Some(&link.provider))?,
+                load_providers(settings, path, Some(&link.provider))?,
             );
         }
         let one = SyncOptions {
