@@ -35,26 +35,46 @@ const COLUMNS: [(&str, &str); 17] = [
 /// The provider's text, kept but not shown with the books.
 const NOT_SHOWN: &[&str] = &["raw_json"];
 
-/// The values of [`COLUMNS`] for one line (`amount` normalised by the caller).
+/// The values of [`COLUMNS`] for one line (`amount` normalised by the caller). The record is
+/// taken apart whole, so a field the WIT gains is a compile error here until it is stored.
 pub(super) fn values<'a>(l: &'a StatementLine, amount: &'a dyn ToSql) -> [&'a dyn ToSql; 17] {
+    let StatementLine {
+        transaction_id,
+        statement_key,
+        booking_date,
+        value_date,
+        amount: _,
+        currency,
+        payment_reference,
+        structured_reference,
+        description,
+        partner_name,
+        partner_account,
+        end_to_end_id,
+        bank_transaction_code,
+        mandate_id,
+        creditor_id,
+        card_reference,
+        raw_json,
+    } = l;
     [
-        &l.transaction_id,
-        &l.statement_key,
-        &l.booking_date,
-        &l.value_date,
+        transaction_id,
+        statement_key,
+        booking_date,
+        value_date,
         amount,
-        &l.currency,
-        &l.payment_reference,
-        &l.structured_reference,
-        &l.description,
-        &l.partner_name,
-        &l.partner_account,
-        &l.end_to_end_id,
-        &l.bank_transaction_code,
-        &l.mandate_id,
-        &l.creditor_id,
-        &l.card_reference,
-        &l.raw_json,
+        currency,
+        payment_reference,
+        structured_reference,
+        description,
+        partner_name,
+        partner_account,
+        end_to_end_id,
+        bank_transaction_code,
+        mandate_id,
+        creditor_id,
+        card_reference,
+        raw_json,
     ]
 }
 
