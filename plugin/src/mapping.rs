@@ -17,7 +17,7 @@ pub const DEFAULT_TIME_ZONE: &str = "Europe/Brussels";
 /// Name shown to the user as the third party.
 pub const PROVIDER_NAME: &str = "Ponto";
 
-// BEGIN ZONES (host-harness/build.rs reads this list: keep one quoted entry per line)
+// BEGIN ZONES (components/build.rs reads this list: keep one quoted entry per line)
 /// The time zones this provider carries. chrono-tz's full table was ~60% of the component, whose
 /// size is capped (issue 6); Ponto's institutions are European, the sandbox adds New York and
 /// Tokyo. An entry ending in `/*` covers an area. The component's build keeps only these in

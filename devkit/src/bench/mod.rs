@@ -442,7 +442,7 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// The report as a Markdown table (pasted as is into README).
+/// The report as a Markdown table (pasted as is into docs/performance.md).
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     out.push_str(&format!(
