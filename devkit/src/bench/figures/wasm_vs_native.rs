@@ -139,7 +139,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
                 };
                 let batch = ponto_provider::sync::sync(&host, &request)
                     .map_err(|e| io(format!("native sync: {}", e.describe())))?;
-                let handed = Instant::now();
+                let handed = Stopwatch::start();
                 let batch = crate::bench::native::convert(&batch);
                 bridge.set(bridge.get() + handed.elapsed());
                 Ok(batch)
