@@ -1,5 +1,5 @@
 // A minimal ledger for one connection, applying sync batches the way the Rust ERP does
-// (host-harness/src/erp/db.rs `apply_batch`): a new line is kept once per account (its
+// (host-harness/src/erp/store/sync_runs.rs `apply_batch`): a new line is kept once per account (its
 // transaction id is its key), an updated line replaces the one held, a statement is upserted by
 // its key, and the state of the last completed sync is kept for the next one. An ERP keeps these
 // in its own tables; this one serves the tests, the equal-books dump and the benchmark.

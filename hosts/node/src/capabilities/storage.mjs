@@ -1,5 +1,5 @@
 // `interface storage`: a private key-value store on SQLite, scoped to one (plugin, connection),
-// the same table and rules as the Rust host (host-harness/src/capabilities/storage.rs): every
+// the same table and rules as the Rust host (host-harness/src/capabilities/storage/): every
 // write in its own IMMEDIATE transaction with synchronous=FULL, so it is on disk when the call
 // returns (a refresh token rotated by the plugin survives a crash one instruction later), a quota
 // of keys and value bytes, and compare-and-swap for single-use token rotation.
