@@ -15,7 +15,7 @@ use host_harness::runtime::types::InstitutionFilter;
 /// Installs the packaged Ponto component the way an operator does, through `erp plugin trust`
 /// and `erp plugin install`: signed with a throwaway publisher key made for this demo, which
 /// only this demo database trusts.
-fn install_provider(db: &Path) -> Result<(), ErpError> {
+fn install_provider(db: &Path) -> anyhow::Result<()> {
     use host_harness::plugins::{artifact, signature};
     let dir = std::env::temp_dir().join(format!("erp-demo-publisher-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -34,12 +34,12 @@ fn install_provider(db: &Path) -> Result<(), ErpError> {
     };
     let key = dir.join("demo-publisher.key");
     let (_, public) = signature::keygen(&key, "erp-dev demo publisher (throwaway)")
-        .map_err(|e| ErpError::DevTool(e.to_string()))?;
-    let secret = signature::SecretKey::load(&key).map_err(|e| ErpError::DevTool(e.to_string()))?;
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let secret = signature::SecretKey::load(&key).map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let packaged = std::fs::read(erp_components::PONTO_PROVIDER)
         .map_err(io(Path::new(erp_components::PONTO_PROVIDER)))?;
     let signed = artifact::sign_for_publish(&packaged, &secret)
-        .map_err(|e| ErpError::DevTool(e.to_string()))?;
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let artifact = dir.join("ponto_provider.wasm");
     std::fs::write(&artifact, signed).map_err(io(&artifact))?;
     step(
@@ -67,7 +67,7 @@ fn step(n: u32, title: &str) {
     println!("== {n}. {title}");
 }
 
-pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, ErpError> {
+pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> anyhow::Result<i32> {
     let t0 = Instant::now();
     let env = crate::demo_env::start(base, db, transactions)?;
     println!(
@@ -107,13 +107,13 @@ pub fn run(base: Settings, db: Option<&Path>, transactions: u64) -> Result<i32, 
     );
     let sandbox_accounts = env.sandbox.accounts();
     let (institution_id, _) = crate::demo_env::demo_institution(&sandbox_accounts)
-        .ok_or_else(|| ErpError::DevTool("the sandbox has no account".into()))?;
+        .ok_or_else(|| anyhow::anyhow!("the sandbox has no account"))?;
     let institution = institutions
         .iter()
         .find(|i| i.id == institution_id)
         .cloned()
         .ok_or_else(|| {
-            ErpError::DevTool(format!(
+            anyhow::anyhow!(format!(
                 "the sandbox's institution {institution_id} is not listed"
             ))
         })?;

@@ -31,7 +31,7 @@ pub fn sandbox_settings(base: Settings, sandbox: &Sandbox) -> Settings {
 
 /// Start the sandbox and choose the database: `db` if given (it must hold nothing yet), else a
 /// fresh file in the temp dir.
-pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> Result<DemoEnv, ErpError> {
+pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> anyhow::Result<DemoEnv> {
     if let Some(p) = db {
         refuse_used_database(p)?;
     }
@@ -42,7 +42,7 @@ pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> Result<Dem
         },
         0,
     )
-    .map_err(|e| ErpError::DevTool(format!("cannot start the embedded Ponto sandbox: {e:#}")))?;
+    .map_err(|e| anyhow::anyhow!(format!("cannot start the embedded Ponto sandbox: {e:#}")))?;
     let db_path = match db {
         Some(p) => p.to_owned(),
         None => {
@@ -63,14 +63,14 @@ pub fn start(base: Settings, db: Option<&Path>, transactions: u64) -> Result<Dem
 
 /// The demo's fake link, journals and lines must never land in real books: a database given to
 /// the demo must not exist yet or be empty (its WAL too).
-pub fn refuse_used_database(path: &Path) -> Result<(), ErpError> {
+pub fn refuse_used_database(path: &Path) -> anyhow::Result<()> {
     let holds_data = |p: &Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file() || m.len() > 0);
     let wal = PathBuf::from(format!("{}-wal", path.display()));
     if holds_data(path) || holds_data(&wal) {
         return Err(ErpError::Usage(format!(
             "the demo needs a new database and {} already exists: give a path that does not exist yet (--db or ERP_DB), or neither for a fresh temporary file",
             path.display()
-        )));
+        )).into());
     }
     Ok(())
 }

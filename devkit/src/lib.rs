@@ -8,14 +8,13 @@ pub mod demo_env;
 
 use std::path::{Path, PathBuf};
 
-use host_harness::erp::errors::ErpError;
 use host_harness::erp::settings::Settings;
 
 /// The ERP's settings, running the Ponto component built in this repository (packaged,
 /// unsigned) directly from its file, granted what its manifest asks unless the config file's
 /// `[host] granted-origins` says otherwise. Development only: the `erp` binary runs installed
 /// providers.
-pub fn settings(config: Option<&Path>) -> Result<Settings, ErpError> {
+pub fn settings(config: Option<&Path>) -> anyhow::Result<Settings> {
     Ok(with_ponto(Settings::load(config)?))
 }
 

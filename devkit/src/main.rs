@@ -59,13 +59,14 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("erp-dev: {}", clean(&e.to_string()));
-            e.exit_code()
+            // The ERP's own errors keep their exit codes (2 usage, 3 locked); the tool's are 1.
+            e.downcast_ref::<ErpError>().map_or(1, ErpError::exit_code)
         }
     };
     std::process::exit(code);
 }
 
-fn run(cli: Cli) -> Result<i32, ErpError> {
+fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Demo { transactions } => {
             let settings = erp_devkit::settings(cli.config.as_deref())?;
@@ -84,7 +85,7 @@ fn run(cli: Cli) -> Result<i32, ErpError> {
                 cfg.transactions = t;
             }
             ponto_sandbox::serve_forever(cfg, port)
-                .map_err(|e| ErpError::DevTool(format!("the sandbox stopped: {e:#}")))?;
+                .map_err(|e| anyhow::anyhow!(format!("the sandbox stopped: {e:#}")))?;
             Ok(0)
         }
         Command::Consent { authorization_url } => {

@@ -190,7 +190,7 @@ struct Plan {
     accounts: u32,
 }
 
-fn child(spec: &ChildSpec, config: Option<&Path>) -> Result<ChildResult, ErpError> {
+fn child(spec: &ChildSpec, config: Option<&Path>) -> anyhow::Result<ChildResult> {
     let file = spec.workdir.join(format!("spec-{}.json", spec.figure));
     let file_error = |path: &Path| {
         let path = path.to_owned();
@@ -223,13 +223,13 @@ fn child(spec: &ChildSpec, config: Option<&Path>) -> Result<ChildResult, ErpErro
         })?;
     let _ = std::fs::remove_file(&file);
     if !output.status.success() {
-        return Err(ErpError::DevTool(format!(
+        return Err(anyhow::anyhow!(format!(
             "benchmark figure {} failed ({}); its error is above",
             spec.figure, output.status
         )));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| {
-        ErpError::DevTool(format!(
+        anyhow::anyhow!(format!(
             "benchmark figure {}: unreadable child output: {e}",
             spec.figure
         ))
@@ -240,7 +240,7 @@ fn start_sandbox(
     seed: u64,
     transactions: u64,
     cooldown: u64,
-) -> Result<(ponto_sandbox::Sandbox, SandboxRef), ErpError> {
+) -> anyhow::Result<(ponto_sandbox::Sandbox, SandboxRef)> {
     let sb = ponto_sandbox::Sandbox::start(
         ponto_sandbox::SandboxConfig {
             seed,
@@ -250,12 +250,12 @@ fn start_sandbox(
         },
         0,
     )
-    .map_err(|e| ErpError::DevTool(format!("cannot start the Ponto sandbox: {e:#}")))?;
+    .map_err(|e| anyhow::anyhow!(format!("cannot start the Ponto sandbox: {e:#}")))?;
     let first = sb
         .accounts()
         .into_iter()
         .next()
-        .ok_or_else(|| ErpError::DevTool("the sandbox has no account".into()))?;
+        .ok_or_else(|| anyhow::anyhow!("the sandbox has no account"))?;
     let r = SandboxRef {
         base_url: sb.base_url(),
         account_id: first.id,
@@ -265,7 +265,7 @@ fn start_sandbox(
 }
 
 /// `erp-dev bench`.
-pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, ErpError> {
+pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> anyhow::Result<i32> {
     if let Some(spec_file) = &args.child {
         let text = std::fs::read(spec_file).map_err(|source| ErpError::File {
             path: spec_file.clone(),
@@ -279,12 +279,10 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
         return Ok(0);
     }
     if let Some(bad) = args.only.iter().find(|f| !(1..=6).contains(*f)) {
-        return Err(ErpError::Usage(format!(
-            "--only {bad}: the figures are 1 to 6"
-        )));
+        return Err(ErpError::Usage(format!("--only {bad}: the figures are 1 to 6")).into());
     }
     if args.runs == Some(0) {
-        return Err(ErpError::Usage("--runs must be at least 1".into()));
+        return Err(ErpError::Usage("--runs must be at least 1".into()).into());
     }
     let plan = if args.quick {
         Plan {
@@ -319,7 +317,7 @@ pub fn run(args: BenchArgs, config: Option<&Path>, json: bool) -> Result<i32, Er
             );
         }
     };
-    let outcome = (|| -> Result<(), ErpError> {
+    let outcome = (|| -> anyhow::Result<()> {
         if wanted(4) {
             progress("figure 4, component start");
             results.push(child(&spec("4", vec![], plan.runs), config)?);

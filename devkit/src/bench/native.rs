@@ -168,8 +168,12 @@ impl Imports for NativeImports {
     }
 }
 
+/// The native provider's error as the ERP's, as if the component had returned it.
 fn native_error(e: pt::ProviderError) -> ErpError {
-    ErpError::DevTool(format!("the native provider failed: {}", e.describe()))
+    ErpError::Provider {
+        error: Box::new(convert(&e)),
+        context: Default::default(),
+    }
 }
 
 /// The ERP's [`ProviderFactory`] over the native provider: every session shares one host (on one

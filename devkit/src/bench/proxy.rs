@@ -16,12 +16,12 @@ use host_harness::capabilities::http::{HttpCapability, HttpPolicy};
 use host_harness::erp::errors::ErpError;
 
 /// A loopback-only HTTP capability (the policy the component gets for a sandbox).
-pub fn loopback_http() -> Result<HttpCapability, ErpError> {
+pub fn loopback_http() -> anyhow::Result<HttpCapability> {
     let policy = HttpPolicy {
-        allowed: vec!["http://127.0.0.1:*".parse().map_err(ErpError::DevTool)?],
+        allowed: vec!["http://127.0.0.1:*".parse().map_err(anyhow::Error::msg)?],
         ..HttpPolicy::default()
     };
-    HttpCapability::new(policy, "bench", "bench").map_err(|e| ErpError::DevTool(format!("{e:#}")))
+    HttpCapability::new(policy, "bench", "bench").map_err(|e| anyhow::anyhow!(format!("{e:#}")))
 }
 
 /// One recorded response.
@@ -89,7 +89,7 @@ struct Shared {
 
 impl Proxy {
     /// Proxy to `upstream` (`http://127.0.0.1:PORT`), on a free loopback port.
-    pub fn start(upstream: &str) -> Result<Self, ErpError> {
+    pub fn start(upstream: &str) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(("127.0.0.1", 0)).map_err(|source| ErpError::Listener {
                 doing: "proxy: cannot listen",

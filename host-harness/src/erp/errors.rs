@@ -89,10 +89,6 @@ pub enum ErpError {
     /// The plugin directory (installed artifacts by digest) failed.
     #[error(transparent)]
     PluginStore(Box<StoreError>),
-    /// A developer tool's own failure around the ERP (the demo's set-up, the sandbox, the
-    /// benchmark); the `erp` itself never raises it.
-    #[error("{0}")]
-    DevTool(String),
 }
 
 /// `step: error`, or the error alone when there is no step to name.

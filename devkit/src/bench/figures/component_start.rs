@@ -9,7 +9,7 @@ use host_harness::erp::errors::ErpError;
 use host_harness::erp::store::Db;
 
 /// 4. Component start: compile, cached load + instantiate, size.
-pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
+pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
     use host_harness::runtime::{
         Runtime, RuntimeOptions, SessionGrants, cache, engine, read_component,
     };

@@ -6,10 +6,9 @@ use super::{
 use crate::bench::proxy::loopback_http;
 use crate::bench::wasm::MeasuredFactory;
 use crate::bench::{ChildResult, Target};
-use host_harness::erp::errors::ErpError;
 
 /// 1. First sync of one account from the loopback sandbox into a fresh SQLite file.
-pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
+pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
     let sb = &spec.sandboxes[0];
     let settings = settings_for(spec, &sb.base_url)?;
     let mut http = loopback_http()?;

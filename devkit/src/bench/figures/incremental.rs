@@ -12,10 +12,9 @@ use crate::bench::{ChildResult, Target};
 use host_harness::bindings::http as wh;
 use host_harness::bindings::http::Host as _;
 use host_harness::capabilities::http::HttpCapability;
-use host_harness::erp::errors::ErpError;
 
 /// 5. Incremental sync: 10 new transactions on an account with many old ones.
-pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
+pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
     let sb = &spec.sandboxes[0];
     let settings = settings_for(spec, &sb.base_url)?;
     let mut http = loopback_http()?;
@@ -87,7 +86,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
     Ok(())
 }
 
-fn add_transactions(http: &mut HttpCapability, sb: &SandboxRef, n: u32) -> Result<(), ErpError> {
+fn add_transactions(http: &mut HttpCapability, sb: &SandboxRef, n: u32) -> anyhow::Result<()> {
     sandbox_control(
         http,
         &format!(
@@ -100,7 +99,7 @@ fn add_transactions(http: &mut HttpCapability, sb: &SandboxRef, n: u32) -> Resul
 
 /// Ponto's own scheduled synchronization of the account (`accountTransactions`, customer
 /// offline): the queued bookings become visible without the ERP asking the bank.
-fn pontos_own_sync(http: &mut HttpCapability, sb: &SandboxRef) -> Result<(), ErpError> {
+fn pontos_own_sync(http: &mut HttpCapability, sb: &SandboxRef) -> anyhow::Result<()> {
     sandbox_control(
         http,
         &format!(
@@ -111,7 +110,7 @@ fn pontos_own_sync(http: &mut HttpCapability, sb: &SandboxRef) -> Result<(), Erp
     )
 }
 
-fn sandbox_control(http: &mut HttpCapability, url: &str, body: String) -> Result<(), ErpError> {
+fn sandbox_control(http: &mut HttpCapability, url: &str, body: String) -> anyhow::Result<()> {
     let resp = http
         .send(wh::Request {
             method: wh::Method::Post,

@@ -17,7 +17,7 @@ use host_harness::erp::sync::{self, Quiet, SyncOptions, SyncReport};
 type BenchLink = (MeasuredFactory, OnlineAccount, Settings);
 
 /// Connect every sandbox into a fresh database.
-fn connect_all(spec: &ChildSpec, name: &str) -> Result<(PathBuf, Vec<BenchLink>), ErpError> {
+fn connect_all(spec: &ChildSpec, name: &str) -> anyhow::Result<(PathBuf, Vec<BenchLink>)> {
     let (path, mut db) = fresh_db(&spec.workdir, name)?;
     let mut links = Vec::new();
     for sb in &spec.sandboxes {
@@ -44,7 +44,9 @@ impl ProviderFactory for PerLinkFactory {
     ) -> Result<Box<dyn host_harness::erp::provider::Provider>, ErpError> {
         self.0
             .get(connection_id)
-            .ok_or_else(|| io(format!("no bench host for connection {connection_id}")))?
+            .ok_or_else(|| {
+                ErpError::Usage(format!("no bench host for connection {connection_id}"))
+            })?
             .session(connection_id)
     }
 }
@@ -53,7 +55,7 @@ impl ProviderFactory for PerLinkFactory {
 fn connect_all_hosted(
     spec: &ChildSpec,
     name: &str,
-) -> Result<(PathBuf, Db, PerLinkFactory, SyncOptions), ErpError> {
+) -> anyhow::Result<(PathBuf, Db, PerLinkFactory, SyncOptions)> {
     let (path, links) = connect_all(spec, name)?;
     let db = Db::open(&path)?;
     let mut opts = SyncOptions::default();
@@ -77,7 +79,7 @@ fn connect_all_hosted(
 /// Figure 6, many accounts: the ERP's own `sync` of every link, one by one (`--jobs 1`) vs
 /// its parallel sync (`--jobs` default: one worker per CPU, each with its own DB connection
 /// and Session).
-pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
+pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
     let jobs = sync::default_jobs();
     let k = spec.sandboxes.len();
     #[rustfmt::skip]
@@ -89,7 +91,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
         ("6", "lines", "lines stored per pass", "lines", None),
     ]);
     let [seq, par, speedup, lines_m] = &mut m;
-    let check = |report: &SyncReport| -> Result<u64, ErpError> {
+    let check = |report: &SyncReport| -> anyhow::Result<u64> {
         match report.accounts.iter().find_map(|a| a.error.clone()) {
             Some(e) => Err(io(format!("the benchmark sync failed: {e}"))),
             None if report.accounts.len() != k || !report.skipped_links.is_empty() => Err(io(

@@ -42,7 +42,7 @@ pub struct ChildSpec {
     pub config: Option<PathBuf>,
 }
 
-pub fn run(spec: &ChildSpec) -> Result<ChildResult, ErpError> {
+pub fn run(spec: &ChildSpec) -> anyhow::Result<ChildResult> {
     std::fs::create_dir_all(&spec.workdir).map_err(io)?;
     let mut out = ChildResult::default();
     match spec.figure.as_str() {
@@ -52,21 +52,19 @@ pub fn run(spec: &ChildSpec) -> Result<ChildResult, ErpError> {
         "5" => incremental::run(spec, &mut out)?,
         "6" => many_accounts::run(spec, &mut out)?,
         other => {
-            return Err(ErpError::Usage(format!(
-                "unknown benchmark figure `{other}`"
-            )));
+            return Err(ErpError::Usage(format!("unknown benchmark figure `{other}`")).into());
         }
     }
     out.peak_rss_mib = super::peak_rss_mib();
     Ok(out)
 }
 
-fn io(e: impl std::fmt::Display) -> ErpError {
-    ErpError::DevTool(e.to_string())
+fn io(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(e.to_string())
 }
 
 /// Provider settings pointing at `base` (a sandbox or the proxy), with the sandbox's client.
-fn settings_for(spec: &ChildSpec, base: &str) -> Result<Settings, ErpError> {
+fn settings_for(spec: &ChildSpec, base: &str) -> anyhow::Result<Settings> {
     let mut s = crate::settings(spec.config.as_deref())?;
     let c = &mut s.provider_config;
     c.insert("api-url".into(), format!("{base}/ponto-connect"));
@@ -78,7 +76,7 @@ fn settings_for(spec: &ChildSpec, base: &str) -> Result<Settings, ErpError> {
     Ok(s)
 }
 
-fn fresh_db(dir: &Path, name: &str) -> Result<(PathBuf, Db), ErpError> {
+fn fresh_db(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, Db)> {
     let path = dir.join(name);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -98,7 +96,7 @@ fn connect_link(
     db: &mut Db,
     host: &dyn ProviderFactory,
     sb: &SandboxRef,
-) -> Result<OnlineAccount, ErpError> {
+) -> anyhow::Result<OnlineAccount> {
     let outcome = connect::connect(
         db,
         host,
@@ -126,7 +124,7 @@ fn sync_one(
     account: &OnlineAccount,
     settings: &Settings,
     customer_ip: Option<&str>,
-) -> Result<SyncReport, ErpError> {
+) -> anyhow::Result<SyncReport> {
     let opts = SyncOptions {
         account: Some(account.id.to_string()),
         customer_ip: customer_ip.map(str::to_owned),
@@ -157,7 +155,7 @@ fn measured_sync(
     account: &OnlineAccount,
     settings: &Settings,
     customer_ip: Option<&str>,
-) -> Result<Measured, ErpError> {
+) -> anyhow::Result<Measured> {
     let before = request_counter(http, sb)?;
     let t = Instant::now();
     let report = sync_one(db, host, account, settings, customer_ip)?;
@@ -172,7 +170,7 @@ fn measured_sync(
 
 /// Requests the sandbox has served so far, from the counter in its `ibanity-request-id`
 /// (the probe itself counts one).
-fn request_counter(http: &mut HttpCapability, sb: &SandboxRef) -> Result<u64, ErpError> {
+fn request_counter(http: &mut HttpCapability, sb: &SandboxRef) -> anyhow::Result<u64> {
     let resp = http
         .send(get(&format!("{}/_sandbox/accounts", sb.base_url)))
         .map_err(|e| io(format!("sandbox probe: {e:?}")))?;

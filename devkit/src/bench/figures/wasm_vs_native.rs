@@ -29,7 +29,7 @@ struct Replay {
     connection: host_harness::runtime::types::Connection,
 }
 
-fn replay_setup(spec: &ChildSpec) -> Result<Replay, ErpError> {
+fn replay_setup(spec: &ChildSpec) -> anyhow::Result<Replay> {
     let sb = &spec.sandboxes[0];
     let proxy = Proxy::start(&sb.base_url)?;
     let settings = settings_for(spec, &proxy.origin)?;
@@ -78,10 +78,10 @@ fn replay_host(r: &Replay) -> NativeImports {
 
 /// Drive one whole first sync through `sync`, discarding the batches; lines read.
 fn drain(
-    mut sync: impl FnMut(&SyncRequest) -> Result<host_harness::runtime::types::SyncBatch, ErpError>,
+    mut sync: impl FnMut(&SyncRequest) -> anyhow::Result<host_harness::runtime::types::SyncBatch>,
     account_id: &str,
     max_lines: u32,
-) -> Result<u64, ErpError> {
+) -> anyhow::Result<u64> {
     let mut request = SyncRequest {
         account_id: account_id.to_owned(),
         cursor: None,
@@ -102,7 +102,7 @@ fn drain(
 }
 
 /// 2. Parsing and mapping natively vs in the component; 3. the in-process baseline.
-pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
+pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
     let r = replay_setup(spec)?;
     let max_lines = r.settings.max_lines;
     #[rustfmt::skip]
@@ -159,7 +159,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> Result<(), ErpError> {
             |req| match session.sync(req) {
                 Ok(Ok(b)) => Ok(b),
                 Ok(Err(e)) => Err(io(format!("component sync: {e:?}"))),
-                Err(e) => Err(ErpError::Call(e)),
+                Err(e) => Err(ErpError::Call(e).into()),
             },
             &r.account_id,
             max_lines,
