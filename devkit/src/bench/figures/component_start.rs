@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{ChildSpec, MIB, io, metrics, remove_db};
+use super::{ChildSpec, MIB, metrics, remove_db};
 use crate::bench::{ChildResult, Target};
 use host_harness::erp::errors::ErpError;
 use host_harness::erp::store::Db;
@@ -56,7 +56,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
         let rt = Runtime::load(path, options(&cold))?;
         compile.samples.push(t.elapsed().as_secs_f64() * 1000.0);
         if rt.from_cache {
-            return Err(io("the cold load hit a cache"));
+            return Err(anyhow::Error::msg("the cold load hit a cache"));
         }
         let _ = std::fs::remove_dir_all(&cold);
 
@@ -69,7 +69,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
         let total = t.elapsed();
         drop(session);
         if !rt.from_cache {
-            return Err(io("the warm load missed the cache"));
+            return Err(anyhow::Error::msg("the warm load missed the cache"));
         }
         cached.samples.push(total.as_secs_f64() * 1000.0);
         load_ms.samples.push(loaded.as_secs_f64() * 1000.0);
@@ -81,10 +81,11 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
         let _ = read_component(path)?;
         validate_ms.samples.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let (_, origin) = cache::load(engine(), &warm, &bytes).map_err(|e| io(format!("{e:#}")))?;
+        let (_, origin) = cache::load(engine(), &warm, &bytes)
+            .map_err(|e| anyhow::Error::msg(format!("{e:#}")))?;
         cache_ms.samples.push(t.elapsed().as_secs_f64() * 1000.0);
         if origin != cache::Origin::Cache {
-            return Err(io("the cache entry was not used"));
+            return Err(anyhow::Error::msg("the cache entry was not used"));
         }
     }
     out.metrics.extend(m);

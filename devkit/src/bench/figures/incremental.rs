@@ -2,8 +2,8 @@
 //! Ponto's own sync (unattended) and with the user present (bank refresh).
 
 use super::{
-    ChildSpec, SandboxRef, connect_link, fresh_db, io, measured_sync, metrics, remove_db,
-    settings_for, sync_one,
+    ChildSpec, SandboxRef, connect_link, fresh_db, measured_sync, metrics, remove_db, settings_for,
+    sync_one,
 };
 use crate::bench::proxy::Proxy;
 use crate::bench::proxy::loopback_http;
@@ -119,9 +119,9 @@ fn sandbox_control(http: &mut HttpCapability, url: &str, body: String) -> anyhow
             body: wh::Body::Text(body),
             timeout_ms: None,
         })
-        .map_err(|e| io(format!("sandbox control: {e:?}")))?;
+        .map_err(|e| anyhow::Error::msg(format!("sandbox control: {e:?}")))?;
     if !(200..300).contains(&resp.status) {
-        return Err(io(format!(
+        return Err(anyhow::Error::msg(format!(
             "sandbox control {url}: HTTP {}: {}",
             resp.status,
             String::from_utf8_lossy(resp.body.as_bytes())

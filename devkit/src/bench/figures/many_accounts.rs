@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{ChildSpec, connect_link, fresh_db, io, metrics, remove_db, secs, settings_for};
+use super::{ChildSpec, connect_link, fresh_db, metrics, remove_db, secs, settings_for};
 use crate::bench::ChildResult;
 use crate::bench::wasm::MeasuredFactory;
 use host_harness::erp::errors::ErpError;
@@ -93,10 +93,15 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
     let [seq, par, speedup, lines_m] = &mut m;
     let check = |report: &SyncReport| -> anyhow::Result<u64> {
         match report.accounts.iter().find_map(|a| a.error.clone()) {
-            Some(e) => Err(io(format!("the benchmark sync failed: {e}"))),
-            None if report.accounts.len() != k || !report.skipped_links.is_empty() => Err(io(
-                format!("{} of {k} accounts synchronised", report.accounts.len()),
-            )),
+            Some(e) => Err(anyhow::Error::msg(format!(
+                "the benchmark sync failed: {e}"
+            ))),
+            None if report.accounts.len() != k || !report.skipped_links.is_empty() => {
+                Err(anyhow::Error::msg(format!(
+                    "{} of {k} accounts synchronised",
+                    report.accounts.len()
+                )))
+            }
             None => Ok(report.new_lines()),
         }
     };
@@ -119,7 +124,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
         drop(host);
         remove_db(&path);
         if par_lines != lines {
-            return Err(io(format!(
+            return Err(anyhow::Error::msg(format!(
                 "one by one stored {lines} lines, in parallel {par_lines}"
             )));
         }

@@ -43,7 +43,7 @@ pub struct ChildSpec {
 }
 
 pub fn run(spec: &ChildSpec) -> anyhow::Result<ChildResult> {
-    std::fs::create_dir_all(&spec.workdir).map_err(io)?;
+    std::fs::create_dir_all(&spec.workdir)?;
     let mut out = ChildResult::default();
     match spec.figure.as_str() {
         "1" => first_sync::run(spec, &mut out)?,
@@ -57,10 +57,6 @@ pub fn run(spec: &ChildSpec) -> anyhow::Result<ChildResult> {
     }
     out.peak_rss_mib = super::peak_rss_mib();
     Ok(out)
-}
-
-fn io(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!(e.to_string())
 }
 
 /// Provider settings pointing at `base` (a sandbox or the proxy), with the sandbox's client.
@@ -111,7 +107,7 @@ fn connect_link(
         .map(|(a, _)| a)
         .find(|a| a.provider_account_id == sb.account_id)
         .ok_or_else(|| {
-            io(format!(
+            anyhow::Error::msg(format!(
                 "the sandbox account {} was not connected",
                 sb.account_id
             ))
@@ -134,7 +130,9 @@ fn sync_one(
     };
     let report = sync::run(db, host, &opts, &mut Quiet)?;
     if let Some(e) = report.accounts.iter().find_map(|a| a.error.clone()) {
-        return Err(io(format!("the benchmark sync failed: {e}")));
+        return Err(anyhow::Error::msg(format!(
+            "the benchmark sync failed: {e}"
+        )));
     }
     Ok(report)
 }
@@ -173,15 +171,15 @@ fn measured_sync(
 fn request_counter(http: &mut HttpCapability, sb: &SandboxRef) -> anyhow::Result<u64> {
     let resp = http
         .send(get(&format!("{}/_sandbox/accounts", sb.base_url)))
-        .map_err(|e| io(format!("sandbox probe: {e:?}")))?;
+        .map_err(|e| anyhow::Error::msg(format!("sandbox probe: {e:?}")))?;
     let id = resp
         .headers
         .iter()
         .find(|(k, _)| k == "ibanity-request-id")
         .map(|(_, v)| v.clone())
-        .ok_or_else(|| io("the sandbox sent no ibanity-request-id"))?;
+        .ok_or_else(|| anyhow::Error::msg("the sandbox sent no ibanity-request-id"))?;
     // The last 11 hex digits are the sandbox's request counter.
-    u64::from_str_radix(&id[id.len().saturating_sub(11)..], 16).map_err(io)
+    Ok(u64::from_str_radix(&id[id.len().saturating_sub(11)..], 16)?)
 }
 
 fn get(url: &str) -> wh::Request {

@@ -4,9 +4,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{
-    ChildSpec, connect_link, fresh_db, io, metrics, remove_db, secs, settings_for, sync_one,
-};
+use super::{ChildSpec, connect_link, fresh_db, metrics, remove_db, secs, settings_for, sync_one};
 use crate::bench::native::{NativeFactory, NativeImports, Stopwatch, Transport};
 use crate::bench::proxy::{Proxy, loopback_http};
 use crate::bench::wasm::MeasuredFactory;
@@ -138,7 +136,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
                     max_lines: req.max_lines,
                 };
                 let batch = ponto_provider::sync::sync(&host, &request)
-                    .map_err(|e| io(format!("native sync: {}", e.describe())))?;
+                    .map_err(|e| anyhow::Error::msg(format!("native sync: {}", e.describe())))?;
                 let handed = Stopwatch::start();
                 let batch = crate::bench::native::convert(&batch);
                 bridge.set(bridge.get() + handed.elapsed());
@@ -158,7 +156,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
         let n_wasm = drain(
             |req| match session.sync(req) {
                 Ok(Ok(b)) => Ok(b),
-                Ok(Err(e)) => Err(io(format!("component sync: {e:?}"))),
+                Ok(Err(e)) => Err(anyhow::Error::msg(format!("component sync: {e:?}"))),
                 Err(e) => Err(ErpError::Call(e).into()),
             },
             &r.account_id,
@@ -167,7 +165,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
         let total = t.elapsed();
         let served = r.proxy.take_log();
         if n_native != n_wasm || n_native == 0 {
-            return Err(io(format!(
+            return Err(anyhow::Error::msg(format!(
                 "native read {n_native} lines, the component {n_wasm}"
             )));
         }
@@ -216,7 +214,7 @@ pub fn run(spec: &ChildSpec, out: &mut ChildResult) -> anyhow::Result<()> {
             .accounts(Some(link_id))?
             .into_iter()
             .find(|a| a.provider_account_id == r.account_id)
-            .ok_or_else(|| io("the baseline account is missing"))?;
+            .ok_or_else(|| anyhow::Error::msg("the baseline account is missing"))?;
         let nph = NativeFactory {
             host: Rc::new(replay_host(&r)),
         };
